@@ -1,0 +1,103 @@
+package nn
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/orthotune/orthotune/kernels"
+	"github.com/orthotune/orthotune/tensor"
+)
+
+// SwiGLU computes h = silu(gate) ⊙ up, the gated activation of Llama's MLP
+// (down_proj(silu(gate_proj(x)) · up_proj(x))). Forward keeps gate and up.
+type SwiGLU struct {
+	gate, up *tensor.Tensor
+}
+
+// Forward returns silu(gate) ⊙ up; both inputs have the same shape.
+func (s *SwiGLU) Forward(gate, up *tensor.Tensor) *tensor.Tensor {
+	if !gate.SameShape(up) {
+		panic(fmt.Sprintf("nn: SwiGLU: gate %v and up %v differ in shape", gate.Shape, up.Shape))
+	}
+	s.gate, s.up = gate, up
+	h := tensor.New(gate.Shape...)
+	kernels.ParallelFor(len(h.Data), 4096, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			g := gate.Data[i]
+			h.Data[i] = g * sigmoid(g) * up.Data[i]
+		}
+	})
+	return h
+}
+
+// Backward returns dL/dgate and dL/dup.
+func (s *SwiGLU) Backward(dh *tensor.Tensor) (dgate, dup *tensor.Tensor) {
+	dgate, dup = tensor.New(dh.Shape...), tensor.New(dh.Shape...)
+	kernels.ParallelFor(len(dh.Data), 4096, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			g, u, d := s.gate.Data[i], s.up.Data[i], dh.Data[i]
+			sg := sigmoid(g)
+			dup.Data[i] = d * g * sg
+			// silu'(g) = σ(g)·(1 + g·(1 − σ(g)))
+			dgate.Data[i] = d * u * sg * (1 + g*(1-sg))
+		}
+	})
+	return dgate, dup
+}
+
+func sigmoid(x float32) float32 { return float32(1 / (1 + math.Exp(-float64(x)))) }
+
+// GELUKind selects the GELU formula.
+type GELUKind int
+
+const (
+	// GELUTanh is the tanh approximation (transformers' "gelu_new",
+	// "gelu_pytorch_tanh", "gelu_fast"): 0.5x(1 + tanh(√(2/π)(x + 0.044715x³))).
+	GELUTanh GELUKind = iota
+	// GELUExact is 0.5x(1 + erf(x/√2)) (transformers' "gelu").
+	GELUExact
+)
+
+// GELU applies a GELU activation elementwise. Forward keeps its input.
+type GELU struct {
+	Kind GELUKind
+	x    *tensor.Tensor
+}
+
+const sqrt2OverPi = 0.7978845608028654
+
+// Forward applies the activation.
+func (a *GELU) Forward(x *tensor.Tensor) *tensor.Tensor {
+	a.x = x
+	y := tensor.New(x.Shape...)
+	kernels.ParallelFor(len(x.Data), 4096, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			v := float64(x.Data[i])
+			if a.Kind == GELUExact {
+				y.Data[i] = float32(0.5 * v * (1 + math.Erf(v/math.Sqrt2)))
+			} else {
+				y.Data[i] = float32(0.5 * v * (1 + math.Tanh(sqrt2OverPi*(v+0.044715*v*v*v))))
+			}
+		}
+	})
+	return y
+}
+
+// Backward returns dL/dx.
+func (a *GELU) Backward(dy *tensor.Tensor) *tensor.Tensor {
+	dx := tensor.New(dy.Shape...)
+	kernels.ParallelFor(len(dy.Data), 4096, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			v := float64(a.x.Data[i])
+			var d float64
+			if a.Kind == GELUExact {
+				d = 0.5*(1+math.Erf(v/math.Sqrt2)) + v*math.Exp(-0.5*v*v)/math.Sqrt(2*math.Pi)
+			} else {
+				t := math.Tanh(sqrt2OverPi * (v + 0.044715*v*v*v))
+				d = 0.5*(1+t) + 0.5*v*(1-t*t)*sqrt2OverPi*(1+3*0.044715*v*v)
+			}
+			dx.Data[i] = float32(float64(dy.Data[i]) * d)
+		}
+	})
+	return dx
+}

@@ -1,0 +1,256 @@
+package nn
+
+import (
+	"math"
+	"testing"
+
+	"github.com/orthotune/orthotune/tensor"
+)
+
+func TestLinearGradients(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		conv1D bool
+		bias   bool
+	}{
+		{"linear", false, true},
+		{"linear no bias", false, false},
+		{"conv1d", true, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			rng := tensor.NewRNG(1)
+			in, out := 7, 5
+			wShape := []int{out, in}
+			if tc.conv1D {
+				wShape = []int{in, out}
+			}
+			var b *tensor.Tensor
+			if tc.bias {
+				b = randTensor(rng, 0.5, out)
+			}
+			l, err := NewLinear("layer", randTensor(rng, 0.5, wShape...), b, tc.conv1D)
+			if err != nil {
+				t.Fatal(err)
+			}
+			l.Weight.SetTrainable(true)
+			if l.Bias != nil {
+				l.Bias.SetTrainable(true)
+			}
+			x := randTensor(rng, 1, 2, 3, in)
+			g := randTensor(rng, 1, 2, 3, out)
+			loss := func() float64 { return weightedSum(l.Forward(x).Data, g.Data) }
+			loss()
+			dx := l.Backward(g)
+			checkGrad(t, "dx", x.Data, dx.Data, loss, gradTol)
+			checkGrad(t, "dW", l.Weight.W.Data, l.Weight.Grad.Data, loss, gradTol)
+			if l.Bias != nil {
+				checkGrad(t, "db", l.Bias.W.Data, l.Bias.Grad.Data, loss, gradTol)
+			}
+		})
+	}
+}
+
+func TestLinearFrozenWeightHasNoGradient(t *testing.T) {
+	rng := tensor.NewRNG(2)
+	l, err := NewLinear("frozen", randTensor(rng, 1, 3, 4), randTensor(rng, 1, 3), false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	x := randTensor(rng, 1, 2, 4)
+	l.Forward(x)
+	if dx := l.Backward(randTensor(rng, 1, 2, 3)); dx.Len() != 8 {
+		t.Fatalf("dx has %d elements, want 8", dx.Len())
+	}
+	if l.Weight.Grad != nil || l.Bias.Grad != nil {
+		t.Fatal("frozen parameters got gradient buffers")
+	}
+}
+
+func TestLinearRejectsBadShapes(t *testing.T) {
+	if _, err := NewLinear("l", tensor.New(3), nil, false); err == nil {
+		t.Error("1-D weight accepted")
+	}
+	if _, err := NewLinear("l", tensor.New(3, 4), tensor.New(4), false); err == nil {
+		t.Error("bias of the input width accepted")
+	}
+}
+
+func TestEmbeddingGradient(t *testing.T) {
+	rng := tensor.NewRNG(3)
+	e, err := NewEmbedding("emb", randTensor(rng, 1, 6, 4))
+	if err != nil {
+		t.Fatal(err)
+	}
+	e.Weight.SetTrainable(true)
+	ids := []int{1, 4, 1, 0, 5}
+	g := randTensor(rng, 1, len(ids), 4)
+	loss := func() float64 { return weightedSum(e.Forward(ids).Data, g.Data) }
+	loss()
+	e.Backward(g)
+	checkGrad(t, "dW", e.Weight.W.Data, e.Weight.Grad.Data, loss, gradTol)
+}
+
+func TestNormGradients(t *testing.T) {
+	rng := tensor.NewRNG(4)
+	d := 12
+	x := randTensor(rng, 1.5, 3, 2, d)
+	g := randTensor(rng, 1, 3, 2, d)
+
+	t.Run("rmsnorm", func(t *testing.T) {
+		n, err := NewRMSNorm("norm", randTensor(rng, 1, d), 1e-6)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n.Weight.SetTrainable(true)
+		loss := func() float64 { return weightedSum(n.Forward(x).Data, g.Data) }
+		loss()
+		dx := n.Backward(g)
+		checkGrad(t, "dx", x.Data, dx.Data, loss, gradTol)
+		checkGrad(t, "dw", n.Weight.W.Data, n.Weight.Grad.Data, loss, gradTol)
+	})
+	t.Run("layernorm", func(t *testing.T) {
+		n, err := NewLayerNorm("ln", randTensor(rng, 1, d), randTensor(rng, 1, d), 1e-5)
+		if err != nil {
+			t.Fatal(err)
+		}
+		n.Weight.SetTrainable(true)
+		n.Bias.SetTrainable(true)
+		loss := func() float64 { return weightedSum(n.Forward(x).Data, g.Data) }
+		loss()
+		dx := n.Backward(g)
+		checkGrad(t, "dx", x.Data, dx.Data, loss, gradTol)
+		checkGrad(t, "dw", n.Weight.W.Data, n.Weight.Grad.Data, loss, gradTol)
+		checkGrad(t, "db", n.Bias.W.Data, n.Bias.Grad.Data, loss, gradTol)
+	})
+}
+
+func TestRMSNormMatchesDefinition(t *testing.T) {
+	x := []float32{1, 2, 3, 4}
+	n, _ := NewRMSNorm("n", &tensor.Tensor{Shape: []int{4}, Data: []float32{1, 1, 2, 2}}, 0)
+	y := n.Forward(&tensor.Tensor{Shape: []int{1, 4}, Data: x})
+	rms := math.Sqrt((1 + 4 + 9 + 16) / 4.0)
+	want := []float64{1 / rms, 2 / rms, 6 / rms, 8 / rms}
+	for i := range want {
+		if math.Abs(float64(y.Data[i])-want[i]) > 1e-6 {
+			t.Fatalf("y[%d] = %v, want %v", i, y.Data[i], want[i])
+		}
+	}
+}
+
+func TestActivationGradients(t *testing.T) {
+	rng := tensor.NewRNG(5)
+	gate := randTensor(rng, 2, 4, 9)
+	up := randTensor(rng, 2, 4, 9)
+	g := randTensor(rng, 1, 4, 9)
+	t.Run("swiglu", func(t *testing.T) {
+		var s SwiGLU
+		loss := func() float64 { return weightedSum(s.Forward(gate, up).Data, g.Data) }
+		loss()
+		dgate, dup := s.Backward(g)
+		checkGrad(t, "dgate", gate.Data, dgate.Data, loss, gradTol)
+		checkGrad(t, "dup", up.Data, dup.Data, loss, gradTol)
+	})
+	for _, kind := range []GELUKind{GELUTanh, GELUExact} {
+		t.Run("gelu", func(t *testing.T) {
+			a := GELU{Kind: kind}
+			loss := func() float64 { return weightedSum(a.Forward(gate).Data, g.Data) }
+			loss()
+			dx := a.Backward(g)
+			checkGrad(t, "dx", gate.Data, dx.Data, loss, gradTol)
+		})
+	}
+}
+
+func TestGELUValues(t *testing.T) {
+	// Reference values: 0.5x(1+tanh(√(2/π)(x+0.044715x³))) and 0.5x(1+erf(x/√2)).
+	x := &tensor.Tensor{Shape: []int{3}, Data: []float32{-1, 0.5, 2}}
+	tanhWant := []float64{-0.15880800939172324, 0.34571400982514394, 1.9545976940871754}
+	exactWant := []float64{-0.15865525393145707, 0.34573123063700656, 1.9544997361036416}
+	for kind, want := range map[GELUKind][]float64{GELUTanh: tanhWant, GELUExact: exactWant} {
+		a := GELU{Kind: kind}
+		y := a.Forward(x)
+		for i := range want {
+			if math.Abs(float64(y.Data[i])-want[i]) > 1e-6 {
+				t.Errorf("kind %d: gelu(%v) = %v, want %v", kind, x.Data[i], y.Data[i], want[i])
+			}
+		}
+	}
+}
+
+func TestRoPEGradientAndNorm(t *testing.T) {
+	rng := tensor.NewRNG(6)
+	headDim, heads, batch, seq := 8, 3, 2, 5
+	r := &RoPE{HeadDim: headDim, InvFreq: DefaultInvFreq(headDim, 10000)}
+	x := randTensor(rng, 1, batch*seq, heads*headDim)
+	g := randTensor(rng, 1, batch*seq, heads*headDim)
+	forward := func() []float32 {
+		y := x.Clone()
+		r.Apply(y.Data, 0, heads*headDim, batch*seq, seq, heads, false)
+		return y.Data
+	}
+	loss := func() float64 { return weightedSum(forward(), g.Data) }
+	dx := g.Clone()
+	r.Apply(dx.Data, 0, heads*headDim, batch*seq, seq, heads, true)
+	checkGrad(t, "dx", x.Data, dx.Data, loss, gradTol)
+
+	y := forward()
+	for row := 0; row < batch*seq; row++ {
+		var n0, n1 float64
+		for c := 0; c < heads*headDim; c++ {
+			n0 += float64(x.Data[row*heads*headDim+c]) * float64(x.Data[row*heads*headDim+c])
+			n1 += float64(y[row*heads*headDim+c]) * float64(y[row*heads*headDim+c])
+		}
+		if math.Abs(n0-n1) > 1e-4*n0 {
+			t.Fatalf("row %d: RoPE changed the squared norm %v -> %v", row, n0, n1)
+		}
+	}
+	// Position 0 is the identity.
+	for c := 0; c < heads*headDim; c++ {
+		if y[c] != x.Data[c] {
+			t.Fatalf("position 0 rotated: %v -> %v", x.Data[c], y[c])
+		}
+	}
+}
+
+func TestCrossEntropyGradient(t *testing.T) {
+	rng := tensor.NewRNG(7)
+	logits := randTensor(rng, 2, 6, 11)
+	targets := []int{3, IgnoreIndex, 0, 10, 7, IgnoreIndex}
+	var ce CrossEntropy
+	loss := func() float64 {
+		l, _, err := ce.Forward(logits, targets)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return l
+	}
+	l0 := loss()
+	d := ce.Backward(1)
+	checkGrad(t, "dlogits", logits.Data, d.Data, loss, gradTol)
+	for _, row := range []int{1, 5} {
+		for j := 0; j < 11; j++ {
+			if d.Data[row*11+j] != 0 {
+				t.Fatalf("ignored row %d has gradient", row)
+			}
+		}
+	}
+	// Uniform logits: loss = log(vocab).
+	flat := tensor.New(2, 11)
+	if l, n, _ := ce.Forward(flat, []int{1, 2}); math.Abs(l-math.Log(11)) > 1e-12 || n != 2 {
+		t.Fatalf("uniform loss %v over %d, want log 11", l, n)
+	}
+	if _, _, err := ce.Forward(logits, []int{0, 1, 2, 3, 4, 11}); err == nil {
+		t.Fatal("target outside vocabulary accepted")
+	}
+	_ = l0
+}
+
+func TestShiftedTargets(t *testing.T) {
+	got := ShiftedTargets([][]int{{5, 6, 7}, {1, IgnoreIndex, 3}})
+	want := []int{6, 7, IgnoreIndex, IgnoreIndex, 3, IgnoreIndex}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("ShiftedTargets = %v, want %v", got, want)
+		}
+	}
+}

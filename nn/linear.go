@@ -1,0 +1,101 @@
+package nn
+
+import (
+	"fmt"
+
+	"github.com/orthotune/orthotune/kernels"
+	"github.com/orthotune/orthotune/tensor"
+)
+
+// Linear is an affine layer y = x·Wᵀ + b over the last axis. Its weight is
+// stored as in the checkpoint: (out, in) for torch.nn.Linear, or (in, out)
+// when Conv1D is set (GPT-2's transformers Conv1D, PEFT's fan_in_fan_out),
+// which computes y = x·W + b.
+//
+// Forward keeps a reference to x; Backward needs it only for the weight
+// gradient.
+type Linear struct {
+	Name    string // module path in the checkpoint, e.g. "model.layers.0.self_attn.q_proj"
+	In, Out int
+	Conv1D  bool
+	Weight  *Param
+	Bias    *Param // nil when the layer has no bias
+
+	x *tensor.Tensor
+}
+
+// NewLinear builds a Linear around checkpoint tensors, checking shapes. bias
+// may be nil.
+func NewLinear(name string, weight, bias *tensor.Tensor, conv1D bool) (*Linear, error) {
+	if len(weight.Shape) != 2 {
+		return nil, fmt.Errorf("nn: %s.weight: want 2 dimensions, got shape %v", name, weight.Shape)
+	}
+	out, in := weight.Shape[0], weight.Shape[1]
+	if conv1D {
+		in, out = out, in
+	}
+	l := &Linear{Name: name, In: in, Out: out, Conv1D: conv1D, Weight: NewParam(name+".weight", weight)}
+	if bias != nil {
+		if len(bias.Shape) != 1 || bias.Shape[0] != out {
+			return nil, fmt.Errorf("nn: %s.bias: want shape [%d], got %v", name, out, bias.Shape)
+		}
+		l.Bias = NewParam(name+".bias", bias)
+	}
+	return l, nil
+}
+
+// Forward computes y = x·Wᵀ + b for x [..., In].
+func (l *Linear) Forward(x *tensor.Tensor) *tensor.Tensor {
+	n, in := rows(x)
+	if in != l.In {
+		panic(fmt.Sprintf("nn: %s: input width %d, layer expects %d", l.Name, in, l.In))
+	}
+	l.x = x
+	y := tensor.New(withLastDim(x.Shape, l.Out)...)
+	beta := float32(0)
+	if l.Bias != nil {
+		b := l.Bias.W.Data
+		for r := 0; r < n; r++ {
+			copy(y.Data[r*l.Out:(r+1)*l.Out], b)
+		}
+		beta = 1
+	}
+	if l.Conv1D {
+		kernels.Gemm(false, false, n, l.Out, l.In, 1, x.Data, l.In, l.Weight.W.Data, l.Out, beta, y.Data, l.Out)
+	} else {
+		kernels.Gemm(false, true, n, l.Out, l.In, 1, x.Data, l.In, l.Weight.W.Data, l.In, beta, y.Data, l.Out)
+	}
+	return y
+}
+
+// Backward returns dL/dx and accumulates dL/dW and dL/db when trainable.
+func (l *Linear) Backward(dy *tensor.Tensor) *tensor.Tensor {
+	n, _ := rows(dy)
+	dx := tensor.New(withLastDim(dy.Shape, l.In)...)
+	if l.Conv1D {
+		kernels.Gemm(false, true, n, l.In, l.Out, 1, dy.Data, l.Out, l.Weight.W.Data, l.Out, 0, dx.Data, l.In)
+	} else {
+		kernels.Gemm(false, false, n, l.In, l.Out, 1, dy.Data, l.Out, l.Weight.W.Data, l.In, 0, dx.Data, l.In)
+	}
+	if g := l.Weight.Grad; g != nil {
+		if l.Conv1D { // dW (in,out) += xᵀ·dy
+			kernels.Gemm(true, false, l.In, l.Out, n, 1, l.x.Data, l.In, dy.Data, l.Out, 1, g.Data, l.Out)
+		} else { // dW (out,in) += dyᵀ·x
+			kernels.Gemm(true, false, l.Out, l.In, n, 1, dy.Data, l.Out, l.x.Data, l.In, 1, g.Data, l.In)
+		}
+	}
+	if l.Bias != nil && l.Bias.Grad != nil {
+		addColumnSums(l.Bias.Grad.Data, dy.Data, n, l.Out)
+	}
+	return dx
+}
+
+// addColumnSums adds the column sums of the n×w matrix m to dst.
+func addColumnSums(dst, m []float32, n, w int) {
+	for r := 0; r < n; r++ {
+		row := m[r*w : (r+1)*w]
+		for j, v := range row {
+			dst[j] += v
+		}
+	}
+}

@@ -1,0 +1,186 @@
+package nn
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/orthotune/orthotune/kernels"
+	"github.com/orthotune/orthotune/tensor"
+)
+
+// RMSNorm computes y = x · w / √(mean(x²) + eps) over the last axis, as
+// Llama's RMSNorm does (statistics accumulated in float64). Forward keeps x
+// and each row's 1/rms.
+type RMSNorm struct {
+	Weight *Param
+	Eps    float64
+
+	x      *tensor.Tensor
+	invRMS []float32
+}
+
+// NewRMSNorm wraps a (dim) weight.
+func NewRMSNorm(name string, w *tensor.Tensor, eps float64) (*RMSNorm, error) {
+	if len(w.Shape) != 1 {
+		return nil, fmt.Errorf("nn: %s: want 1 dimension, got shape %v", name, w.Shape)
+	}
+	return &RMSNorm{Weight: NewParam(name, w), Eps: eps}, nil
+}
+
+// Forward normalises each row of x.
+func (n *RMSNorm) Forward(x *tensor.Tensor) *tensor.Tensor {
+	r, d := rows(x)
+	if d != n.Weight.W.Len() {
+		panic(fmt.Sprintf("nn: %s: input width %d, weight has %d", n.Weight.Name, d, n.Weight.W.Len()))
+	}
+	y := tensor.New(x.Shape...)
+	n.x = x
+	n.invRMS = grow(n.invRMS, r)
+	w := n.Weight.W.Data
+	kernels.ParallelFor(r, 16, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			xr := x.Data[i*d : (i+1)*d]
+			var ss float64
+			for _, v := range xr {
+				ss += float64(v) * float64(v)
+			}
+			inv := float32(1 / math.Sqrt(ss/float64(d)+n.Eps))
+			n.invRMS[i] = inv
+			yr := y.Data[i*d : (i+1)*d]
+			for j, v := range xr {
+				yr[j] = w[j] * (v * inv)
+			}
+		}
+	})
+	return y
+}
+
+// Backward returns dL/dx; dL/dw accumulates when trainable.
+func (n *RMSNorm) Backward(dy *tensor.Tensor) *tensor.Tensor {
+	r, d := rows(dy)
+	dx := tensor.New(dy.Shape...)
+	w := n.Weight.W.Data
+	kernels.ParallelFor(r, 16, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			xr, dyr, dxr := n.x.Data[i*d:(i+1)*d], dy.Data[i*d:(i+1)*d], dx.Data[i*d:(i+1)*d]
+			inv := float64(n.invRMS[i])
+			// x̂ = x·inv; dx̂ = dy·w; dx = inv·(dx̂ − x̂·mean(dx̂·x̂)).
+			var dot float64
+			for j := range xr {
+				dot += float64(dyr[j]) * float64(w[j]) * float64(xr[j]) * inv
+			}
+			m := dot / float64(d)
+			for j := range xr {
+				dxr[j] = float32(inv * (float64(dyr[j])*float64(w[j]) - float64(xr[j])*inv*m))
+			}
+		}
+	})
+	if g := n.Weight.Grad; g != nil {
+		for i := 0; i < r; i++ {
+			inv := n.invRMS[i]
+			for j := 0; j < d; j++ {
+				g.Data[j] += dy.Data[i*d+j] * n.x.Data[i*d+j] * inv
+			}
+		}
+	}
+	return dx
+}
+
+// LayerNorm computes y = (x − mean)/√(var + eps) · w + b over the last axis
+// (biased variance, statistics in float64), as torch.nn.LayerNorm. Forward
+// keeps the normalised x̂ and each row's 1/σ.
+type LayerNorm struct {
+	Weight, Bias *Param
+	Eps          float64
+
+	xhat   *tensor.Tensor
+	invStd []float32
+}
+
+// NewLayerNorm wraps (dim) weight and bias.
+func NewLayerNorm(name string, w, b *tensor.Tensor, eps float64) (*LayerNorm, error) {
+	if len(w.Shape) != 1 || !w.SameShape(b) {
+		return nil, fmt.Errorf("nn: %s: weight %v and bias %v must be equal 1-D shapes", name, w.Shape, b.Shape)
+	}
+	return &LayerNorm{Weight: NewParam(name+".weight", w), Bias: NewParam(name+".bias", b), Eps: eps}, nil
+}
+
+// Forward normalises each row of x.
+func (n *LayerNorm) Forward(x *tensor.Tensor) *tensor.Tensor {
+	r, d := rows(x)
+	if d != n.Weight.W.Len() {
+		panic(fmt.Sprintf("nn: %s: input width %d, weight has %d", n.Weight.Name, d, n.Weight.W.Len()))
+	}
+	y := tensor.New(x.Shape...)
+	n.xhat = tensor.New(x.Shape...)
+	n.invStd = grow(n.invStd, r)
+	w, b := n.Weight.W.Data, n.Bias.W.Data
+	kernels.ParallelFor(r, 16, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			xr := x.Data[i*d : (i+1)*d]
+			var s float64
+			for _, v := range xr {
+				s += float64(v)
+			}
+			mean := s / float64(d)
+			var ss float64
+			for _, v := range xr {
+				c := float64(v) - mean
+				ss += c * c
+			}
+			inv := 1 / math.Sqrt(ss/float64(d)+n.Eps)
+			n.invStd[i] = float32(inv)
+			xh, yr := n.xhat.Data[i*d:(i+1)*d], y.Data[i*d:(i+1)*d]
+			for j, v := range xr {
+				h := float32((float64(v) - mean) * inv)
+				xh[j] = h
+				yr[j] = h*w[j] + b[j]
+			}
+		}
+	})
+	return y
+}
+
+// Backward returns dL/dx; dL/dw and dL/db accumulate when trainable.
+func (n *LayerNorm) Backward(dy *tensor.Tensor) *tensor.Tensor {
+	r, d := rows(dy)
+	dx := tensor.New(dy.Shape...)
+	w := n.Weight.W.Data
+	kernels.ParallelFor(r, 16, func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			xh, dyr, dxr := n.xhat.Data[i*d:(i+1)*d], dy.Data[i*d:(i+1)*d], dx.Data[i*d:(i+1)*d]
+			// dx = inv·(dx̂ − mean(dx̂) − x̂·mean(dx̂·x̂)), dx̂ = dy·w.
+			var sum, dot float64
+			for j := range xh {
+				g := float64(dyr[j]) * float64(w[j])
+				sum += g
+				dot += g * float64(xh[j])
+			}
+			ms, md := sum/float64(d), dot/float64(d)
+			inv := float64(n.invStd[i])
+			for j := range xh {
+				g := float64(dyr[j]) * float64(w[j])
+				dxr[j] = float32(inv * (g - ms - float64(xh[j])*md))
+			}
+		}
+	})
+	if g := n.Weight.Grad; g != nil {
+		for i := 0; i < r; i++ {
+			for j := 0; j < d; j++ {
+				g.Data[j] += dy.Data[i*d+j] * n.xhat.Data[i*d+j]
+			}
+		}
+	}
+	if g := n.Bias.Grad; g != nil {
+		addColumnSums(g.Data, dy.Data, r, d)
+	}
+	return dx
+}
+
+// grow returns s resized to n, reusing its storage when large enough.
+func grow(s []float32, n int) []float32 {
+	if cap(s) >= n {
+		return s[:n]
+	}
+	return make([]float32, n)
+}
