@@ -125,3 +125,15 @@ func MaxAbsDiff(a, b []float32) float64 {
 	}
 	return m
 }
+
+// AddInPlace adds u into t elementwise and returns t. It panics when the
+// element counts differ.
+func (t *Tensor) AddInPlace(u *Tensor) *Tensor {
+	if len(t.Data) != len(u.Data) {
+		panic(fmt.Sprintf("tensor: AddInPlace of %v and %v", t.Shape, u.Shape))
+	}
+	for i, v := range u.Data {
+		t.Data[i] += v
+	}
+	return t
+}

@@ -1,0 +1,82 @@
+package testref
+
+import (
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"runtime"
+
+	"github.com/orthotune/orthotune/safetensors"
+	"github.com/orthotune/orthotune/tensor"
+)
+
+// Dir returns the absolute path of testdata/peft-ref in this repository.
+func Dir() string {
+	_, file, _, _ := runtime.Caller(0)
+	return filepath.Join(filepath.Dir(file), "..", "..", "testdata", "peft-ref")
+}
+
+// Tolerance is one tensor's entry in cases.json.
+type Tolerance struct {
+	Atol   float64 `json:"recommended_atol_f32"`
+	RefMax float64 `json:"ref_maxabs"`
+}
+
+// ModelCase describes one tiny reference model.
+type ModelCase struct {
+	Dir  string `json:"dir"`
+	Base struct {
+		File       string               `json:"file"`
+		Loss       float64              `json:"loss"`
+		Tolerances map[string]Tolerance `json:"tolerances"`
+	} `json:"base"`
+	Adapters map[string]json.RawMessage `json:"adapters"`
+}
+
+// Cases is cases.json.
+type Cases struct {
+	Model map[string]ModelCase       `json:"model"`
+	Layer map[string]json.RawMessage `json:"layer"`
+	Extra map[string]json.RawMessage `json:"-"`
+}
+
+// Load parses cases.json.
+func Load() (*Cases, error) {
+	data, err := os.ReadFile(filepath.Join(Dir(), "cases.json"))
+	if err != nil {
+		return nil, err
+	}
+	var c Cases
+	if err := json.Unmarshal(data, &c); err != nil {
+		return nil, fmt.Errorf("cases.json: %w", err)
+	}
+	return &c, nil
+}
+
+// Tensors opens a reference safetensors file relative to Dir.
+func Tensors(rel string) (*safetensors.File, error) {
+	return safetensors.Open(filepath.Join(Dir(), rel))
+}
+
+// Float32 reads one tensor of a reference file.
+func Float32(f *safetensors.File, name string) (*tensor.Tensor, error) { return f.Float32(name) }
+
+// IDs reads an I64 [batch, seq] tensor as rows of ints.
+func IDs(f *safetensors.File, name string) ([][]int, error) {
+	flat, shape, err := f.Int64(name)
+	if err != nil {
+		return nil, err
+	}
+	if len(shape) != 2 {
+		return nil, fmt.Errorf("%s: want [batch, seq], got %v", name, shape)
+	}
+	out := make([][]int, shape[0])
+	for b := range out {
+		out[b] = make([]int, shape[1])
+		for t := range out[b] {
+			out[b][t] = int(flat[b*shape[1]+t])
+		}
+	}
+	return out, nil
+}

@@ -1,0 +1,10 @@
+// Package model turns a Hugging Face model directory (config.json plus
+// safetensors weights) into a CausalLM whose linear layers carry exactly
+// the module names of the checkpoint, so PEFT adapter keys map onto them
+// one to one.
+//
+// Architectures register themselves by config.json's model_type: import
+// github.com/orthotune/orthotune/model/llama (llama, mistral, qwen2) and
+// github.com/orthotune/orthotune/model/gpt2 (gpt2) for their side effects,
+// then call Load. Any other model_type is an error that names the field.
+package model

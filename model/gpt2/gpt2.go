@@ -1,0 +1,299 @@
+package gpt2
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/orthotune/orthotune/model"
+	"github.com/orthotune/orthotune/nn"
+	"github.com/orthotune/orthotune/tensor"
+)
+
+func init() { model.Register("gpt2", build) }
+
+// Config holds the config.json fields GPT-2 uses.
+type Config struct {
+	Hidden, Heads, Layers, Inner, Vocab, Positions int
+	LayerNormEps                                   float64
+	Activation                                     nn.GELUKind
+	ScaleAttnWeights                               bool
+	ScaleByInverseLayerIdx                         bool
+	TieEmbeddings                                  bool
+}
+
+// ParseConfig reads and checks a GPT-2 config.json.
+func ParseConfig(c *model.Config) (*Config, error) {
+	var cfg Config
+	var err error
+	for _, f := range []struct {
+		dst   *int
+		field string
+	}{{&cfg.Hidden, "n_embd"}, {&cfg.Heads, "n_head"}, {&cfg.Layers, "n_layer"}, {&cfg.Vocab, "vocab_size"}, {&cfg.Positions, "n_positions"}} {
+		if *f.dst, err = c.Int(f.field); err != nil {
+			return nil, err
+		}
+	}
+	if cfg.Hidden%cfg.Heads != 0 {
+		return nil, fmt.Errorf("%s: field \"n_head\": %d does not divide n_embd %d", c.Path, cfg.Heads, cfg.Hidden)
+	}
+	if cfg.Inner, err = c.IntOr("n_inner", 4*cfg.Hidden); err != nil {
+		return nil, err
+	}
+	if cfg.LayerNormEps, err = c.FloatOr("layer_norm_epsilon", 1e-5); err != nil {
+		return nil, err
+	}
+	act, err := c.StringOr("activation_function", "gelu_new")
+	if err != nil {
+		return nil, err
+	}
+	switch act {
+	case "gelu_new", "gelu_pytorch_tanh", "gelu_fast":
+		cfg.Activation = nn.GELUTanh
+	case "gelu":
+		cfg.Activation = nn.GELUExact
+	default:
+		return nil, fmt.Errorf("%s: field \"activation_function\": %q is not supported (supported: gelu_new, gelu_pytorch_tanh, gelu_fast, gelu)", c.Path, act)
+	}
+	if cfg.ScaleAttnWeights, err = c.BoolOr("scale_attn_weights", true); err != nil {
+		return nil, err
+	}
+	if cfg.ScaleByInverseLayerIdx, err = c.BoolOr("scale_attn_by_inverse_layer_idx", false); err != nil {
+		return nil, err
+	}
+	if cfg.TieEmbeddings, err = c.BoolOr("tie_word_embeddings", true); err != nil {
+		return nil, err
+	}
+	return &cfg, nil
+}
+
+// Model is GPT2LMHeadModel.
+type Model struct {
+	cfg     *Config
+	info    model.Info
+	wte     *nn.Embedding
+	wpe     *nn.Embedding
+	blocks  []*block
+	lnF     *nn.LayerNorm
+	head    *model.LinearSlot
+	linears []*model.LinearSlot
+	params  []*nn.Param
+
+	batch, seq int
+}
+
+type block struct {
+	ln1, ln2                  *nn.LayerNorm
+	cAttn, cProj, cFC, mlpOut *model.LinearSlot
+	attn                      *nn.Attention
+	act                       nn.GELU
+	qkv                       *tensor.Tensor
+	hidden, batch, seq        int
+}
+
+func build(c *model.Config, w *model.Weights) (model.CausalLM, error) {
+	cfg, err := ParseConfig(c)
+	if err != nil {
+		return nil, err
+	}
+	return New(cfg, w)
+}
+
+// New builds GPT-2 from a parsed config and checkpoint weights.
+func New(cfg *Config, w *model.Weights) (*Model, error) {
+	// Checkpoints saved from GPT2LMHeadModel carry "transformer."; the
+	// original OpenAI conversions (GPT2Model) do not.
+	prefix := "transformer."
+	if !w.Has("transformer.wte.weight") && w.Has("wte.weight") {
+		prefix = ""
+	}
+	m := &Model{cfg: cfg}
+	d := cfg.Hidden
+	get := func(name string, shape ...int) (*tensor.Tensor, error) { return w.Get(prefix+name, shape...) }
+	emb := func(name string, rows int) (*nn.Embedding, error) {
+		t, err := get(name, rows, d)
+		if err != nil {
+			return nil, err
+		}
+		e, err := nn.NewEmbedding("transformer."+name, t)
+		if err == nil {
+			m.params = append(m.params, e.Weight)
+		}
+		return e, err
+	}
+	ln := func(name string) (*nn.LayerNorm, error) {
+		wt, err := get(name+".weight", d)
+		if err != nil {
+			return nil, err
+		}
+		bt, err := get(name+".bias", d)
+		if err != nil {
+			return nil, err
+		}
+		l, err := nn.NewLayerNorm("transformer."+name, wt, bt, cfg.LayerNormEps)
+		if err == nil {
+			m.params = append(m.params, l.Weight, l.Bias)
+		}
+		return l, err
+	}
+	conv := func(name string, in, out int) (*model.LinearSlot, error) {
+		wt, err := get(name+".weight", in, out)
+		if err != nil {
+			return nil, err
+		}
+		bt, err := get(name+".bias", out)
+		if err != nil {
+			return nil, err
+		}
+		l, err := nn.NewLinear("transformer."+name, wt, bt, true)
+		if err != nil {
+			return nil, err
+		}
+		m.params = append(m.params, l.Weight, l.Bias)
+		s := model.NewSlot(l)
+		m.linears = append(m.linears, s)
+		return s, nil
+	}
+	var err error
+	if m.wte, err = emb("wte.weight", cfg.Vocab); err != nil {
+		return nil, err
+	}
+	if m.wpe, err = emb("wpe.weight", cfg.Positions); err != nil {
+		return nil, err
+	}
+	for i := 0; i < cfg.Layers; i++ {
+		p := fmt.Sprintf("h.%d.", i)
+		w.Skip(prefix + p + "attn.bias")
+		w.Skip(prefix + p + "attn.masked_bias")
+		b := &block{hidden: d}
+		steps := []func() error{
+			func() (err error) { b.ln1, err = ln(p + "ln_1"); return },
+			func() (err error) { b.cAttn, err = conv(p+"attn.c_attn", d, 3*d); return },
+			func() (err error) { b.cProj, err = conv(p+"attn.c_proj", d, d); return },
+			func() (err error) { b.ln2, err = ln(p + "ln_2"); return },
+			func() (err error) { b.cFC, err = conv(p+"mlp.c_fc", d, cfg.Inner); return },
+			func() (err error) { b.mlpOut, err = conv(p+"mlp.c_proj", cfg.Inner, d); return },
+		}
+		for _, step := range steps {
+			if err := step(); err != nil {
+				return nil, err
+			}
+		}
+		if b.attn, err = nn.NewAttention(cfg.Heads, cfg.Heads, d/cfg.Heads); err != nil {
+			return nil, err
+		}
+		scale := 1.0
+		if cfg.ScaleAttnWeights {
+			scale /= math.Sqrt(float64(d / cfg.Heads))
+		}
+		if cfg.ScaleByInverseLayerIdx {
+			scale /= float64(i + 1)
+		}
+		b.attn.Scale = float32(scale)
+		b.act.Kind = cfg.Activation
+		m.blocks = append(m.blocks, b)
+	}
+	if m.lnF, err = ln("ln_f"); err != nil {
+		return nil, err
+	}
+	headW := m.wte.Weight
+	if cfg.TieEmbeddings {
+		w.Skip("lm_head.weight")
+	} else {
+		t, err := w.Get("lm_head.weight", cfg.Vocab, d)
+		if err != nil {
+			return nil, err
+		}
+		headW = nn.NewParam("lm_head.weight", t)
+		m.params = append(m.params, headW)
+	}
+	m.head = model.NewSlot(&nn.Linear{Name: "lm_head", In: d, Out: cfg.Vocab, Weight: headW})
+	m.head.Head = true
+	m.linears = append(m.linears, m.head)
+	m.info = model.Info{
+		ModelType: "gpt2", Layers: cfg.Layers, Hidden: d, Heads: cfg.Heads, KVHeads: cfg.Heads,
+		HeadDim: d / cfg.Heads, Intermediate: cfg.Inner, Vocab: cfg.Vocab, MaxPositions: cfg.Positions,
+		TiedEmbeddings: cfg.TieEmbeddings, Parameters: model.CountParams(m.params), CheckpointDTypes: w.DTypes(),
+	}
+	return m, nil
+}
+
+// Info describes the model.
+func (m *Model) Info() model.Info { return m.info }
+
+// Linears lists the Conv1D layers in checkpoint order, then the tied head.
+func (m *Model) Linears() []*model.LinearSlot { return m.linears }
+
+// Params lists every distinct weight.
+func (m *Model) Params() []*nn.Param { return m.params }
+
+// Forward returns logits [batch, seq, vocab]; rows may not exceed
+// n_positions tokens.
+func (m *Model) Forward(ids [][]int) (*tensor.Tensor, error) {
+	if err := model.CheckIDs(ids, m.cfg.Vocab, m.cfg.Positions); err != nil {
+		return nil, err
+	}
+	x := m.wte.Forward(model.Flatten(ids))
+	return m.run(x.Reshape(len(ids), len(ids[0]), m.cfg.Hidden))
+}
+
+// ForwardEmbeddings runs the model from token embeddings [batch, seq,
+// hidden]; position embeddings are added as in transformers.
+func (m *Model) ForwardEmbeddings(x *tensor.Tensor) (*tensor.Tensor, error) {
+	if len(x.Shape) != 3 || x.Shape[2] != m.cfg.Hidden || x.Shape[0] == 0 || x.Shape[1] == 0 {
+		return nil, fmt.Errorf("gpt2: input embeddings have shape %v, want [batch, seq, %d]", x.Shape, m.cfg.Hidden)
+	}
+	if x.Shape[1] > m.cfg.Positions {
+		return nil, fmt.Errorf("gpt2: %d positions, more than n_positions %d", x.Shape[1], m.cfg.Positions)
+	}
+	m.wte.Forward(nil)
+	return m.run(x.Clone())
+}
+
+func (m *Model) run(x *tensor.Tensor) (*tensor.Tensor, error) {
+	m.batch, m.seq = x.Shape[0], x.Shape[1]
+	d := m.cfg.Hidden
+	positions := make([]int, m.batch*m.seq)
+	for i := range positions {
+		positions[i] = i % m.seq
+	}
+	h := x.Reshape(m.batch*m.seq, d).AddInPlace(m.wpe.Forward(positions))
+	for _, b := range m.blocks {
+		h = b.forward(h, m.batch, m.seq)
+	}
+	logits := m.head.Layer.Forward(m.lnF.Forward(h))
+	return logits.Reshape(m.batch, m.seq, m.cfg.Vocab), nil
+}
+
+// Backward returns dL/d(token embeddings) [batch, seq, hidden].
+func (m *Model) Backward(dlogits *tensor.Tensor) *tensor.Tensor {
+	dh := m.lnF.Backward(m.head.Layer.Backward(dlogits.Reshape(m.batch*m.seq, m.cfg.Vocab)))
+	for i := len(m.blocks) - 1; i >= 0; i-- {
+		dh = m.blocks[i].backward(dh)
+	}
+	m.wpe.Backward(dh)
+	m.wte.Backward(dh)
+	return dh.Reshape(m.batch, m.seq, m.cfg.Hidden)
+}
+
+func (b *block) forward(x *tensor.Tensor, batch, seq int) *tensor.Tensor {
+	b.batch, b.seq = batch, seq
+	d := b.hidden
+	b.qkv = b.cAttn.Layer.Forward(b.ln1.Forward(x))
+	att := tensor.New(batch*seq, d)
+	b.attn.Forward(nn.Strided{Data: b.qkv.Data, Offset: 0, Stride: 3 * d}, nn.Strided{Data: b.qkv.Data, Offset: d, Stride: 3 * d},
+		nn.Strided{Data: b.qkv.Data, Offset: 2 * d, Stride: 3 * d}, batch, seq, att.Data)
+	x2 := b.cProj.Layer.Forward(att).AddInPlace(x)
+	mlp := b.mlpOut.Layer.Forward(b.act.Forward(b.cFC.Layer.Forward(b.ln2.Forward(x2))))
+	return mlp.AddInPlace(x2)
+}
+
+func (b *block) backward(dy *tensor.Tensor) *tensor.Tensor {
+	d := b.hidden
+	dh2 := b.cFC.Layer.Backward(b.act.Backward(b.mlpOut.Layer.Backward(dy)))
+	dx2 := b.ln2.Backward(dh2).AddInPlace(dy)
+	datt := b.cProj.Layer.Backward(dx2)
+	dqkv := tensor.New(b.batch*b.seq, 3*d)
+	b.attn.Backward(datt.Data, nn.Strided{Data: dqkv.Data, Offset: 0, Stride: 3 * d}, nn.Strided{Data: dqkv.Data, Offset: d, Stride: 3 * d},
+		nn.Strided{Data: dqkv.Data, Offset: 2 * d, Stride: 3 * d})
+	return b.ln1.Backward(b.cAttn.Layer.Backward(dqkv)).AddInPlace(dx2)
+}

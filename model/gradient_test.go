@@ -1,0 +1,208 @@
+package model_test
+
+import (
+	"math"
+	"path/filepath"
+	"testing"
+
+	"github.com/orthotune/orthotune/internal/testmodel"
+	"github.com/orthotune/orthotune/model"
+	"github.com/orthotune/orthotune/nn"
+	"github.com/orthotune/orthotune/tensor"
+)
+
+// meanLoss runs the model and returns the mean next-token loss.
+func meanLoss(t *testing.T, logits *tensor.Tensor, ids [][]int, ce *nn.CrossEntropy) float64 {
+	t.Helper()
+	l, _, err := ce.Forward(logits, nn.ShiftedTargets(ids))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
+}
+
+// fdError returns max |finite difference − analytic| over the given indices
+// of x, with x perturbed in place and restored. The difference quotient is
+// Richardson-extrapolated, (4·D(h/2) − D(h))/3, which cancels the h² term
+// of central differences: a whole random transformer is curved enough that
+// plain central differences at float32-friendly steps are dominated by it.
+func fdError(x, analytic []float32, idx []int, loss func() float64) float64 {
+	central := func(i int, h float64) float64 {
+		orig := x[i]
+		hi := orig + float32(h*math.Max(1, math.Abs(float64(orig))))
+		lo := orig - (hi - orig)
+		x[i] = hi
+		lp := loss()
+		x[i] = lo
+		lm := loss()
+		x[i] = orig
+		return (lp - lm) / (float64(hi) - float64(lo))
+	}
+	var worst float64
+	for _, i := range idx {
+		fd := (4*central(i, 5e-3) - central(i, 1e-2)) / 3
+		worst = math.Max(worst, math.Abs(fd-float64(analytic[i])))
+	}
+	return worst
+}
+
+func maxAbs(v []float32) float64 {
+	var m float64
+	for _, x := range v {
+		m = math.Max(m, math.Abs(float64(x)))
+	}
+	return m
+}
+
+// TestModelGradients checks, for every architecture and option, the whole
+// model's gradient with respect to its input embeddings (every element) and
+// with respect to sampled elements of every weight against central finite
+// differences of the mean next-token loss.
+func TestModelGradients(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		spec testmodel.Spec
+	}{
+		{"llama grouped-query", testmodel.Spec{ModelType: "llama", Heads: 4, KVHeads: 2}},
+		{"llama tied head", testmodel.Spec{ModelType: "llama", Tied: true}},
+		{"qwen2 qkv bias", testmodel.Spec{ModelType: "qwen2", Heads: 4, KVHeads: 1}},
+		{"mistral sliding window", testmodel.Spec{ModelType: "mistral", SlidingWindow: 3}},
+		{"gpt2", testmodel.Spec{ModelType: "gpt2"}},
+		{"gpt2 without prefix", testmodel.Spec{ModelType: "gpt2", NoPrefix: true}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "m")
+			if _, err := testmodel.Write(dir, tc.spec); err != nil {
+				t.Fatal(err)
+			}
+			m, err := model.Load(dir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, p := range m.Params() {
+				p.SetTrainable(true)
+			}
+			rng := tensor.NewRNG(3)
+			ids := [][]int{make([]int, 7), make([]int, 7)}
+			for _, row := range ids {
+				for i := range row {
+					row[i] = rng.IntN(m.Info().Vocab)
+				}
+			}
+			var ce nn.CrossEntropy
+			// Input embeddings as transformers' inputs_embeds.
+			table := m.Params()[0].W
+			d := m.Info().Hidden
+			x := tensor.New(2, 7, d)
+			for i, id := range model.Flatten(ids) {
+				copy(x.Data[i*d:(i+1)*d], table.Data[id*d:(id+1)*d])
+			}
+			fromIDs, err := m.Forward(ids)
+			if err != nil {
+				t.Fatal(err)
+			}
+			fromEmb, err := m.ForwardEmbeddings(x)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if diff := tensor.MaxAbsDiff(fromIDs.Data, fromEmb.Data); diff != 0 {
+				t.Fatalf("Forward(ids) and ForwardEmbeddings differ by %g", diff)
+			}
+			embLoss := func() float64 {
+				logits, err := m.ForwardEmbeddings(x)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return meanLoss(t, logits, ids, &ce)
+			}
+			embLoss()
+			dx := m.Backward(ce.Backward(1))
+			all := make([]int, x.Len())
+			for i := range all {
+				all[i] = i
+			}
+			rel := fdError(x.Data, dx.Data, all, embLoss) / maxAbs(dx.Data)
+			t.Logf("input embeddings: max relative error %.3g over %d elements", rel, len(all))
+			if rel > 1e-3 || maxAbs(dx.Data) == 0 {
+				t.Errorf("input-embedding gradient: relative error %.3g", rel)
+			}
+
+			// Weight gradients through the id path.
+			for _, p := range m.Params() {
+				p.ZeroGrad()
+			}
+			idLoss := func() float64 {
+				logits, err := m.Forward(ids)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return meanLoss(t, logits, ids, &ce)
+			}
+			idLoss()
+			m.Backward(ce.Backward(1))
+			worst := 0.0
+			for _, p := range m.Params() {
+				idx := make([]int, 6)
+				for i := range idx {
+					idx[i] = rng.IntN(p.W.Len())
+				}
+				// Always include the largest-gradient entry, so the check
+				// never passes on zeros alone.
+				big, bi := 0.0, 0
+				for i, g := range p.Grad.Data {
+					if math.Abs(float64(g)) > big {
+						big, bi = math.Abs(float64(g)), i
+					}
+				}
+				if big == 0 {
+					t.Errorf("%s: gradient identically zero", p.Name)
+					continue
+				}
+				idx = append(idx, bi)
+				// Gradients smaller than 0.05 are judged against an absolute
+				// floor: the float32 loss carries ~3e-7 of rounding noise,
+				// which a 1e-2 step turns into ~3e-5 of noise in the estimate.
+				r := fdError(p.W.Data, p.Grad.Data, idx, idLoss) / math.Max(big, 0.05)
+				worst = math.Max(worst, r)
+				if r > 1e-3 {
+					t.Errorf("%s: relative error %.3g (max abs gradient %.3g)", p.Name, r, big)
+				}
+			}
+			t.Logf("weights: max relative error %.3g over %d parameters", worst, len(m.Params()))
+		})
+	}
+}
+
+// TestFrozenModelKeepsNoGradients: with every weight frozen, backward still
+// yields the input gradient and allocates no weight gradients.
+func TestFrozenModelKeepsNoGradients(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "m")
+	if _, err := testmodel.Write(dir, testmodel.Spec{ModelType: "llama"}); err != nil {
+		t.Fatal(err)
+	}
+	m, err := model.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	m.Linears()[0].Base.Weight.SetTrainable(true)
+	ids := [][]int{{1, 2, 3, 4}}
+	logits, err := m.Forward(ids)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ce nn.CrossEntropy
+	meanLoss(t, logits, ids, &ce)
+	dx := m.Backward(ce.Backward(1))
+	if maxAbs(dx.Data) == 0 {
+		t.Fatal("no input gradient")
+	}
+	for _, p := range m.Params() {
+		if p == m.Linears()[0].Base.Weight {
+			if p.Grad == nil || maxAbs(p.Grad.Data) == 0 {
+				t.Errorf("%s: trainable but got no gradient", p.Name)
+			}
+		} else if p.Grad != nil {
+			t.Errorf("%s: frozen but has a gradient buffer", p.Name)
+		}
+	}
+}

@@ -1,0 +1,7 @@
+// Package llama implements the Llama family of decoder-only transformers as
+// transformers defines them — model_type llama, mistral and qwen2 (Qwen2
+// adds q/k/v biases) — with RMSNorm, rotary position embeddings
+// (rope_theta, optional "linear" and "llama3" rope_scaling), grouped-query
+// attention, a SwiGLU MLP and a tied or untied output head. Importing the
+// package registers those model types with package model.
+package llama

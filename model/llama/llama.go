@@ -1,0 +1,220 @@
+package llama
+
+import (
+	"fmt"
+
+	"github.com/orthotune/orthotune/model"
+	"github.com/orthotune/orthotune/nn"
+	"github.com/orthotune/orthotune/tensor"
+)
+
+func init() {
+	for _, t := range []string{"llama", "mistral", "qwen2"} {
+		model.Register(t, build)
+	}
+}
+
+// Model is a Llama-family causal LM.
+type Model struct {
+	cfg     *Config
+	info    model.Info
+	embed   *nn.Embedding
+	blocks  []*block
+	norm    *nn.RMSNorm
+	head    *model.LinearSlot
+	rope    *nn.RoPE
+	linears []*model.LinearSlot
+	params  []*nn.Param
+
+	batch, seq int
+}
+
+type block struct {
+	inputNorm, postNorm                 *nn.RMSNorm
+	q, k, v, o, gate, up, down          *model.LinearSlot
+	attn                                *nn.Attention
+	mlp                                 nn.SwiGLU
+	qOut, kOut, vOut                    *tensor.Tensor // after RoPE, kept for attention backward
+	heads, kvHeads, headDim, batch, seq int
+}
+
+func build(c *model.Config, w *model.Weights) (model.CausalLM, error) {
+	cfg, err := ParseConfig(c)
+	if err != nil {
+		return nil, err
+	}
+	return New(cfg, w)
+}
+
+// New builds a model from a parsed config and checkpoint weights.
+func New(cfg *Config, w *model.Weights) (*Model, error) {
+	m := &Model{cfg: cfg, rope: &nn.RoPE{HeadDim: cfg.HeadDim, InvFreq: cfg.InvFreq}}
+	d, qd, kvd := cfg.Hidden, cfg.Heads*cfg.HeadDim, cfg.KVHeads*cfg.HeadDim
+	table, err := w.Get("model.embed_tokens.weight", cfg.Vocab, d)
+	if err != nil {
+		return nil, err
+	}
+	if m.embed, err = nn.NewEmbedding("model.embed_tokens.weight", table); err != nil {
+		return nil, err
+	}
+	m.params = append(m.params, m.embed.Weight)
+	linear := func(name string, out, in int, bias bool) (*model.LinearSlot, error) {
+		wt, err := w.Get(name+".weight", out, in)
+		if err != nil {
+			return nil, err
+		}
+		var b *tensor.Tensor
+		if bias {
+			if b, err = w.Get(name+".bias", out); err != nil {
+				return nil, err
+			}
+		}
+		l, err := nn.NewLinear(name, wt, b, false)
+		if err != nil {
+			return nil, err
+		}
+		m.params = append(m.params, l.Weight)
+		if l.Bias != nil {
+			m.params = append(m.params, l.Bias)
+		}
+		s := model.NewSlot(l)
+		m.linears = append(m.linears, s)
+		return s, nil
+	}
+	norm := func(name string) (*nn.RMSNorm, error) {
+		wt, err := w.Get(name, d)
+		if err != nil {
+			return nil, err
+		}
+		n, err := nn.NewRMSNorm(name, wt, cfg.RMSNormEps)
+		if err == nil {
+			m.params = append(m.params, n.Weight)
+		}
+		return n, err
+	}
+	for i := 0; i < cfg.Layers; i++ {
+		p := fmt.Sprintf("model.layers.%d.", i)
+		b := &block{heads: cfg.Heads, kvHeads: cfg.KVHeads, headDim: cfg.HeadDim}
+		steps := []func() error{
+			func() (err error) { b.inputNorm, err = norm(p + "input_layernorm.weight"); return },
+			func() (err error) { b.q, err = linear(p+"self_attn.q_proj", qd, d, cfg.QKVBias); return },
+			func() (err error) { b.k, err = linear(p+"self_attn.k_proj", kvd, d, cfg.QKVBias); return },
+			func() (err error) { b.v, err = linear(p+"self_attn.v_proj", kvd, d, cfg.QKVBias); return },
+			func() (err error) { b.o, err = linear(p+"self_attn.o_proj", d, qd, cfg.OutBias); return },
+			func() (err error) { b.postNorm, err = norm(p + "post_attention_layernorm.weight"); return },
+			func() (err error) { b.gate, err = linear(p+"mlp.gate_proj", cfg.Intermediate, d, cfg.MLPBias); return },
+			func() (err error) { b.up, err = linear(p+"mlp.up_proj", cfg.Intermediate, d, cfg.MLPBias); return },
+			func() (err error) { b.down, err = linear(p+"mlp.down_proj", d, cfg.Intermediate, cfg.MLPBias); return },
+		}
+		for _, step := range steps {
+			if err := step(); err != nil {
+				return nil, err
+			}
+		}
+		if b.attn, err = nn.NewAttention(cfg.Heads, cfg.KVHeads, cfg.HeadDim); err != nil {
+			return nil, err
+		}
+		b.attn.Window = cfg.SlidingWindow[i]
+		m.blocks = append(m.blocks, b)
+	}
+	if m.norm, err = norm("model.norm.weight"); err != nil {
+		return nil, err
+	}
+	if cfg.TieEmbeddings {
+		w.Skip("lm_head.weight") // some exports write the tied copy too
+		l := &nn.Linear{Name: "lm_head", In: d, Out: cfg.Vocab, Weight: m.embed.Weight}
+		m.head = model.NewSlot(l)
+		m.linears = append(m.linears, m.head)
+	} else if m.head, err = linear("lm_head", cfg.Vocab, d, false); err != nil {
+		return nil, err
+	}
+	m.head.Head = true
+	m.info = model.Info{
+		ModelType: cfg.ModelType, Layers: cfg.Layers, Hidden: d, Heads: cfg.Heads, KVHeads: cfg.KVHeads,
+		HeadDim: cfg.HeadDim, Intermediate: cfg.Intermediate, Vocab: cfg.Vocab, MaxPositions: cfg.MaxPositions,
+		TiedEmbeddings: cfg.TieEmbeddings, Parameters: model.CountParams(m.params), CheckpointDTypes: w.DTypes(),
+	}
+	return m, nil
+}
+
+// Info describes the model.
+func (m *Model) Info() model.Info { return m.info }
+
+// Linears lists the linear layers in checkpoint order, the head last.
+func (m *Model) Linears() []*model.LinearSlot { return m.linears }
+
+// Params lists every distinct weight.
+func (m *Model) Params() []*nn.Param { return m.params }
+
+// Forward returns logits [batch, seq, vocab].
+func (m *Model) Forward(ids [][]int) (*tensor.Tensor, error) {
+	// transformers computes RoPE for any position, so only the vocabulary
+	// bounds the input.
+	if err := model.CheckIDs(ids, m.cfg.Vocab, 0); err != nil {
+		return nil, err
+	}
+	x := m.embed.Forward(model.Flatten(ids))
+	return m.run(x.Reshape(len(ids), len(ids[0]), m.cfg.Hidden)), nil
+}
+
+// ForwardEmbeddings runs the model from input embeddings [batch, seq, hidden].
+func (m *Model) ForwardEmbeddings(x *tensor.Tensor) (*tensor.Tensor, error) {
+	if len(x.Shape) != 3 || x.Shape[2] != m.cfg.Hidden || x.Shape[0] == 0 || x.Shape[1] == 0 {
+		return nil, fmt.Errorf("llama: input embeddings have shape %v, want [batch, seq, %d]", x.Shape, m.cfg.Hidden)
+	}
+	m.embed.Forward(nil) // no ids: Backward must not scatter into the table
+	return m.run(x), nil
+}
+
+func (m *Model) run(x *tensor.Tensor) *tensor.Tensor {
+	m.batch, m.seq = x.Shape[0], x.Shape[1]
+	h := x.Reshape(m.batch*m.seq, m.cfg.Hidden)
+	for _, b := range m.blocks {
+		h = b.forward(h, m.rope, m.batch, m.seq)
+	}
+	logits := m.head.Layer.Forward(m.norm.Forward(h))
+	return logits.Reshape(m.batch, m.seq, m.cfg.Vocab)
+}
+
+// Backward returns dL/d(input embeddings) [batch, seq, hidden].
+func (m *Model) Backward(dlogits *tensor.Tensor) *tensor.Tensor {
+	dh := m.norm.Backward(m.head.Layer.Backward(dlogits.Reshape(m.batch*m.seq, m.cfg.Vocab)))
+	for i := len(m.blocks) - 1; i >= 0; i-- {
+		dh = m.blocks[i].backward(dh, m.rope)
+	}
+	m.embed.Backward(dh)
+	return dh.Reshape(m.batch, m.seq, m.cfg.Hidden)
+}
+
+func (b *block) forward(x *tensor.Tensor, rope *nn.RoPE, batch, seq int) *tensor.Tensor {
+	b.batch, b.seq = batch, seq
+	n := batch * seq
+	qd, kvd := b.heads*b.headDim, b.kvHeads*b.headDim
+	h := b.inputNorm.Forward(x)
+	b.qOut, b.kOut, b.vOut = b.q.Layer.Forward(h), b.k.Layer.Forward(h), b.v.Layer.Forward(h)
+	rope.Apply(b.qOut.Data, 0, qd, n, seq, b.heads, false)
+	rope.Apply(b.kOut.Data, 0, kvd, n, seq, b.kvHeads, false)
+	att := tensor.New(n, qd)
+	b.attn.Forward(nn.Strided{Data: b.qOut.Data, Stride: qd}, nn.Strided{Data: b.kOut.Data, Stride: kvd},
+		nn.Strided{Data: b.vOut.Data, Stride: kvd}, batch, seq, att.Data)
+	x2 := b.o.Layer.Forward(att).AddInPlace(x)
+	h2 := b.postNorm.Forward(x2)
+	mlp := b.down.Layer.Forward(b.mlp.Forward(b.gate.Layer.Forward(h2), b.up.Layer.Forward(h2)))
+	return mlp.AddInPlace(x2)
+}
+
+func (b *block) backward(dy *tensor.Tensor, rope *nn.RoPE) *tensor.Tensor {
+	n := b.batch * b.seq
+	qd, kvd := b.heads*b.headDim, b.kvHeads*b.headDim
+	dgate, dup := b.mlp.Backward(b.down.Layer.Backward(dy))
+	dh2 := b.gate.Layer.Backward(dgate).AddInPlace(b.up.Layer.Backward(dup))
+	dx2 := b.postNorm.Backward(dh2).AddInPlace(dy)
+	datt := b.o.Layer.Backward(dx2)
+	dq, dk, dv := tensor.New(n, qd), tensor.New(n, kvd), tensor.New(n, kvd)
+	b.attn.Backward(datt.Data, nn.Strided{Data: dq.Data, Stride: qd}, nn.Strided{Data: dk.Data, Stride: kvd},
+		nn.Strided{Data: dv.Data, Stride: kvd})
+	rope.Apply(dq.Data, 0, qd, n, b.seq, b.heads, true)
+	rope.Apply(dk.Data, 0, kvd, n, b.seq, b.kvHeads, true)
+	dh := b.q.Layer.Backward(dq).AddInPlace(b.k.Layer.Backward(dk)).AddInPlace(b.v.Layer.Backward(dv))
+	return b.inputNorm.Backward(dh).AddInPlace(dx2)
+}

@@ -1,0 +1,375 @@
+package model
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/orthotune/orthotune/nn"
+	"github.com/orthotune/orthotune/safetensors"
+	"github.com/orthotune/orthotune/tensor"
+)
+
+// CausalLM is a decoder-only language model with a forward and a backward
+// pass.
+type CausalLM interface {
+	// Info describes the architecture.
+	Info() Info
+	// Forward returns logits [batch, seq, vocab] for token ids laid out
+	// [batch][seq]; every row must have the same length. It validates the
+	// ids (see CheckIDs).
+	Forward(ids [][]int) (*tensor.Tensor, error)
+	// ForwardEmbeddings runs the model from input embeddings [batch, seq,
+	// hidden] (transformers' inputs_embeds) instead of token ids.
+	ForwardEmbeddings(x *tensor.Tensor) (*tensor.Tensor, error)
+	// Backward takes dL/dlogits for the last forward, accumulates the
+	// gradients of trainable parameters, and returns dL/d(input
+	// embeddings) [batch, seq, hidden].
+	Backward(dlogits *tensor.Tensor) *tensor.Tensor
+	// Linears lists the model's linear layers in checkpoint order.
+	Linears() []*LinearSlot
+	// Params lists every weight, named as in the checkpoint. Tied weights
+	// appear once.
+	Params() []*nn.Param
+}
+
+// Info summarises a loaded model.
+type Info struct {
+	ModelType        string         // config.json model_type
+	Layers           int            // decoder blocks
+	Hidden           int            // residual width
+	Heads, KVHeads   int            // attention heads, key/value heads
+	HeadDim          int            // width of one head
+	Intermediate     int            // MLP width
+	Vocab            int            // vocabulary size
+	MaxPositions     int            // context length from the config
+	TiedEmbeddings   bool           // output head shares the input embedding
+	Parameters       int            // distinct weight elements
+	CheckpointDTypes map[string]int // dtype on disk → tensor count
+}
+
+// LinearSlot is a named linear layer of a model. The model's forward and
+// backward always go through Layer; it starts as Base and an adapter
+// replaces it with a wrapper around Base.
+type LinearSlot struct {
+	Name  string     // module path, e.g. "model.layers.0.self_attn.q_proj"
+	Base  *nn.Linear // the checkpoint's layer
+	Layer nn.Layer   // what runs: Base, or an adapter wrapping it
+	// Head marks the output projection, which PEFT's "all-linear" skips.
+	Head bool
+}
+
+// NewSlot returns a slot whose Layer is its Base.
+func NewSlot(l *nn.Linear) *LinearSlot { return &LinearSlot{Name: l.Name, Base: l, Layer: l} }
+
+// Builder constructs a model of one architecture from its parsed config and
+// checkpoint.
+type Builder func(cfg *Config, w *Weights) (CausalLM, error)
+
+var (
+	registryMu sync.RWMutex
+	registry   = map[string]Builder{}
+)
+
+// Register makes a builder available for a config.json model_type. It
+// panics on a duplicate, as registering twice is a programming error.
+func Register(modelType string, b Builder) {
+	registryMu.Lock()
+	defer registryMu.Unlock()
+	if _, dup := registry[modelType]; dup {
+		panic("model: Register called twice for " + modelType)
+	}
+	registry[modelType] = b
+}
+
+// ModelTypes returns the registered model_type values, sorted.
+func ModelTypes() []string {
+	registryMu.RLock()
+	defer registryMu.RUnlock()
+	out := make([]string, 0, len(registry))
+	for k := range registry {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Load reads dir/config.json and the checkpoint beside it
+// (model.safetensors, or shards listed in model.safetensors.index.json) and
+// builds the model. Half-precision weights are converted to float32. Every
+// weight starts frozen.
+func Load(dir string) (CausalLM, error) {
+	cfg, err := ReadConfig(filepath.Join(dir, "config.json"))
+	if err != nil {
+		return nil, err
+	}
+	modelType, err := cfg.String("model_type")
+	if err != nil {
+		return nil, err
+	}
+	registryMu.RLock()
+	build, ok := registry[modelType]
+	registryMu.RUnlock()
+	if !ok {
+		return nil, fmt.Errorf("%s: model_type %q is not supported (supported: %s)", cfg.Path, modelType, strings.Join(ModelTypes(), ", "))
+	}
+	ckpt, err := safetensors.OpenCheckpoint(dir)
+	if err != nil {
+		return nil, fmt.Errorf("model: %w", err)
+	}
+	defer ckpt.Close()
+	w := &Weights{ckpt: ckpt, used: map[string]bool{}}
+	m, err := build(cfg, w)
+	if err != nil {
+		return nil, err
+	}
+	for _, name := range w.Unused() {
+		slog.Warn("checkpoint tensor not used by the model", "tensor", name, "file", w.fileOf(name))
+	}
+	return m, nil
+}
+
+// Config is a parsed config.json with typed, error-reporting accessors.
+// JSON null counts as absent.
+type Config struct {
+	Path string
+	raw  map[string]json.RawMessage
+}
+
+// ReadConfig parses a config.json file.
+func ReadConfig(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("model: %w", err)
+	}
+	return ParseConfig(path, data)
+}
+
+// ParseConfig parses config.json bytes; path is used in messages.
+func ParseConfig(path string, data []byte) (*Config, error) {
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(data, &raw); err != nil {
+		return nil, fmt.Errorf("%s: not a JSON object: %w", path, err)
+	}
+	if raw == nil {
+		return nil, fmt.Errorf("%s: not a JSON object", path)
+	}
+	return &Config{Path: path, raw: raw}, nil
+}
+
+// ErrMissingField reports a required config field that is absent.
+var ErrMissingField = errors.New("missing required field")
+
+// Has reports whether field is present and not null.
+func (c *Config) Has(field string) bool {
+	v, ok := c.raw[field]
+	return ok && string(v) != "null"
+}
+
+func (c *Config) decode(field string, dst any, kind string) error {
+	if !c.Has(field) {
+		return fmt.Errorf("%s: field %q: %w", c.Path, field, ErrMissingField)
+	}
+	if err := json.Unmarshal(c.raw[field], dst); err != nil {
+		return fmt.Errorf("%s: field %q: want %s, got %s", c.Path, field, kind, c.raw[field])
+	}
+	return nil
+}
+
+// String returns a required string field.
+func (c *Config) String(field string) (string, error) {
+	var s string
+	err := c.decode(field, &s, "a string")
+	return s, err
+}
+
+// Int returns a required positive integer field.
+func (c *Config) Int(field string) (int, error) {
+	var f float64
+	if err := c.decode(field, &f, "a positive integer"); err != nil {
+		return 0, err
+	}
+	if f != float64(int(f)) || f <= 0 || f > 1<<40 {
+		return 0, fmt.Errorf("%s: field %q: want a positive integer, got %s", c.Path, field, c.raw[field])
+	}
+	return int(f), nil
+}
+
+// IntOr returns an optional positive integer field, def when absent.
+func (c *Config) IntOr(field string, def int) (int, error) {
+	if !c.Has(field) {
+		return def, nil
+	}
+	return c.Int(field)
+}
+
+// Float returns a required number field.
+func (c *Config) Float(field string) (float64, error) {
+	var f float64
+	err := c.decode(field, &f, "a number")
+	return f, err
+}
+
+// FloatOr returns an optional number field, def when absent.
+func (c *Config) FloatOr(field string, def float64) (float64, error) {
+	if !c.Has(field) {
+		return def, nil
+	}
+	return c.Float(field)
+}
+
+// BoolOr returns an optional boolean field, def when absent.
+func (c *Config) BoolOr(field string, def bool) (bool, error) {
+	if !c.Has(field) {
+		return def, nil
+	}
+	var b bool
+	err := c.decode(field, &b, "true or false")
+	return b, err
+}
+
+// StringOr returns an optional string field, def when absent.
+func (c *Config) StringOr(field, def string) (string, error) {
+	if !c.Has(field) {
+		return def, nil
+	}
+	return c.String(field)
+}
+
+// Object returns an optional object field as a nested Config (nil when
+// absent); its Path names the parent file and field.
+func (c *Config) Object(field string) (*Config, error) {
+	if !c.Has(field) {
+		return nil, nil
+	}
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(c.raw[field], &raw); err != nil {
+		return nil, fmt.Errorf("%s: field %q: want an object, got %s", c.Path, field, c.raw[field])
+	}
+	return &Config{Path: c.Path + ": field " + field, raw: raw}, nil
+}
+
+// Weights hands checkpoint tensors to a Builder, checking that each exists
+// with the shape the config implies and recording which were used.
+type Weights struct {
+	ckpt *safetensors.Checkpoint
+	used map[string]bool
+}
+
+func (w *Weights) fileOf(name string) string {
+	if f := w.ckpt.FileOf(name); f != "" {
+		return f
+	}
+	return w.ckpt.Dir()
+}
+
+// checkpointFile names the file that lists the checkpoint's tensors: the
+// shard index when there is one, else model.safetensors.
+func (w *Weights) checkpointFile() string {
+	index := filepath.Join(w.ckpt.Dir(), "model.safetensors.index.json")
+	if _, err := os.Stat(index); err == nil {
+		return index
+	}
+	return filepath.Join(w.ckpt.Dir(), "model.safetensors")
+}
+
+// Has reports whether the checkpoint holds name.
+func (w *Weights) Has(name string) bool {
+	_, ok := w.ckpt.Info(name)
+	return ok
+}
+
+// Get loads tensor name as float32, requiring exactly the given shape.
+func (w *Weights) Get(name string, shape ...int) (*tensor.Tensor, error) {
+	info, ok := w.ckpt.Info(name)
+	if !ok {
+		return nil, fmt.Errorf("%s: tensor %q is missing from the checkpoint", w.checkpointFile(), name)
+	}
+	if !slices.Equal(info.Shape, shape) {
+		return nil, fmt.Errorf("%s: tensor %q has shape %v, config.json implies %v", w.fileOf(name), name, info.Shape, shape)
+	}
+	t, err := w.ckpt.Float32(name)
+	if err != nil {
+		return nil, fmt.Errorf("model: %w", err)
+	}
+	w.used[name] = true
+	return t, nil
+}
+
+// Skip marks a tensor as deliberately unused (e.g. GPT-2's attn.bias mask
+// buffers), so Load does not warn about it.
+func (w *Weights) Skip(name string) { w.used[name] = true }
+
+// Unused lists checkpoint tensors no Get or Skip asked for.
+func (w *Weights) Unused() []string {
+	var out []string
+	for _, n := range w.ckpt.Names() {
+		if !w.used[n] {
+			out = append(out, n)
+		}
+	}
+	return out
+}
+
+// DTypes counts the on-disk dtypes of the tensors used.
+func (w *Weights) DTypes() map[string]int {
+	out := map[string]int{}
+	for n := range w.used {
+		if info, ok := w.ckpt.Info(n); ok {
+			out[string(info.DType)]++
+		}
+	}
+	return out
+}
+
+// CheckIDs validates a batch of token ids: at least one row, rows of equal
+// non-zero length, at most maxLen tokens (0 = no limit), every id in
+// [0, vocab). Messages name the offending entry as input_ids[row][col].
+func CheckIDs(ids [][]int, vocab, maxLen int) error {
+	if len(ids) == 0 {
+		return errors.New("input_ids is empty: need at least one sequence")
+	}
+	seq := len(ids[0])
+	for b, row := range ids {
+		if len(row) == 0 {
+			return fmt.Errorf("input_ids[%d] is empty: need at least one token", b)
+		}
+		if len(row) != seq {
+			return fmt.Errorf("input_ids[%d] has %d tokens but input_ids[0] has %d: rows must have equal length", b, len(row), seq)
+		}
+		for t, id := range row {
+			if id < 0 || id >= vocab {
+				return fmt.Errorf("input_ids[%d][%d] = %d is outside the vocabulary [0, %d)", b, t, id, vocab)
+			}
+		}
+	}
+	if maxLen > 0 && seq > maxLen {
+		return fmt.Errorf("input_ids rows have %d tokens, more than the model's %d positions", seq, maxLen)
+	}
+	return nil
+}
+
+// Flatten returns ids laid out row after row.
+func Flatten(ids [][]int) []int {
+	var out []int
+	for _, row := range ids {
+		out = append(out, row...)
+	}
+	return out
+}
+
+// CountParams sums the element counts of distinct parameters.
+func CountParams(ps []*nn.Param) int {
+	n := 0
+	for _, p := range ps {
+		n += p.W.Len()
+	}
+	return n
+}
