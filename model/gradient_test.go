@@ -5,6 +5,7 @@ import (
 	"path/filepath"
 	"testing"
 
+	"github.com/orthotune/orthotune/internal/gradcheck"
 	"github.com/orthotune/orthotune/internal/testmodel"
 	"github.com/orthotune/orthotune/model"
 	"github.com/orthotune/orthotune/nn"
@@ -21,38 +22,12 @@ func meanLoss(t *testing.T, logits *tensor.Tensor, ids [][]int, ce *nn.CrossEntr
 	return l
 }
 
-// fdError returns max |finite difference − analytic| over the given indices
-// of x, with x perturbed in place and restored. The difference quotient is
-// Richardson-extrapolated, (4·D(h/2) − D(h))/3, which cancels the h² term
-// of central differences: a whole random transformer is curved enough that
-// plain central differences at float32-friendly steps are dominated by it.
+// fdError returns max |Richardson finite difference − analytic| over idx.
 func fdError(x, analytic []float32, idx []int, loss func() float64) float64 {
-	central := func(i int, h float64) float64 {
-		orig := x[i]
-		hi := orig + float32(h*math.Max(1, math.Abs(float64(orig))))
-		lo := orig - (hi - orig)
-		x[i] = hi
-		lp := loss()
-		x[i] = lo
-		lm := loss()
-		x[i] = orig
-		return (lp - lm) / (float64(hi) - float64(lo))
-	}
-	var worst float64
-	for _, i := range idx {
-		fd := (4*central(i, 5e-3) - central(i, 1e-2)) / 3
-		worst = math.Max(worst, math.Abs(fd-float64(analytic[i])))
-	}
-	return worst
+	return gradcheck.MaxError(x, analytic, idx, gradcheck.WithStep(gradcheck.Richardson, 1e-2), loss)
 }
 
-func maxAbs(v []float32) float64 {
-	var m float64
-	for _, x := range v {
-		m = math.Max(m, math.Abs(float64(x)))
-	}
-	return m
-}
+var maxAbs = gradcheck.MaxAbs
 
 // TestModelGradients checks, for every architecture and option, the whole
 // model's gradient with respect to its input embeddings (every element) and

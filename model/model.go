@@ -373,3 +373,21 @@ func CountParams(ps []*nn.Param) int {
 	}
 	return n
 }
+
+// Parts is what every architecture keeps about itself: its description,
+// its named linear layers and its distinct weights. Embedding it in a model
+// provides Info, Linears and Params.
+type Parts struct {
+	Description Info
+	Slots       []*LinearSlot
+	Weights     []*nn.Param
+}
+
+// Info describes the model.
+func (p *Parts) Info() Info { return p.Description }
+
+// Linears lists the linear layers in checkpoint order, the output head last.
+func (p *Parts) Linears() []*LinearSlot { return p.Slots }
+
+// Params lists every distinct weight; tied weights appear once.
+func (p *Parts) Params() []*nn.Param { return p.Weights }

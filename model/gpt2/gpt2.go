@@ -68,15 +68,13 @@ func ParseConfig(c *model.Config) (*Config, error) {
 
 // Model is GPT2LMHeadModel.
 type Model struct {
-	cfg     *Config
-	info    model.Info
-	wte     *nn.Embedding
-	wpe     *nn.Embedding
-	blocks  []*block
-	lnF     *nn.LayerNorm
-	head    *model.LinearSlot
-	linears []*model.LinearSlot
-	params  []*nn.Param
+	model.Parts
+	cfg    *Config
+	wte    *nn.Embedding
+	wpe    *nn.Embedding
+	blocks []*block
+	lnF    *nn.LayerNorm
+	head   *model.LinearSlot
 
 	batch, seq int
 }
@@ -116,7 +114,7 @@ func New(cfg *Config, w *model.Weights) (*Model, error) {
 		}
 		e, err := nn.NewEmbedding("transformer."+name, t)
 		if err == nil {
-			m.params = append(m.params, e.Weight)
+			m.Weights = append(m.Weights, e.Weight)
 		}
 		return e, err
 	}
@@ -131,7 +129,7 @@ func New(cfg *Config, w *model.Weights) (*Model, error) {
 		}
 		l, err := nn.NewLayerNorm("transformer."+name, wt, bt, cfg.LayerNormEps)
 		if err == nil {
-			m.params = append(m.params, l.Weight, l.Bias)
+			m.Weights = append(m.Weights, l.Weight, l.Bias)
 		}
 		return l, err
 	}
@@ -148,9 +146,9 @@ func New(cfg *Config, w *model.Weights) (*Model, error) {
 		if err != nil {
 			return nil, err
 		}
-		m.params = append(m.params, l.Weight, l.Bias)
+		m.Weights = append(m.Weights, l.Weight, l.Bias)
 		s := model.NewSlot(l)
-		m.linears = append(m.linears, s)
+		m.Slots = append(m.Slots, s)
 		return s, nil
 	}
 	var err error
@@ -204,27 +202,18 @@ func New(cfg *Config, w *model.Weights) (*Model, error) {
 			return nil, err
 		}
 		headW = nn.NewParam("lm_head.weight", t)
-		m.params = append(m.params, headW)
+		m.Weights = append(m.Weights, headW)
 	}
 	m.head = model.NewSlot(&nn.Linear{Name: "lm_head", In: d, Out: cfg.Vocab, Weight: headW})
 	m.head.Head = true
-	m.linears = append(m.linears, m.head)
-	m.info = model.Info{
+	m.Slots = append(m.Slots, m.head)
+	m.Description = model.Info{
 		ModelType: "gpt2", Layers: cfg.Layers, Hidden: d, Heads: cfg.Heads, KVHeads: cfg.Heads,
 		HeadDim: d / cfg.Heads, Intermediate: cfg.Inner, Vocab: cfg.Vocab, MaxPositions: cfg.Positions,
-		TiedEmbeddings: cfg.TieEmbeddings, Parameters: model.CountParams(m.params), CheckpointDTypes: w.DTypes(),
+		TiedEmbeddings: cfg.TieEmbeddings, Parameters: model.CountParams(m.Weights), CheckpointDTypes: w.DTypes(),
 	}
 	return m, nil
 }
-
-// Info describes the model.
-func (m *Model) Info() model.Info { return m.info }
-
-// Linears lists the Conv1D layers in checkpoint order, then the tied head.
-func (m *Model) Linears() []*model.LinearSlot { return m.linears }
-
-// Params lists every distinct weight.
-func (m *Model) Params() []*nn.Param { return m.params }
 
 // Forward returns logits [batch, seq, vocab]; rows may not exceed
 // n_positions tokens.

@@ -16,15 +16,13 @@ func init() {
 
 // Model is a Llama-family causal LM.
 type Model struct {
-	cfg     *Config
-	info    model.Info
-	embed   *nn.Embedding
-	blocks  []*block
-	norm    *nn.RMSNorm
-	head    *model.LinearSlot
-	rope    *nn.RoPE
-	linears []*model.LinearSlot
-	params  []*nn.Param
+	model.Parts
+	cfg    *Config
+	embed  *nn.Embedding
+	blocks []*block
+	norm   *nn.RMSNorm
+	head   *model.LinearSlot
+	rope   *nn.RoPE
 
 	batch, seq int
 }
@@ -57,7 +55,7 @@ func New(cfg *Config, w *model.Weights) (*Model, error) {
 	if m.embed, err = nn.NewEmbedding("model.embed_tokens.weight", table); err != nil {
 		return nil, err
 	}
-	m.params = append(m.params, m.embed.Weight)
+	m.Weights = append(m.Weights, m.embed.Weight)
 	linear := func(name string, out, in int, bias bool) (*model.LinearSlot, error) {
 		wt, err := w.Get(name+".weight", out, in)
 		if err != nil {
@@ -73,12 +71,12 @@ func New(cfg *Config, w *model.Weights) (*Model, error) {
 		if err != nil {
 			return nil, err
 		}
-		m.params = append(m.params, l.Weight)
+		m.Weights = append(m.Weights, l.Weight)
 		if l.Bias != nil {
-			m.params = append(m.params, l.Bias)
+			m.Weights = append(m.Weights, l.Bias)
 		}
 		s := model.NewSlot(l)
-		m.linears = append(m.linears, s)
+		m.Slots = append(m.Slots, s)
 		return s, nil
 	}
 	norm := func(name string) (*nn.RMSNorm, error) {
@@ -88,7 +86,7 @@ func New(cfg *Config, w *model.Weights) (*Model, error) {
 		}
 		n, err := nn.NewRMSNorm(name, wt, cfg.RMSNormEps)
 		if err == nil {
-			m.params = append(m.params, n.Weight)
+			m.Weights = append(m.Weights, n.Weight)
 		}
 		return n, err
 	}
@@ -124,27 +122,18 @@ func New(cfg *Config, w *model.Weights) (*Model, error) {
 		w.Skip("lm_head.weight") // some exports write the tied copy too
 		l := &nn.Linear{Name: "lm_head", In: d, Out: cfg.Vocab, Weight: m.embed.Weight}
 		m.head = model.NewSlot(l)
-		m.linears = append(m.linears, m.head)
+		m.Slots = append(m.Slots, m.head)
 	} else if m.head, err = linear("lm_head", cfg.Vocab, d, false); err != nil {
 		return nil, err
 	}
 	m.head.Head = true
-	m.info = model.Info{
+	m.Description = model.Info{
 		ModelType: cfg.ModelType, Layers: cfg.Layers, Hidden: d, Heads: cfg.Heads, KVHeads: cfg.KVHeads,
 		HeadDim: cfg.HeadDim, Intermediate: cfg.Intermediate, Vocab: cfg.Vocab, MaxPositions: cfg.MaxPositions,
-		TiedEmbeddings: cfg.TieEmbeddings, Parameters: model.CountParams(m.params), CheckpointDTypes: w.DTypes(),
+		TiedEmbeddings: cfg.TieEmbeddings, Parameters: model.CountParams(m.Weights), CheckpointDTypes: w.DTypes(),
 	}
 	return m, nil
 }
-
-// Info describes the model.
-func (m *Model) Info() model.Info { return m.info }
-
-// Linears lists the linear layers in checkpoint order, the head last.
-func (m *Model) Linears() []*model.LinearSlot { return m.linears }
-
-// Params lists every distinct weight.
-func (m *Model) Params() []*nn.Param { return m.params }
 
 // Forward returns logits [batch, seq, vocab].
 func (m *Model) Forward(ids [][]int) (*tensor.Tensor, error) {
