@@ -54,6 +54,9 @@ func TestModelGradients(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
+			if got, want := m.Info().CheckpointDTypes["F32"], len(m.Params()); got != want {
+				t.Errorf("%d F32 tensors counted as loaded, model has %d parameters", got, want)
+			}
 			for _, p := range m.Params() {
 				p.SetTrainable(true)
 			}

@@ -125,7 +125,7 @@ func Load(dir string) (CausalLM, error) {
 		return nil, fmt.Errorf("model: %w", err)
 	}
 	defer ckpt.Close()
-	w := &Weights{ckpt: ckpt, used: map[string]bool{}}
+	w := &Weights{ckpt: ckpt, used: map[string]bool{}, skipped: map[string]bool{}}
 	m, err := build(cfg, w)
 	if err != nil {
 		return nil, err
@@ -259,8 +259,9 @@ func (c *Config) Object(field string) (*Config, error) {
 // Weights hands checkpoint tensors to a Builder, checking that each exists
 // with the shape the config implies and recording which were used.
 type Weights struct {
-	ckpt *safetensors.Checkpoint
-	used map[string]bool
+	ckpt    *safetensors.Checkpoint
+	used    map[string]bool // loaded by Get
+	skipped map[string]bool // deliberately ignored
 }
 
 func (w *Weights) fileOf(name string) string {
@@ -305,20 +306,20 @@ func (w *Weights) Get(name string, shape ...int) (*tensor.Tensor, error) {
 
 // Skip marks a tensor as deliberately unused (e.g. GPT-2's attn.bias mask
 // buffers), so Load does not warn about it.
-func (w *Weights) Skip(name string) { w.used[name] = true }
+func (w *Weights) Skip(name string) { w.skipped[name] = true }
 
 // Unused lists checkpoint tensors no Get or Skip asked for.
 func (w *Weights) Unused() []string {
 	var out []string
 	for _, n := range w.ckpt.Names() {
-		if !w.used[n] {
+		if !w.used[n] && !w.skipped[n] {
 			out = append(out, n)
 		}
 	}
 	return out
 }
 
-// DTypes counts the on-disk dtypes of the tensors used.
+// DTypes counts the on-disk dtypes of the tensors loaded.
 func (w *Weights) DTypes() map[string]int {
 	out := map[string]int{}
 	for n := range w.used {

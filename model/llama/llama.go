@@ -93,6 +93,7 @@ func New(cfg *Config, w *model.Weights) (*Model, error) {
 	for i := 0; i < cfg.Layers; i++ {
 		p := fmt.Sprintf("model.layers.%d.", i)
 		b := &block{heads: cfg.Heads, kvHeads: cfg.KVHeads, headDim: cfg.HeadDim}
+		w.Skip(p + "self_attn.rotary_emb.inv_freq") // older exports save it; it is recomputed from rope_theta
 		steps := []func() error{
 			func() (err error) { b.inputNorm, err = norm(p + "input_layernorm.weight"); return },
 			func() (err error) { b.q, err = linear(p+"self_attn.q_proj", qd, d, cfg.QKVBias); return },
