@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"sort"
 
 	"github.com/orthotune/orthotune/safetensors"
 	"github.com/orthotune/orthotune/tensor"
@@ -80,3 +81,71 @@ func IDs(f *safetensors.File, name string) ([][]int, error) {
 	}
 	return out, nil
 }
+
+// LayerCase is one single-layer reference case: a base layer, adapter
+// tensors, input x, the probe G (loss = Σ y·G), and the expected output,
+// merged weight and gradients.
+type LayerCase struct {
+	Name     string
+	PeftType string
+	// Config holds the case's config fields as JSON (a partial PEFT config).
+	Config json.RawMessage
+	// Conv1D is set when the base layer is transformers' Conv1D.
+	Conv1D     bool
+	Tolerances map[string]Tolerance
+	Tensors    map[string]*tensor.Tensor
+}
+
+// LoadLayerCase reads layer case name (e.g. "oft_cayley").
+func LoadLayerCase(name string) (*LayerCase, error) {
+	c, err := Load()
+	if err != nil {
+		return nil, err
+	}
+	raw, ok := c.Layer[name]
+	if !ok {
+		return nil, fmt.Errorf("cases.json has no layer case %q", name)
+	}
+	var meta struct {
+		PeftType   string                `json:"peft_type"`
+		Config     json.RawMessage       `json:"config"`
+		File       string                `json:"file"`
+		Base       struct{ Kind string } `json:"base"`
+		Tolerances map[string]Tolerance  `json:"tolerances"`
+	}
+	if err := json.Unmarshal(raw, &meta); err != nil {
+		return nil, fmt.Errorf("cases.json layer %q: %w", name, err)
+	}
+	f, err := Tensors(meta.File)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	lc := &LayerCase{Name: name, PeftType: meta.PeftType, Config: meta.Config, Conv1D: meta.Base.Kind != "nn.Linear",
+		Tolerances: meta.Tolerances, Tensors: map[string]*tensor.Tensor{}}
+	for _, n := range f.Names() {
+		t, err := f.Float32(n)
+		if err != nil {
+			return nil, err
+		}
+		lc.Tensors[n] = t
+	}
+	return lc, nil
+}
+
+// LayerCaseNames lists the layer cases in cases.json, sorted.
+func LayerCaseNames() ([]string, error) {
+	c, err := Load()
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for k := range c.Layer {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+// Atol returns the recommended float32 tolerance for tensor name.
+func (lc *LayerCase) Atol(name string) float64 { return lc.Tolerances[name].Atol }

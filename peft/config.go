@@ -1,0 +1,267 @@
+package peft
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+
+	"github.com/orthotune/orthotune/model"
+	"github.com/orthotune/orthotune/tensor"
+)
+
+// MinWriteVersion is the peft_version orthotune writes: the first release
+// with the current OFT Cayley–Neumann series and the peft_version field.
+const MinWriteVersion = "0.18.0"
+
+// BaseConfig holds the adapter_config.json fields every method shares.
+type BaseConfig struct {
+	PeftType            string          `json:"peft_type"`
+	TaskType            *string         `json:"task_type"`
+	InferenceMode       bool            `json:"inference_mode"`
+	PeftVersion         string          `json:"peft_version,omitempty"`
+	BaseModelNameOrPath *string         `json:"base_model_name_or_path"`
+	Revision            *string         `json:"revision"`
+	AutoMapping         json.RawMessage `json:"auto_mapping"`
+	Bias                string          `json:"bias"`
+	FanInFanOut         bool            `json:"fan_in_fan_out"`
+	Targets
+
+	// Extra keeps fields orthotune does not interpret, to write them back.
+	Extra map[string]json.RawMessage `json:"-"`
+}
+
+// Base returns the shared fields; method configs embed BaseConfig and so
+// satisfy this part of Config.
+func (b *BaseConfig) Base() *BaseConfig { return b }
+
+// Config is one method's adapter configuration.
+type Config interface {
+	// Base returns the fields every PEFT config has.
+	Base() *BaseConfig
+	// Validate checks the method's fields; messages name the field.
+	Validate() error
+	// NewLayer wraps slot's layer with a freshly initialised adapter layer
+	// (the config's init mode, drawing from rng).
+	NewLayer(slot *model.LinearSlot, rng *tensor.RNG) (Layer, error)
+	// LoadLayer wraps slot's layer with an adapter layer holding the given
+	// tensors, keyed by PEFT suffix ("oft_R.weight"). Shapes are checked
+	// against the layer; messages name the layer and the tensor.
+	LoadLayer(slot *model.LinearSlot, tensors map[string]*tensor.Tensor) (Layer, error)
+	// Suffixes lists the tensor key suffixes one adapted layer stores.
+	Suffixes() []string
+}
+
+// Method describes a PEFT method for the registry.
+type Method struct {
+	// PeftType is the adapter_config.json peft_type, e.g. "OFT".
+	PeftType string
+	// Parse decodes adapter_config.json bytes (path for messages). It may
+	// return warnings (e.g. a legacy format reproduced) besides a config.
+	Parse func(path string, data []byte) (Config, []string, error)
+}
+
+var (
+	methodsMu sync.RWMutex
+	methods   = map[string]Method{}
+)
+
+// RegisterMethod makes a method readable by ReadConfig. It panics on a
+// duplicate peft_type.
+func RegisterMethod(m Method) {
+	methodsMu.Lock()
+	defer methodsMu.Unlock()
+	if _, dup := methods[m.PeftType]; dup {
+		panic("peft: RegisterMethod called twice for " + m.PeftType)
+	}
+	methods[m.PeftType] = m
+}
+
+// PeftTypes returns the registered peft_type values, sorted.
+func PeftTypes() []string {
+	methodsMu.RLock()
+	defer methodsMu.RUnlock()
+	var out []string
+	for k := range methods {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// ReadConfig reads adapter_config.json and dispatches on peft_type.
+// Warnings are logged with slog and returned.
+func ReadConfig(path string) (Config, []string, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, nil, fmt.Errorf("peft: %w", err)
+	}
+	return ParseConfig(path, data)
+}
+
+// ParseConfig is ReadConfig over bytes; path is used in messages.
+func ParseConfig(path string, data []byte) (Config, []string, error) {
+	var head struct {
+		PeftType *string `json:"peft_type"`
+	}
+	if err := json.Unmarshal(data, &head); err != nil {
+		return nil, nil, fmt.Errorf("%s: not a JSON object: %w", path, err)
+	}
+	if head.PeftType == nil {
+		return nil, nil, fmt.Errorf("%s: field \"peft_type\" is missing", path)
+	}
+	methodsMu.RLock()
+	m, ok := methods[*head.PeftType]
+	methodsMu.RUnlock()
+	if !ok {
+		return nil, nil, fmt.Errorf("%s: peft_type %q is not supported (supported: %s)", path, *head.PeftType, strings.Join(PeftTypes(), ", "))
+	}
+	cfg, warnings, err := m.Parse(path, data)
+	if err != nil {
+		return nil, nil, err
+	}
+	for _, w := range warnings {
+		slog.Warn(w, "config", path)
+	}
+	return cfg, warnings, nil
+}
+
+// DecodeConfig unmarshals data into cfg (a pointer to a method config that
+// embeds BaseConfig) and records fields cfg does not declare in Extra,
+// returning a warning for each of them not listed in known (fields PEFT
+// has that orthotune keeps without interpreting).
+func DecodeConfig(path string, data []byte, cfg Config, known ...string) ([]string, error) {
+	if err := json.Unmarshal(data, cfg); err != nil {
+		var te *json.UnmarshalTypeError
+		if ok := asTypeError(err, &te); ok {
+			return nil, fmt.Errorf("%s: field %q: want %s, got JSON %s", path, te.Field, te.Type, te.Value)
+		}
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(data, &raw); err != nil {
+		return nil, fmt.Errorf("%s: %w", path, err)
+	}
+	declared, err := fieldsOf(cfg)
+	if err != nil {
+		return nil, err
+	}
+	var warnings []string
+	b := cfg.Base()
+	b.Extra = map[string]json.RawMessage{}
+	keys := make([]string, 0, len(raw))
+	for k := range raw {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		if declared[k] {
+			continue
+		}
+		b.Extra[k] = raw[k]
+		if !contains(known, k) {
+			warnings = append(warnings, fmt.Sprintf("%s: unknown field %q kept but not used", path, k))
+		}
+	}
+	return warnings, nil
+}
+
+func asTypeError(err error, target **json.UnmarshalTypeError) bool {
+	te, ok := err.(*json.UnmarshalTypeError)
+	if ok {
+		*target = te
+	}
+	return ok
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+// fieldsOf returns the JSON keys cfg's declared fields marshal to.
+func fieldsOf(cfg Config) (map[string]bool, error) {
+	data, err := json.Marshal(cfg)
+	if err != nil {
+		return nil, err
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(data, &m); err != nil {
+		return nil, err
+	}
+	out := map[string]bool{"peft_version": true}
+	for k := range m {
+		out[k] = true
+	}
+	return out, nil
+}
+
+// EncodeConfig renders cfg as PEFT writes adapter_config.json: every field,
+// keys sorted, two-space indent; Extra fields are kept; peft_version is
+// raised to at least MinWriteVersion.
+func EncodeConfig(cfg Config) ([]byte, error) {
+	data, err := json.Marshal(cfg)
+	if err != nil {
+		return nil, err
+	}
+	var m map[string]json.RawMessage
+	if err := json.Unmarshal(data, &m); err != nil {
+		return nil, err
+	}
+	for k, v := range cfg.Base().Extra {
+		if _, ok := m[k]; !ok {
+			m[k] = v
+		}
+	}
+	if v := cfg.Base().PeftVersion; v == "" || VersionLess(v, MinWriteVersion) {
+		m["peft_version"] = json.RawMessage(`"` + MinWriteVersion + `"`)
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	enc.SetIndent("", "  ")
+	if err := enc.Encode(m); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}
+
+// VersionLess compares PEFT version strings numerically by their leading
+// major.minor.patch ("0.20.1.dev0@sha" counts as 0.20.1). An empty or
+// unparsable version counts as 0.0.0, as PEFT treats a missing field.
+func VersionLess(a, b string) bool {
+	pa, pb := parseVersion(a), parseVersion(b)
+	for i := range pa {
+		if pa[i] != pb[i] {
+			return pa[i] < pb[i]
+		}
+	}
+	return false
+}
+
+func parseVersion(v string) [3]int {
+	v, _, _ = strings.Cut(v, "@")
+	var out [3]int
+	for i, part := range strings.SplitN(v, ".", 4) {
+		if i >= 3 {
+			break
+		}
+		n := 0
+		for _, c := range part {
+			if c < '0' || c > '9' {
+				break
+			}
+			n = n*10 + int(c-'0')
+		}
+		out[i] = n
+	}
+	return out
+}

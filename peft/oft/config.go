@@ -1,0 +1,175 @@
+package oft
+
+import (
+	"encoding/json"
+	"fmt"
+	"math"
+	"strings"
+
+	"github.com/orthotune/orthotune/orth"
+	"github.com/orthotune/orthotune/peft"
+)
+
+func init() {
+	peft.RegisterMethod(peft.Method{PeftType: "OFT", Parse: Parse})
+}
+
+// Config is PEFT's OFTConfig.
+type Config struct {
+	peft.BaseConfig
+	R                     int     `json:"r"`
+	BlockSize             int     `json:"oft_block_size"`
+	ModuleDropout         float64 `json:"module_dropout"`
+	COFT                  bool    `json:"coft"`
+	Eps                   float64 `json:"eps"`
+	BlockShare            bool    `json:"block_share"`
+	UseCayleyNeumann      bool    `json:"use_cayley_neumann"`
+	NumCayleyNeumannTerms int     `json:"num_cayley_neumann_terms"`
+	InitWeights           bool    `json:"init_weights"`
+
+	// Series is the Cayley–Neumann series used when UseCayleyNeumann is
+	// set: orth.Neumann (PEFT ≥ 0.18) or orth.NeumannLegacy (PEFT
+	// 0.16–0.17). Parse picks it from peft_version; ForceSeries overrides.
+	Series orth.Kind `json:"-"`
+}
+
+// NewConfig returns an OFTConfig with PEFT's defaults (block size 32,
+// Cayley–Neumann with 5 terms, zero init) targeting the given modules.
+func NewConfig(targets peft.ModuleList) *Config {
+	c := defaults()
+	c.TargetModules = targets
+	return c
+}
+
+func defaults() *Config {
+	task := "CAUSAL_LM"
+	return &Config{
+		BaseConfig: peft.BaseConfig{PeftType: "OFT", TaskType: &task, Bias: "none", PeftVersion: peft.MinWriteVersion},
+		BlockSize:  32, Eps: 6e-5, UseCayleyNeumann: true, NumCayleyNeumannTerms: 5, InitWeights: true,
+		Series: orth.Neumann,
+	}
+}
+
+// Parse reads an OFT adapter_config.json. A config without oft_block_size
+// is refused, as PEFT does. A Cayley–Neumann adapter whose peft_version is
+// missing or below 0.18.0 was trained with the 0.16–0.17 series; Parse
+// selects that series and says so in a warning.
+func Parse(path string, data []byte) (peft.Config, []string, error) {
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal(data, &raw); err != nil {
+		return nil, nil, fmt.Errorf("%s: not a JSON object: %w", path, err)
+	}
+	if _, ok := raw["oft_block_size"]; !ok {
+		return nil, nil, fmt.Errorf("%s: OFT config has no \"oft_block_size\" field; PEFT requires it (configs written before PEFT 0.14 used only \"r\" and are not supported)", path)
+	}
+	c := defaults()
+	c.PeftVersion = ""
+	warnings, err := peft.DecodeConfig(path, data, c)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := c.Validate(); err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", path, err)
+	}
+	if c.UseCayleyNeumann && (c.PeftVersion == "" || peft.VersionLess(c.PeftVersion, "0.18.0")) {
+		c.Series = orth.NeumannLegacy
+		v := c.PeftVersion
+		if v == "" {
+			v = "missing"
+		}
+		warnings = append(warnings, fmt.Sprintf("%s: peft_version %s predates 0.18.0, so this OFT adapter was trained with PEFT 0.16–0.17's Cayley–Neumann series I + 2Q + … + 2Q^(k−1); orthotune reproduces that series (PEFT ≥ 0.18 would apply its new series instead)", path, v))
+	}
+	return c, warnings, nil
+}
+
+// ForceSeries selects the Cayley–Neumann series regardless of peft_version.
+func (c *Config) ForceSeries(k orth.Kind) { c.Series = k }
+
+// Cayley returns the rotation parametrisation the config selects.
+func (c *Config) Cayley() orth.Cayley {
+	if !c.UseCayleyNeumann {
+		return orth.Cayley{Kind: orth.Exact}
+	}
+	return orth.Cayley{Kind: c.Series, Terms: c.NumCayleyNeumannTerms}
+}
+
+// Validate checks the fields as PEFT's OFTConfig does.
+func (c *Config) Validate() error {
+	switch {
+	case c.PeftType != "OFT":
+		return fmt.Errorf("peft_type %q, want \"OFT\"", c.PeftType)
+	case c.R < 0 || c.BlockSize < 0:
+		return fmt.Errorf("r (%d) and oft_block_size (%d) must not be negative", c.R, c.BlockSize)
+	case (c.R != 0) == (c.BlockSize != 0):
+		return fmt.Errorf("exactly one of r (%d) and oft_block_size (%d) must be non-zero", c.R, c.BlockSize)
+	case c.ModuleDropout < 0 || c.ModuleDropout >= 1:
+		return fmt.Errorf("module_dropout %v must be in [0, 1)", c.ModuleDropout)
+	case c.COFT && !(c.Eps > 0) || math.IsInf(c.Eps, 0):
+		return fmt.Errorf("eps %v must be positive and finite with coft", c.Eps)
+	case c.LayersPattern.IsSet && !c.LayersToTransform.IsSet:
+		return fmt.Errorf("layers_pattern is set but layers_to_transform is not")
+	}
+	switch c.Bias {
+	case "none", "all", "oft_only":
+	default:
+		return fmt.Errorf("bias %q is not one of none, all, oft_only", c.Bias)
+	}
+	if !c.TargetModules.IsSet {
+		return fmt.Errorf("target_modules is null; name the layers to adapt (e.g. [\"q_proj\", \"v_proj\"] or \"all-linear\")")
+	}
+	return nil
+}
+
+// Suffixes lists the one tensor an OFT layer stores.
+func (c *Config) Suffixes() []string { return []string{"oft_R.weight"} }
+
+// CheckKeys refuses PEFT 0.14–0.15 OFT files (oft_r full block matrices
+// with oft_s output scales, merged as W ← (R·Wᵀ)ᵀ ⊙ s), which the current
+// format cannot express.
+func (c *Config) CheckKeys(keys []string) error {
+	for _, k := range keys {
+		if strings.HasSuffix(k, ".oft_r") || strings.HasSuffix(k, ".oft_s") {
+			return fmt.Errorf("tensor %q is from PEFT 0.14–0.15's OFT format (full oft_r block matrices plus oft_s output scales); current PEFT refuses it and orthotune cannot convert it exactly (the scales have no place in the current format) — retrain the adapter, or load it with PEFT 0.15 and merge it", k)
+		}
+	}
+	return nil
+}
+
+// adjust returns the divisor of in nearest to p (ties to the smaller), or
+// in when p ≥ in: PEFT's adjust_oft_parameters.
+func adjust(in, p int) int {
+	if p >= in {
+		return in
+	}
+	higher := p
+	for higher <= in && in%higher != 0 {
+		higher++
+	}
+	lower := p
+	for lower > 1 && in%lower != 0 {
+		lower--
+	}
+	if p-lower <= higher-p {
+		return lower
+	}
+	return higher
+}
+
+// blockSizeFor resolves the block size for a layer of in features,
+// returning a warning when the configured value had to be adjusted.
+func (c *Config) blockSizeFor(name string, in int) (b int, warning string) {
+	if c.BlockSize != 0 {
+		b = c.BlockSize
+		if in%b != 0 || b > in {
+			b = adjust(in, b)
+			warning = fmt.Sprintf("%s: oft_block_size %d does not divide in_features %d; using %d", name, c.BlockSize, in, b)
+		}
+		return b, warning
+	}
+	r := c.R
+	if in%r != 0 || r > in {
+		r = adjust(in, r)
+		warning = fmt.Sprintf("%s: r %d does not divide in_features %d; using r = %d", name, c.R, in, r)
+	}
+	return in / r, warning
+}

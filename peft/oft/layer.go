@@ -1,0 +1,284 @@
+package oft
+
+import (
+	"fmt"
+	"log/slog"
+	"math"
+
+	"github.com/orthotune/orthotune/model"
+	"github.com/orthotune/orthotune/nn"
+	"github.com/orthotune/orthotune/orth"
+	"github.com/orthotune/orthotune/peft"
+	"github.com/orthotune/orthotune/tensor"
+)
+
+// Layer is an OFT-adapted linear layer.
+type Layer struct {
+	base      *nn.Linear
+	Param     *nn.Param // oft_R.weight, (rows, b(b−1)/2)
+	BlockSize int
+	Blocks    int // chunks of the input: in_features / BlockSize
+	Shared    bool
+	Cayley    orth.Cayley
+	COFT      bool
+	Eps       float64
+	Dropout   float64 // multiplicative block dropout probability in training
+
+	training bool
+	rng      *tensor.RNG
+	merged   []float32 // the rotation blocks a Merge applied, for Unmerge
+
+	// forward state
+	q, r    []float32 // per parameter row: Q and R, rows·b·b
+	eff     []float32 // the blocks the last Forward applied: r, or dropBuf
+	dropBuf []float32 // per-chunk blocks with dropped ones set to I, Blocks·b·b
+	dropped []bool
+	x       *tensor.Tensor
+}
+
+var _ peft.Layer = (*Layer)(nil)
+
+// NewLayer wraps slot's base layer with a fresh OFT layer.
+func (c *Config) NewLayer(slot *model.LinearSlot, rng *tensor.RNG) (peft.Layer, error) {
+	b, warning := c.blockSizeFor(slot.Name, slot.Base.In)
+	if warning != "" {
+		slog.Warn(warning)
+	}
+	rows := slot.Base.In / b
+	if c.BlockShare {
+		rows = 1
+	}
+	w := tensor.New(rows, orth.NumParams(b))
+	if !c.InitWeights {
+		rng.Normal(w, 0, 0.1)
+	}
+	return c.newLayer(slot, w, b, uint64(rng.IntN(1<<62)))
+}
+
+// LoadLayer wraps slot's base layer with stored oft_R.weight; the block
+// size comes from the tensor's width, not the config, as PEFT resolved it
+// per layer when the adapter was made.
+func (c *Config) LoadLayer(slot *model.LinearSlot, ts map[string]*tensor.Tensor) (peft.Layer, error) {
+	w := ts["oft_R.weight"]
+	if len(w.Shape) != 2 {
+		return nil, fmt.Errorf("layer %s: oft_R.weight has shape %v, want (blocks, b(b−1)/2)", slot.Name, w.Shape)
+	}
+	b, err := orth.BlockSizeFromParams(w.Shape[1])
+	if err != nil {
+		return nil, fmt.Errorf("layer %s: oft_R.weight has shape %v: %w", slot.Name, w.Shape, err)
+	}
+	in := slot.Base.In
+	switch {
+	case in%b != 0:
+		return nil, fmt.Errorf("layer %s: oft_R.weight has shape %v, blocks of %d, which do not tile the layer's %d input features (adapter made for a different model?)", slot.Name, w.Shape, b, in)
+	case c.BlockShare && w.Shape[0] != 1:
+		return nil, fmt.Errorf("layer %s: oft_R.weight has %d rows but block_share is set (want 1)", slot.Name, w.Shape[0])
+	case !c.BlockShare && w.Shape[0]*b != in:
+		return nil, fmt.Errorf("layer %s: oft_R.weight has shape %v: %d blocks of %d cover %d input features, the layer has %d (adapter made for a different model?)", slot.Name, w.Shape, w.Shape[0], b, w.Shape[0]*b, in)
+	}
+	return c.newLayer(slot, w, b, nameSeed(slot.Name))
+}
+
+// nameSeed derives a dropout seed from a module name (FNV-1a).
+func nameSeed(name string) uint64 {
+	h := uint64(14695981039346656037)
+	for i := 0; i < len(name); i++ {
+		h = (h ^ uint64(name[i])) * 1099511628211
+	}
+	return h
+}
+
+func (c *Config) newLayer(slot *model.LinearSlot, w *tensor.Tensor, b int, seed uint64) (*Layer, error) {
+	l := &Layer{
+		base:      slot.Base,
+		Param:     nn.NewParam(slot.Name+".oft_R.weight", w),
+		BlockSize: b,
+		Blocks:    slot.Base.In / b,
+		Shared:    c.BlockShare,
+		Cayley:    c.Cayley(),
+		COFT:      c.COFT,
+		Eps:       c.Eps,
+		Dropout:   c.ModuleDropout,
+		rng:       tensor.NewRNG(seed),
+	}
+	return l, nil
+}
+
+// Base returns the wrapped layer.
+func (l *Layer) Base() *nn.Linear { return l.base }
+
+// Tensors lists oft_R.weight.
+func (l *Layer) Tensors() []peft.Tensor {
+	return []peft.Tensor{{Suffix: "oft_R.weight", Param: l.Param}}
+}
+
+// SetTraining turns multiplicative block dropout on or off.
+func (l *Layer) SetTraining(on bool) { l.training = on }
+
+// Merged reports whether the rotation is folded into the base weight.
+func (l *Layer) Merged() bool { return l.merged != nil }
+
+// Describe summarises the layer.
+func (l *Layer) Describe() string {
+	s := fmt.Sprintf("%d blocks of %d, %s", l.Blocks, l.BlockSize, l.Cayley)
+	if l.Shared {
+		s += ", one shared block"
+	}
+	if l.COFT {
+		s += fmt.Sprintf(", COFT radius %.3g", l.Radius())
+	}
+	return s
+}
+
+// Radius is the COFT ball radius eps/√rows, rounded to float32 as PEFT does.
+func (l *Layer) Radius() float64 {
+	return float64(float32(l.Eps / math.Sqrt(float64(l.Param.W.Shape[0]))))
+}
+
+// Rotations computes every parameter row's R (rows·b·b), projecting for
+// COFT first as PEFT does before each forward and merge.
+func (l *Layer) Rotations() []float32 {
+	rows, b := l.Param.W.Shape[0], l.BlockSize
+	if l.COFT {
+		orth.ProjectCOFT(l.Param.W.Data, rows, b, l.Eps)
+	}
+	bb := b * b
+	if len(l.q) != rows*bb {
+		l.q, l.r = make([]float32, rows*bb), make([]float32, rows*bb)
+	}
+	cols := orth.NumParams(b)
+	for i := 0; i < rows; i++ {
+		q := l.q[i*bb : (i+1)*bb]
+		orth.UnpackSkew(l.Param.W.Data[i*cols:(i+1)*cols], b, q)
+		l.Cayley.Rotation(q, b, l.r[i*bb:(i+1)*bb])
+	}
+	return l.r
+}
+
+// Forward rotates each chunk of x by its block, then runs the base layer.
+func (l *Layer) Forward(x *tensor.Tensor) *tensor.Tensor {
+	r := l.Rotations()
+	blocks, shared := r, l.Shared
+	l.dropped = nil
+	if l.training && l.Dropout > 0 {
+		b := l.BlockSize
+		bb := b * b
+		l.dropBuf = grow(l.dropBuf, l.Blocks*bb)
+		l.dropped = make([]bool, l.Blocks)
+		for i := 0; i < l.Blocks; i++ {
+			dst := l.dropBuf[i*bb : (i+1)*bb]
+			if l.rng.Float64() < l.Dropout {
+				l.dropped[i] = true
+				clear(dst)
+				for j := 0; j < b; j++ {
+					dst[j*b+j] = 1
+				}
+			} else if shared {
+				copy(dst, r[:bb])
+			} else {
+				copy(dst, r[i*bb:(i+1)*bb])
+			}
+		}
+		blocks, shared = l.dropBuf, false
+	}
+	l.eff = blocks
+	rowsN := x.Len() / l.base.In
+	xr := tensor.New(x.Shape...)
+	orth.RotateRows(x.Data, rowsN, l.base.In, l.BlockSize, blocks, shared, xr.Data)
+	l.x = x
+	return l.base.Forward(xr)
+}
+
+// Backward returns dL/dx and accumulates dL/d(oft_R.weight) when trainable.
+func (l *Layer) Backward(dy *tensor.Tensor) *tensor.Tensor {
+	dxr := l.base.Backward(dy)
+	in, b := l.base.In, l.BlockSize
+	rowsN := dxr.Len() / in
+	shared := l.Shared && l.dropped == nil
+	dx := tensor.New(dxr.Shape...)
+	orth.RotateRowsT(dxr.Data, rowsN, in, b, l.eff, shared, dx.Data)
+	g := l.Param.Grad
+	if g == nil {
+		return dx
+	}
+	bb := b * b
+	perChunk := make([]float32, l.Blocks*bb)
+	orth.BlockGrad(l.x.Data, dxr.Data, rowsN, in, b, false, perChunk)
+	rows := l.Param.W.Shape[0]
+	gr := make([]float32, rows*bb)
+	for i := 0; i < l.Blocks; i++ {
+		if l.dropped != nil && l.dropped[i] {
+			continue // the identity replaced this block: no gradient reaches Q
+		}
+		dst := gr[:bb] // one shared block collects every chunk's gradient
+		if !l.Shared {
+			dst = gr[i*bb : (i+1)*bb]
+		}
+		for j, v := range perChunk[i*bb : (i+1)*bb] {
+			dst[j] += v
+		}
+	}
+	cols := orth.NumParams(b)
+	dq := make([]float32, bb)
+	for i := 0; i < rows; i++ {
+		l.Cayley.Backward(l.q[i*bb:(i+1)*bb], l.r[i*bb:(i+1)*bb], gr[i*bb:(i+1)*bb], b, dq)
+		orth.SkewGrad(dq, b, g.Data[i*cols:(i+1)*cols])
+	}
+	return dx
+}
+
+// Merge folds the rotation into the base weight: W ← W·R_bdᵀ for
+// nn.Linear, W ← R_bd·W for Conv1D.
+func (l *Layer) Merge() error {
+	if l.merged != nil {
+		return nil
+	}
+	r := l.Rotations()
+	l.merged = append([]float32(nil), r...)
+	l.rotateBase(l.merged)
+	return l.checkFinite("merge")
+}
+
+// Unmerge multiplies the base weight by the exact inverse of the merged
+// rotation (not its transpose, which differs for the Neumann series).
+func (l *Layer) Unmerge() error {
+	if l.merged == nil {
+		return nil
+	}
+	b := l.BlockSize
+	bb := b * b
+	inv := make([]float32, len(l.merged))
+	for i := 0; i < len(l.merged)/bb; i++ {
+		if err := orth.Invert(l.merged[i*bb:(i+1)*bb], b, inv[i*bb:(i+1)*bb]); err != nil {
+			return fmt.Errorf("%s: rotation block %d: %w", l.Param.Name, i, err)
+		}
+	}
+	l.rotateBase(inv)
+	l.merged = nil
+	return l.checkFinite("unmerge")
+}
+
+func (l *Layer) rotateBase(blocks []float32) {
+	w := l.base.Weight.W
+	if l.base.Conv1D {
+		orth.RotateWeightConv1D(w.Data, l.base.In, l.base.Out, l.BlockSize, blocks, l.Shared)
+	} else {
+		orth.RotateWeightLinear(w.Data, l.base.Out, l.base.In, l.BlockSize, blocks, l.Shared)
+	}
+}
+
+func (l *Layer) checkFinite(op string) error {
+	for _, v := range l.base.Weight.W.Data {
+		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
+			return fmt.Errorf("%s: %s produced non-finite weights; the adapter is broken", l.base.Name, op)
+		}
+	}
+	return nil
+}
+
+func grow(s []float32, n int) []float32 {
+	if cap(s) >= n {
+		return s[:n]
+	}
+	return make([]float32, n)
+}
