@@ -149,3 +149,33 @@ func LayerCaseNames() ([]string, error) {
 
 // Atol returns the recommended float32 tolerance for tensor name.
 func (lc *LayerCase) Atol(name string) float64 { return lc.Tolerances[name].Atol }
+
+// AdapterCase is one model adapter reference: the adapter directory, the
+// expected logits, loss and merged weights (in Ref) and gradients (Grads).
+type AdapterCase struct {
+	AdapterDir  string               `json:"adapter_dir"`
+	Ref         string               `json:"ref"`
+	Grads       string               `json:"grads"`
+	Loss        float64              `json:"loss"`
+	MergedKeys  []string             `json:"merged_keys"`
+	PeftType    string               `json:"peft_type"`
+	Tolerances  map[string]Tolerance `json:"tolerances"`
+	AdapterKeys map[string][]int     `json:"adapter_keys"`
+}
+
+// Adapter returns model arch's adapter case name (e.g. "llama", "oft").
+func (c *Cases) Adapter(arch, name string) (*AdapterCase, error) {
+	m, ok := c.Model[arch]
+	if !ok {
+		return nil, fmt.Errorf("cases.json has no model %q", arch)
+	}
+	raw, ok := m.Adapters[name]
+	if !ok {
+		return nil, fmt.Errorf("cases.json model %q has no adapter %q", arch, name)
+	}
+	var a AdapterCase
+	if err := json.Unmarshal(raw, &a); err != nil {
+		return nil, err
+	}
+	return &a, nil
+}
