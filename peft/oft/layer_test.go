@@ -1,0 +1,162 @@
+package oft
+
+import (
+	"math"
+	"testing"
+
+	"github.com/orthotune/orthotune/internal/gradcheck"
+	"github.com/orthotune/orthotune/model"
+	"github.com/orthotune/orthotune/nn"
+	"github.com/orthotune/orthotune/orth"
+	"github.com/orthotune/orthotune/peft"
+	"github.com/orthotune/orthotune/tensor"
+)
+
+// randomLayer builds an OFT layer on a random 24→10 linear layer (or
+// Conv1D) with non-zero Q.
+func randomLayer(t *testing.T, mutate func(*Config), conv1D bool) (*Layer, *nn.Linear) {
+	t.Helper()
+	rng := tensor.NewRNG(5)
+	in, out := 24, 10
+	shape := []int{out, in}
+	if conv1D {
+		shape = []int{in, out}
+	}
+	base, err := nn.NewLinear("layer", rng.Randn(0.5, shape...), rng.Randn(0.1, out), conv1D)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := NewConfig(peft.Names("layer"))
+	cfg.BlockSize = 8
+	cfg.InitWeights = false // N(0, 0.1) entries: a real rotation
+	mutate(cfg)
+	l, err := cfg.NewLayer(model.NewSlot(base), rng)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l.(*Layer), base
+}
+
+// TestGradients checks dL/dx and dL/d(oft_R.weight) against finite
+// differences for every parametrisation and layout.
+func TestGradients(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		mutate func(*Config)
+		conv1D bool
+	}{
+		{"exact Cayley", func(c *Config) { c.UseCayleyNeumann = false }, false},
+		{"Neumann 5 terms", func(c *Config) {}, false},
+		{"Neumann 2 terms", func(c *Config) { c.NumCayleyNeumannTerms = 2 }, false},
+		{"Neumann legacy series", func(c *Config) { c.Series = orth.NeumannLegacy }, false},
+		{"block share", func(c *Config) { c.BlockShare = true }, false},
+		{"COFT inside the ball", func(c *Config) { c.COFT = true; c.Eps = 10 }, false},
+		{"COFT at the projected point", func(c *Config) { c.COFT = true; c.Eps = 0.05 }, false},
+		{"Conv1D", func(c *Config) {}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l, _ := randomLayer(t, tc.mutate, tc.conv1D)
+			l.Param.SetTrainable(true)
+			rng := tensor.NewRNG(9)
+			x := rng.Randn(1, 2, 3, 24)
+			g := rng.Randn(1, 2, 3, 10)
+			// COFT projects Q in place before each forward, without gradient:
+			// PEFT's gradient is the rotation's, taken at the projected point.
+			// Project once, then probe the map there with projection off (a
+			// perturbation would otherwise be projected back onto the ball).
+			l.Forward(x)
+			l.COFT = false
+			loss := func() float64 { return gradcheck.WeightedSum(l.Forward(x).Data, g.Data) }
+			loss()
+			l.Param.ZeroGrad()
+			dx := l.Backward(g)
+			est := gradcheck.WithStep(gradcheck.Richardson, 1e-2)
+			relX := gradcheck.MaxError(x.Data, dx.Data, nil, est, loss) / gradcheck.MaxAbs(dx.Data)
+			relQ := gradcheck.MaxError(l.Param.W.Data, l.Param.Grad.Data, nil, est, loss) / gradcheck.MaxAbs(l.Param.Grad.Data)
+			t.Logf("max relative error: dx %.3g, d(oft_R.weight) %.3g", relX, relQ)
+			if relX > 1e-3 || relQ > 1e-3 || math.IsNaN(relX+relQ) {
+				t.Errorf("relative errors dx %.3g, dQ %.3g exceed 1e-3", relX, relQ)
+			}
+		})
+	}
+}
+
+// TestBlockDropout: in training each block is replaced by the identity with
+// probability module_dropout, exactly as if its Q were zero; dropped blocks
+// get no gradient; evaluation applies every block.
+func TestBlockDropout(t *testing.T) {
+	l, base := randomLayer(t, func(c *Config) { c.BlockSize = 4; c.ModuleDropout = 0.5 }, false)
+	l.Param.SetTrainable(true)
+	x := tensor.NewRNG(1).Randn(1, 5, 24)
+	evalY := l.Forward(x).Clone()
+	l.SetTraining(true)
+	sawDropped, sawKept := false, false
+	for step := 0; step < 8; step++ {
+		y := l.Forward(x).Clone()
+		dropped := append([]bool(nil), l.dropped...)
+		l.Param.ZeroGrad()
+		l.Backward(tensor.NewRNG(2).Randn(1, 5, 10))
+		// The same output from an eval-mode layer whose dropped rows of Q are zero.
+		ref := &Layer{base: base, Param: nn.NewParam("ref", l.Param.W.Clone()), BlockSize: 4, Blocks: 6, Cayley: l.Cayley}
+		cols := 6
+		for i, d := range dropped {
+			if d {
+				sawDropped = true
+				clear(ref.Param.W.Data[i*cols : (i+1)*cols])
+				for _, v := range l.Param.Grad.Data[i*cols : (i+1)*cols] {
+					if v != 0 {
+						t.Fatalf("step %d: dropped block %d has gradient", step, i)
+					}
+				}
+			} else {
+				sawKept = true
+				if gradcheck.MaxAbs(l.Param.Grad.Data[i*cols:(i+1)*cols]) == 0 {
+					t.Fatalf("step %d: kept block %d has no gradient", step, i)
+				}
+			}
+		}
+		if d := tensor.MaxAbsDiff(ref.Forward(x).Data, y.Data); d > 1e-6 {
+			t.Fatalf("step %d: dropout output differs from identity-block reference by %g", step, d)
+		}
+	}
+	if !sawDropped || !sawKept {
+		t.Fatalf("with p = 0.5 over 48 block draws: dropped %v, kept %v", sawDropped, sawKept)
+	}
+	l.SetTraining(false)
+	if d := tensor.MaxAbsDiff(l.Forward(x).Data, evalY.Data); d != 0 {
+		t.Fatalf("evaluation output changed after training-mode steps by %g", d)
+	}
+}
+
+func TestAdjust(t *testing.T) {
+	for _, tc := range []struct{ in, p, want int }{
+		{64, 28, 32}, {64, 24, 16}, {64, 100, 64}, {48, 5, 4}, {48, 7, 6}, {64, 16, 16}, {10, 3, 2},
+	} {
+		if got := adjust(tc.in, tc.p); got != tc.want {
+			t.Errorf("adjust(%d, %d) = %d, want %d", tc.in, tc.p, got, tc.want)
+		}
+	}
+}
+
+// TestMergeUnmergeRoundTrip: unmerge restores the base weight (exact
+// inverse, also for the non-orthogonal Neumann series).
+func TestMergeUnmergeRoundTrip(t *testing.T) {
+	for _, neumann := range []bool{false, true} {
+		l, base := randomLayer(t, func(c *Config) { c.UseCayleyNeumann = neumann }, false)
+		orig := base.Weight.W.Clone()
+		x := tensor.NewRNG(3).Randn(1, 4, 24)
+		y := l.Forward(x).Clone()
+		if err := l.Merge(); err != nil {
+			t.Fatal(err)
+		}
+		if d := tensor.MaxAbsDiff(base.Forward(x).Data, y.Data); d > 1e-5 {
+			t.Errorf("neumann=%v: merged forward differs by %g", neumann, d)
+		}
+		if err := l.Unmerge(); err != nil {
+			t.Fatal(err)
+		}
+		if d := tensor.MaxAbsDiff(base.Weight.W.Data, orig.Data); d > 1e-6 {
+			t.Errorf("neumann=%v: unmerge left the weight %g away from the original", neumann, d)
+		}
+	}
+}
