@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"reflect"
 	"sort"
 	"strings"
 	"sync"
@@ -135,15 +136,19 @@ func ParseConfig(path string, data []byte) (Config, []string, error) {
 // returning a warning for each of them not listed in known (fields PEFT
 // has that orthotune keeps without interpreting).
 func DecodeConfig(path string, data []byte, cfg Config, known ...string) ([]string, error) {
-	if err := json.Unmarshal(data, cfg); err != nil {
-		var te *json.UnmarshalTypeError
-		if ok := asTypeError(err, &te); ok {
-			return nil, fmt.Errorf("%s: field %q: want %s, got JSON %s", path, te.Field, te.Type, te.Value)
-		}
-		return nil, fmt.Errorf("%s: %w", path, err)
-	}
 	var raw map[string]json.RawMessage
 	if err := json.Unmarshal(data, &raw); err != nil {
+		return nil, fmt.Errorf("%s: not a JSON object: %w", path, err)
+	}
+	if err := json.Unmarshal(data, cfg); err != nil {
+		// Decode field by field to name the one at fault.
+		probe := reflect.New(reflect.TypeOf(cfg).Elem()).Interface()
+		for _, k := range sortedKeys(raw) {
+			one, _ := json.Marshal(map[string]json.RawMessage{k: raw[k]})
+			if ferr := json.Unmarshal(one, probe); ferr != nil {
+				return nil, fmt.Errorf("%s: field %q: %v", path, k, ferr)
+			}
+		}
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
 	declared, err := fieldsOf(cfg)
@@ -153,12 +158,7 @@ func DecodeConfig(path string, data []byte, cfg Config, known ...string) ([]stri
 	var warnings []string
 	b := cfg.Base()
 	b.Extra = map[string]json.RawMessage{}
-	keys := make([]string, 0, len(raw))
-	for k := range raw {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
+	for _, k := range sortedKeys(raw) {
 		if declared[k] {
 			continue
 		}
@@ -168,14 +168,6 @@ func DecodeConfig(path string, data []byte, cfg Config, known ...string) ([]stri
 		}
 	}
 	return warnings, nil
-}
-
-func asTypeError(err error, target **json.UnmarshalTypeError) bool {
-	te, ok := err.(*json.UnmarshalTypeError)
-	if ok {
-		*target = te
-	}
-	return ok
 }
 
 func contains(list []string, s string) bool {

@@ -1,0 +1,189 @@
+package orth
+
+import (
+	"fmt"
+	"testing"
+
+	"github.com/orthotune/orthotune/internal/gradcheck"
+	"github.com/orthotune/orthotune/tensor"
+)
+
+// TestRotateAgainstBlockDiagonal compares every block-diagonal routine with
+// naive products against BlockDiagonal's full matrix.
+func TestRotateAgainstBlockDiagonal(t *testing.T) {
+	rng := tensor.NewRNG(20)
+	for _, tc := range []struct {
+		rows, n, b int
+		shared     bool
+	}{
+		{1, 1, 4, false}, {7, 3, 8, false}, {7, 3, 8, true}, {33, 4, 16, false},
+		{33, 4, 16, true}, {5, 2, 64, false}, {130, 8, 32, false}, {130, 8, 32, true},
+	} {
+		name := fmt.Sprintf("rows=%d n=%d b=%d shared=%v", tc.rows, tc.n, tc.b, tc.shared)
+		b, width := tc.b, tc.n*tc.b
+		nb := tc.n
+		if tc.shared {
+			nb = 1
+		}
+		blocks := randVec(rng, nb*b*b, 0.3) // general matrices, not rotations
+		full := BlockDiagonal(blocks, tc.n, b, tc.shared)
+		x := randVec(rng, tc.rows*width, 1)
+		out := make([]float32, tc.rows*width)
+		const tol = 2e-5
+
+		RotateRows(x, tc.rows, width, b, blocks, tc.shared, out)
+		if d := tensor.MaxAbsDiff(out, naiveMul(x, full, tc.rows, width, width)); d > tol {
+			t.Errorf("%s: RotateRows off by %.3g", name, d)
+		}
+		RotateRowsT(x, tc.rows, width, b, blocks, tc.shared, out)
+		if d := tensor.MaxAbsDiff(out, naiveMul(x, transpose(full, width, width), tc.rows, width, width)); d > tol {
+			t.Errorf("%s: RotateRowsT off by %.3g", name, d)
+		}
+
+		// BlockGrad accumulates: start from ones.
+		dy := randVec(rng, tc.rows*width, 1)
+		db := make([]float32, nb*b*b)
+		for i := range db {
+			db[i] = 1
+		}
+		BlockGrad(x, dy, tc.rows, width, b, tc.shared, db)
+		fullGrad := naiveMul(transpose(x, tc.rows, width), dy, width, tc.rows, width)
+		want := make([]float32, nb*b*b)
+		for i := range tc.n {
+			dst := want
+			if !tc.shared {
+				dst = want[i*b*b:]
+			}
+			for r := range b {
+				for c := range b {
+					dst[r*b+c] += fullGrad[(i*b+r)*width+i*b+c]
+				}
+			}
+		}
+		for i := range want {
+			want[i]++
+		}
+		if d := tensor.MaxAbsDiff(db, want); d > 1e-4 {
+			t.Errorf("%s: BlockGrad off by %.3g", name, d)
+		}
+
+		// Linear merge: W (out×in) ← W·R_bdᵀ; Conv1D: W (in×out) ← R_bd·W.
+		out2 := 5
+		w := randVec(rng, out2*width, 1)
+		wl := append([]float32(nil), w...)
+		RotateWeightLinear(wl, out2, width, b, blocks, tc.shared)
+		if d := tensor.MaxAbsDiff(wl, naiveMul(w, transpose(full, width, width), out2, width, width)); d > tol {
+			t.Errorf("%s: RotateWeightLinear off by %.3g", name, d)
+		}
+		wc := transpose(w, out2, width) // (in, out)
+		want2 := naiveMul(full, wc, width, width, out2)
+		RotateWeightConv1D(wc, width, out2, b, blocks, tc.shared)
+		if d := tensor.MaxAbsDiff(wc, want2); d > tol {
+			t.Errorf("%s: RotateWeightConv1D off by %.3g", name, d)
+		}
+	}
+}
+
+// TestRotateRowsFD checks dx (RotateRowsT) and dR (BlockGrad) of
+// L = Σ RotateRows(x)⊙G against Richardson finite differences.
+func TestRotateRowsFD(t *testing.T) {
+	for _, shared := range []bool{false, true} {
+		t.Run(fmt.Sprintf("shared=%v", shared), func(t *testing.T) {
+			rng := tensor.NewRNG(21)
+			rows, n, b := 6, 3, 8
+			width := n * b
+			nb := n
+			if shared {
+				nb = 1
+			}
+			blocks := make([]float32, nb*b*b)
+			for i := range nb {
+				_, q := randSkew(rng, b, 0.4)
+				Cayley{Kind: Exact}.Rotation(q, b, blocks[i*b*b:(i+1)*b*b])
+			}
+			x := randVec(rng, rows*width, 1)
+			g := randVec(rng, rows*width, 1)
+			y := make([]float32, rows*width)
+			loss := func() float64 {
+				RotateRows(x, rows, width, b, blocks, shared, y)
+				return gradcheck.WeightedSum(y, g)
+			}
+			dx := make([]float32, rows*width)
+			RotateRowsT(g, rows, width, b, blocks, shared, dx)
+			db := make([]float32, nb*b*b)
+			BlockGrad(x, g, rows, width, b, shared, db)
+			est := gradcheck.WithStep(gradcheck.Richardson, 1e-2)
+			ex := gradcheck.MaxError(x, dx, nil, est, loss) / gradcheck.MaxAbs(dx)
+			eb := gradcheck.MaxError(blocks, db, nil, est, loss) / gradcheck.MaxAbs(db)
+			t.Logf("max relative FD error: dx %.2g, dR %.2g", ex, eb)
+			if ex > 1e-3 || eb > 1e-3 {
+				t.Errorf("FD errors dx %.3g, dR %.3g (relative to max |grad|)", ex, eb)
+			}
+		})
+	}
+}
+
+func TestRotatePanicsOnBadShapes(t *testing.T) {
+	for name, f := range map[string]func(){
+		"width not multiple": func() { RotateRows(make([]float32, 10), 1, 10, 4, make([]float32, 48), false, make([]float32, 10)) },
+		"short blocks":       func() { RotateRows(make([]float32, 8), 1, 8, 4, make([]float32, 16), false, make([]float32, 8)) },
+		"short out":          func() { RotateRowsT(make([]float32, 8), 1, 8, 4, make([]float32, 16), true, make([]float32, 4)) },
+		"conv1d in":          func() { RotateWeightConv1D(make([]float32, 30), 10, 3, 4, make([]float32, 48), false) },
+	} {
+		func() {
+			defer func() {
+				if recover() == nil {
+					t.Errorf("%s: no panic", name)
+				}
+			}()
+			f()
+		}()
+	}
+}
+
+// BenchmarkRotateRows: a 4096-wide layer, b = 32 (128 blocks), 512 tokens.
+func BenchmarkRotateRows(bm *testing.B) {
+	rng := tensor.NewRNG(22)
+	rows, b, width := 512, 32, 4096
+	blocks := randVec(rng, width*b, 0.1)
+	x := randVec(rng, rows*width, 1)
+	y := make([]float32, rows*width)
+	bm.ReportAllocs()
+	for bm.Loop() {
+		RotateRows(x, rows, width, b, blocks, false, y)
+	}
+}
+
+func BenchmarkBlockGrad(bm *testing.B) {
+	rng := tensor.NewRNG(23)
+	rows, b, width := 512, 32, 4096
+	x := randVec(rng, rows*width, 1)
+	dy := randVec(rng, rows*width, 1)
+	db := make([]float32, width*b)
+	bm.ReportAllocs()
+	for bm.Loop() {
+		BlockGrad(x, dy, rows, width, b, false, db)
+	}
+}
+
+func BenchmarkRotationNeumann5(bm *testing.B) {
+	rng := tensor.NewRNG(24)
+	b := 32
+	_, q := randSkew(rng, b, 0.1)
+	r := make([]float32, b*b)
+	bm.ReportAllocs()
+	for bm.Loop() {
+		Cayley{Neumann, 5}.Rotation(q, b, r)
+	}
+}
+
+func BenchmarkRotationExact(bm *testing.B) {
+	rng := tensor.NewRNG(25)
+	b := 32
+	_, q := randSkew(rng, b, 0.1)
+	r := make([]float32, b*b)
+	bm.ReportAllocs()
+	for bm.Loop() {
+		Cayley{Kind: Exact}.Rotation(q, b, r)
+	}
+}
