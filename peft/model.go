@@ -270,6 +270,13 @@ func (pm *Model) Load(name, dir string) (*Adapter, error) {
 	for _, p := range pm.Params() {
 		params[p.Name] = p
 	}
+	// Base weights the adapter carries (bias modes, modules_to_save): check
+	// them all before touching the model, so a bad file changes nothing.
+	type update struct {
+		p *nn.Param
+		t *tensor.Tensor
+	}
+	var updates []update
 	for _, key := range f.Names() {
 		if used[key] {
 			continue
@@ -285,8 +292,11 @@ func (pm *Model) Load(name, dir string) (*Adapter, error) {
 		if !t.SameShape(p.W) {
 			return nil, fmt.Errorf("%s: tensor %q has shape %v, the model's %s is %v", wPath, key, t.Shape, p.Name, p.W.Shape)
 		}
-		copy(p.W.Data, t.Data)
-		a.Extra[p.Name] = p
+		updates = append(updates, update{p, t})
+	}
+	for _, u := range updates {
+		copy(u.p.W.Data, u.t.Data)
+		a.Extra[u.p.Name] = u.p
 	}
 	pm.install(a)
 	return a, nil
