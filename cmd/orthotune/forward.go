@@ -3,18 +3,19 @@ package main
 import (
 	"fmt"
 	"io"
-	"math"
 
 	"github.com/orthotune/orthotune/model"
 	"github.com/orthotune/orthotune/nn"
 	"github.com/orthotune/orthotune/safetensors"
 )
 
-const forwardSynopsis = "forward --model DIR --input IDS.json --out OUT.safetensors"
+const forwardSynopsis = "forward --model DIR [--adapter DIR [--merged]] --input IDS.json --out OUT.safetensors"
 
 func runForward(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("forward")
 	modelDir := fs.String("model", "", "Hugging Face model directory (config.json + safetensors weights)")
+	adapterDir := fs.String("adapter", "", "PEFT adapter directory (adapter_config.json + adapter_model.safetensors) to run the model through")
+	merged := fs.Bool("merged", false, "fold the adapter into the base weights first and run the plain merged model (needs --adapter)")
 	input := fs.String("input", "", `token ids as JSON: {"input_ids": [[...], ...]} (rows of equal length, at least 2 tokens)`)
 	out := fs.String("out", "", "output safetensors file: logits F32 [batch, seq, vocab] and loss F32 [1]")
 	if _, err := parseFlags(fs, forwardSynopsis, args, 0, 0, stdout, stderr); err != nil {
@@ -23,28 +24,37 @@ func runForward(args []string, stdout, stderr io.Writer) error {
 	if err := requireFlags(fs, forwardSynopsis, stderr, "model", "input", "out"); err != nil {
 		return err
 	}
+	if *merged && *adapterDir == "" {
+		return usageError(fs, forwardSynopsis, stderr, "--merged needs --adapter")
+	}
 	ids, err := readIDs(*input)
 	if err != nil {
 		return err
 	}
-	m, err := model.Load(*modelDir)
-	if err != nil {
-		return err
-	}
-	logits, err := m.Forward(ids)
-	if err != nil {
-		return fmt.Errorf("%s: %w", *input, err)
-	}
-	if len(ids[0]) < 2 {
-		return fmt.Errorf("%s: input_ids rows have 1 token; the next-token loss needs at least 2", *input)
+	var m model.CausalLM
+	how := "base model"
+	if *adapterDir == "" {
+		if m, err = model.Load(*modelDir); err != nil {
+			return err
+		}
+	} else {
+		pm, a, err := loadAdapted(*modelDir, *adapterDir)
+		if err != nil {
+			return err
+		}
+		how = fmt.Sprintf("%s adapter on %d layers", a.Config.Base().PeftType, len(a.Modules))
+		if *merged {
+			if err := pm.Merge(); err != nil {
+				return fmt.Errorf("%s: %w", *adapterDir, err)
+			}
+			how += ", merged"
+		}
+		m = pm
 	}
 	var ce nn.CrossEntropy
-	loss, count, err := ce.Forward(logits, nn.ShiftedTargets(ids))
+	logits, loss, count, err := nextTokenLoss(m, ids, *input, *modelDir, &ce)
 	if err != nil {
-		return fmt.Errorf("%s: %w", *input, err)
-	}
-	if math.IsNaN(loss) || math.IsInf(loss, 0) {
-		return fmt.Errorf("loss is %v: the model's logits are not finite (check the weights in %s)", loss, *modelDir)
+		return err
 	}
 	entries := []safetensors.Entry{
 		{Name: "logits", DType: safetensors.F32, Shape: logits.Shape, Float: logits.Data},
@@ -53,6 +63,6 @@ func runForward(args []string, stdout, stderr io.Writer) error {
 	if err := safetensors.Write(*out, entries, map[string]string{"format": "pt"}); err != nil {
 		return err
 	}
-	fmt.Fprintf(stdout, "loss %.6f over %d predicted tokens; logits %v written to %s\n", loss, count, logits.Shape, *out)
+	fmt.Fprintf(stdout, "loss %.6f over %d predicted tokens (%s); logits %v written to %s\n", loss, count, how, logits.Shape, *out)
 	return nil
 }

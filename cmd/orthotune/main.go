@@ -1,6 +1,8 @@
 // Command orthotune fine-tunes language models with orthogonal (OFT) and
 // low-rank (LoRA) adapters. This build runs Hugging Face causal LMs forward
-// and describes model directories; run `orthotune help` for the commands.
+// (with or without a PEFT adapter), computes adapter gradients, merges
+// adapters into standalone model directories, and describes models and
+// adapters; run `orthotune help` for the commands.
 package main
 
 import (
@@ -15,6 +17,8 @@ import (
 	"github.com/orthotune/orthotune/kernels"
 	_ "github.com/orthotune/orthotune/model/gpt2"
 	_ "github.com/orthotune/orthotune/model/llama"
+	_ "github.com/orthotune/orthotune/peft/lora"
+	_ "github.com/orthotune/orthotune/peft/oft"
 )
 
 // command is one subcommand: a one-line summary and a runner that gets its
@@ -25,7 +29,10 @@ type command struct {
 }
 
 var commands = map[string]command{
-	"forward":       {"run a model on token ids; write logits and loss to a safetensors file", runForward},
+	"forward":       {"run a model (optionally through a PEFT adapter) on token ids; write logits and loss", runForward},
+	"grad":          {"gradient of the next-token loss for every tensor of a PEFT adapter", runGrad},
+	"merge":         {"fold a PEFT adapter into its model; write a standalone Hugging Face model directory", runMerge},
+	"inspect":       {"describe a PEFT adapter: method, targets, layers, orthogonality, hyperspherical energy", runInspect},
 	"inspect-model": {"describe a Hugging Face model directory: architecture, sizes, dtypes, linear layers", runInspectModel},
 }
 
