@@ -254,3 +254,16 @@ func TestShiftedTargets(t *testing.T) {
 		}
 	}
 }
+
+func TestNeuronRows(t *testing.T) {
+	w := []float32{1, 2, 3, 4, 5, 6} // Conv1D (in 2, out 3)
+	conv, _ := NewLinear("c", &tensor.Tensor{Shape: []int{2, 3}, Data: w}, nil, true)
+	want := []float32{1, 4, 2, 5, 3, 6}
+	if got := conv.NeuronRows(); tensor.MaxAbsDiff(got, want) != 0 {
+		t.Errorf("Conv1D neuron rows %v, want %v", got, want)
+	}
+	lin, _ := NewLinear("l", &tensor.Tensor{Shape: []int{3, 2}, Data: want}, nil, false)
+	if got := lin.NeuronRows(); &got[0] != &want[0] {
+		t.Error("nn.Linear neuron rows should be the weight itself")
+	}
+}

@@ -99,3 +99,20 @@ func addColumnSums(dst, m []float32, n, w int) {
 		}
 	}
 }
+
+// NeuronRows returns the weight as (out, in) rows, one per output neuron:
+// the weight itself for nn.Linear, a transposed copy for Conv1D. Diagnostics
+// over neurons (hyperspherical energy) read it.
+func (l *Linear) NeuronRows() []float32 {
+	w := l.Weight.W.Data
+	if !l.Conv1D {
+		return w
+	}
+	t := make([]float32, len(w))
+	for i := 0; i < l.In; i++ {
+		for o := 0; o < l.Out; o++ {
+			t[o*l.In+i] = w[i*l.Out+o]
+		}
+	}
+	return t
+}

@@ -39,3 +39,14 @@ func ProjectCOFT(v []float32, rows, b int, eps float64) int {
 	}
 	return projected
 }
+
+// SkewNorm returns the Frobenius norm of the skew-symmetric matrices whose
+// strict upper triangles are packed in v (any number of rows): every packed
+// value appears twice in Q, so ‖Q‖_F = √2·‖v‖. It is the norm COFT bounds.
+func SkewNorm(v []float32) float64 {
+	var ss float64
+	for _, x := range v {
+		ss += float64(x) * float64(x)
+	}
+	return math.Sqrt(2 * ss)
+}

@@ -1,6 +1,7 @@
 package orth
 
 import (
+	"math"
 	"slices"
 	"testing"
 
@@ -89,5 +90,21 @@ func TestBlockSizeFromParams(t *testing.T) {
 		if got, err := BlockSizeFromParams(NumParams(b)); err != nil || got != b {
 			t.Fatalf("BlockSizeFromParams(NumParams(%d)) = %d, %v", b, got, err)
 		}
+	}
+}
+
+func TestSkewNorm(t *testing.T) {
+	v := []float32{3, 4} // two packed values: Q holds ±3 and ±4
+	if got, want := SkewNorm(v), math.Sqrt(2*25); math.Abs(got-want) > 1e-12 {
+		t.Errorf("SkewNorm = %v, want %v", got, want)
+	}
+	q := make([]float32, 9)
+	UnpackSkew([]float32{1, -2, 0.5}, 3, q)
+	var ss float64
+	for _, x := range q {
+		ss += float64(x) * float64(x)
+	}
+	if got := SkewNorm([]float32{1, -2, 0.5}); math.Abs(got-math.Sqrt(ss)) > 1e-12 {
+		t.Errorf("SkewNorm %v, Frobenius of the unpacked matrix %v", got, math.Sqrt(ss))
 	}
 }

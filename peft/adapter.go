@@ -44,6 +44,9 @@ type Adapter struct {
 	// Extra holds base-model weights the adapter also carries (bias modes,
 	// modules_to_save), keyed by the full parameter name.
 	Extra map[string]*nn.Param
+	// Warnings are what reading the adapter's config noted (e.g. a legacy
+	// Cayley–Neumann series reproduced).
+	Warnings []string
 }
 
 // Key returns the adapter_model.safetensors key of a module's tensor.
@@ -71,11 +74,16 @@ type KeyedParam struct {
 }
 
 // SetTrainable gives every adapter parameter a gradient buffer (or drops
-// them) and switches the layers' training behaviour.
+// them). Training-only behaviour such as dropout is separate: SetTraining.
 func (a *Adapter) SetTrainable(on bool) {
 	for _, p := range a.Params() {
 		p.Param.SetTrainable(on)
 	}
+}
+
+// SetTraining switches training-only behaviour (OFT block dropout, LoRA
+// dropout) on or off in every layer.
+func (a *Adapter) SetTraining(on bool) {
 	for _, l := range a.Layers {
 		l.SetTraining(on)
 	}

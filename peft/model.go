@@ -218,7 +218,7 @@ type KeyChecker interface {
 // weight; every adapted layer must have all its tensors.
 func (pm *Model) Load(name, dir string) (*Adapter, error) {
 	cfgPath := filepath.Join(dir, ConfigFile)
-	cfg, _, err := ReadConfig(cfgPath)
+	cfg, warnings, err := ReadConfig(cfgPath)
 	if err != nil {
 		return nil, err
 	}
@@ -241,7 +241,7 @@ func (pm *Model) Load(name, dir string) (*Adapter, error) {
 		return nil, fmt.Errorf("%s: %w", cfgPath, err)
 	}
 	used := map[string]bool{}
-	a := &Adapter{Name: name, Config: cfg, Layers: map[string]Layer{}, Extra: map[string]*nn.Param{}}
+	a := &Adapter{Name: name, Config: cfg, Layers: map[string]Layer{}, Extra: map[string]*nn.Param{}, Warnings: warnings}
 	for _, s := range slots {
 		ts := map[string]*tensor.Tensor{}
 		for _, suffix := range cfg.Suffixes() {

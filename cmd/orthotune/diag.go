@@ -1,7 +1,6 @@
 package main
 
 import (
-	"math"
 	"sort"
 	"strconv"
 	"unicode"
@@ -13,33 +12,9 @@ import (
 // The helpers here reshape data for library diagnostics that have no
 // exact counterpart in the library yet (see the notes on each).
 
-// skewFrobenius returns ‖Q‖_F over all skew-symmetric blocks packed in v
-// (strict upper triangles): each packed value appears twice in Q, so
-// ‖Q‖_F = √2·‖v‖. (A candidate for orth, beside ProjectCOFT, which uses
-// the same per-block norm.)
-func skewFrobenius(v []float32) float64 {
-	var ss float64
-	for _, x := range v {
-		ss += float64(x) * float64(x)
-	}
-	return math.Sqrt(2 * ss)
-}
-
-// neuronEnergy is the hyperspherical energy of a linear layer's neurons,
-// its output units: the rows of an nn.Linear (out, in) weight, the columns
-// of a Conv1D (in, out) weight.
+// neuronEnergy is the hyperspherical energy of a linear layer's neurons.
 func neuronEnergy(l *nn.Linear) float64 {
-	w := l.Weight.W.Data
-	if l.Conv1D {
-		t := make([]float32, len(w))
-		for i := range l.In {
-			for o := range l.Out {
-				t[o*l.In+i] = w[i*l.Out+o]
-			}
-		}
-		w = t
-	}
-	return orth.HypersphericalEnergy(w, l.Out, l.In)
+	return orth.HypersphericalEnergy(l.NeuronRows(), l.Out, l.In)
 }
 
 // naturalSort orders module names with their numbers compared as numbers

@@ -32,11 +32,7 @@ func runGrad(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	a.SetTrainable(true)
-	// The gradient of the loss itself: no dropout (evaluation semantics).
-	for _, l := range a.Layers {
-		l.SetTraining(false)
-	}
+	a.SetTrainable(true) // gradients without dropout: evaluation semantics, as PEFT's references
 	var ce nn.CrossEntropy
 	_, loss, count, err := nextTokenLoss(pm, ids, *input, *modelDir, &ce)
 	if err != nil {

@@ -283,7 +283,7 @@ func describeLayer(module string, l peft.Layer) adapterLayer {
 	case *oft.Layer:
 		rows, b := l.Param.W.Shape[0], l.BlockSize
 		r.BlockSize, r.Blocks, r.Shared = b, rows, l.Shared
-		q := skewFrobenius(l.Param.W.Data)
+		q := orth.SkewNorm(l.Param.W.Data)
 		r.QNorm = &q
 		if l.COFT {
 			rad := l.Radius()

@@ -121,6 +121,9 @@ func (l *Layer) Merged() bool { return l.merged != nil }
 // Describe summarises the layer.
 func (l *Layer) Describe() string {
 	s := fmt.Sprintf("%d blocks of %d, %s", l.Blocks, l.BlockSize, l.Cayley)
+	if l.Blocks == 1 {
+		s = fmt.Sprintf("1 block of %d, %s", l.BlockSize, l.Cayley)
+	}
 	if l.Shared {
 		s += ", one shared block"
 	}
