@@ -110,18 +110,23 @@ func (t *Tensor) Zero() { clear(t.Data) }
 // String describes the tensor's shape (not its data).
 func (t *Tensor) String() string { return fmt.Sprintf("Tensor%v", t.Shape) }
 
-// MaxAbsDiff returns max |a[i] − b[i]| computed in float64. It panics when
-// the lengths differ.
+// MaxAbsDiff returns max |a[i] − b[i]| computed in float64, or +Inf when
+// any difference is NaN (so that every "diff > tolerance" check fails on
+// NaN). Equal infinities count as equal. It panics when the lengths differ.
 func MaxAbsDiff(a, b []float32) float64 {
 	if len(a) != len(b) {
 		panic(fmt.Sprintf("tensor: MaxAbsDiff of lengths %d and %d", len(a), len(b)))
 	}
 	var m float64
 	for i := range a {
-		d := math.Abs(float64(a[i]) - float64(b[i]))
-		if d > m || math.IsNaN(d) {
-			m = d
+		if a[i] == b[i] {
+			continue
 		}
+		d := math.Abs(float64(a[i]) - float64(b[i]))
+		if math.IsNaN(d) {
+			return math.Inf(1)
+		}
+		m = max(m, d)
 	}
 	return m
 }

@@ -86,3 +86,21 @@ func TestRNGReproducible(t *testing.T) {
 		t.Fatal("same seed gave different samples")
 	}
 }
+
+func TestMaxAbsDiff(t *testing.T) {
+	nan, inf := float32(math.NaN()), float32(math.Inf(1))
+	for _, tc := range []struct {
+		a, b []float32
+		want float64
+	}{
+		{[]float32{1, 2}, []float32{1, 2.5}, 0.5},
+		{[]float32{1, nan}, []float32{1, 2}, math.Inf(1)},
+		{[]float32{nan}, []float32{nan}, math.Inf(1)},
+		{[]float32{inf, 1}, []float32{inf, 1}, 0},
+		{[]float32{inf}, []float32{1}, math.Inf(1)},
+	} {
+		if got := MaxAbsDiff(tc.a, tc.b); got != tc.want {
+			t.Errorf("MaxAbsDiff(%v, %v) = %v, want %v", tc.a, tc.b, got, tc.want)
+		}
+	}
+}

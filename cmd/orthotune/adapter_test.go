@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/orthotune/orthotune/internal/peftcheck"
 	"io"
 	"math"
 	"os"
@@ -60,13 +61,7 @@ func readTensor(t *testing.T, f *safetensors.File, name string) *tensor.Tensor {
 // closeTo fails unless got and want have one shape and differ by at most atol.
 func closeTo(t *testing.T, what string, got, want *tensor.Tensor, atol float64) {
 	t.Helper()
-	if !got.SameShape(want) {
-		t.Errorf("%s: shape %v, want %v", what, got.Shape, want.Shape)
-		return
-	}
-	if d := tensor.MaxAbsDiff(got.Data, want.Data); d > atol || math.IsNaN(d) {
-		t.Errorf("%s: differs by %g (tolerance %g)", what, d, atol)
-	}
+	peftcheck.Compare(t, what, got, want, atol)
 }
 
 // checkLogitsLoss compares a forward output file with a reference.
