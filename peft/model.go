@@ -213,14 +213,23 @@ type KeyChecker interface {
 	CheckKeys(keys []string) error
 }
 
+// LoadOption adjusts an adapter's config after it is read and before its
+// layers are built (e.g. oft.WithSeries).
+type LoadOption func(cfg Config) error
+
 // Load reads an adapter directory and attaches it under name, active.
 // Every tensor in the file must belong to an adapted layer or name a base
 // weight; every adapted layer must have all its tensors.
-func (pm *Model) Load(name, dir string) (*Adapter, error) {
+func (pm *Model) Load(name, dir string, opts ...LoadOption) (*Adapter, error) {
 	cfgPath := filepath.Join(dir, ConfigFile)
 	cfg, warnings, err := ReadConfig(cfgPath)
 	if err != nil {
 		return nil, err
+	}
+	for _, opt := range opts {
+		if err := opt(cfg); err != nil {
+			return nil, fmt.Errorf("%s: %w", cfgPath, err)
+		}
 	}
 	if err := pm.checkNew(name, cfg); err != nil {
 		return nil, fmt.Errorf("%s: %w", cfgPath, err)

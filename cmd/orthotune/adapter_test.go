@@ -202,7 +202,7 @@ func makeAdapter(t *testing.T, modelDir, dir string, cfg peft.Config) {
 // weights by name.
 func libraryMerge(t *testing.T, modelDir, adapterDir string) map[string]*nn.Param {
 	t.Helper()
-	pm, _, err := loadAdapted(modelDir, adapterDir)
+	pm, _, err := loadAdapted(modelDir, adapterDir, "auto")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -628,4 +628,46 @@ func TestMergeFailureLeavesNothing(t *testing.T) {
 		t.Errorf("exit %d, stderr %q; want 1 naming tokenizer.json", code, stderr)
 	}
 	assertOnly(t, tmp, "m", "a")
+}
+
+// TestNeumannSeriesFlag: an OFT adapter whose peft_version is missing is
+// computed with PEFT 0.16–0.17's series unless --neumann-series says
+// otherwise; forcing "current" on it reproduces PEFT ≥ 0.18's reference.
+func TestNeumannSeriesFlag(t *testing.T) {
+	cases, err := testref.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := cases.Adapter("llama", "oft")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ref := openST(t, filepath.Join(testref.Dir(), c.Ref))
+	want := readTensor(t, ref, "logits")
+	tmp := t.TempDir()
+	adapter := filepath.Join(tmp, "old")
+	copyDir(t, filepath.Join(testref.Dir(), c.AdapterDir), adapter)
+	editConfig(t, adapter, func(m map[string]any) { delete(m, "peft_version") })
+	modelDir := filepath.Join(testref.Dir(), "model", "llama")
+	ids := repoPath("testdata", "examples", "llama_input_ids.json")
+	logits := func(dir, series string) *tensor.Tensor {
+		out := filepath.Join(tmp, series+".safetensors")
+		mustRun(t, "forward", "--model", modelDir, "--adapter", dir, "--neumann-series", series, "--input", ids, "--out", out)
+		return readTensor(t, openST(t, out), "logits")
+	}
+	tol := c.Tolerances["logits"].Atol
+	if d := tensor.MaxAbsDiff(logits(adapter, "current").Data, want.Data); d > tol {
+		t.Errorf("forced current series: logits differ from PEFT ≥ 0.18's by %g", d)
+	}
+	auto, legacy := logits(adapter, "auto"), logits(adapter, "legacy")
+	if d := tensor.MaxAbsDiff(auto.Data, legacy.Data); d != 0 {
+		t.Errorf("auto on an adapter without peft_version differs from legacy by %g", d)
+	}
+	if d := tensor.MaxAbsDiff(auto.Data, want.Data); d < 100*tol {
+		t.Errorf("legacy series gave logits within %g of the current series'; the test cannot tell them apart", d)
+	}
+	code, _, stderr := orthotune("forward", "--model", modelDir, "--adapter", adapter, "--neumann-series", "newest", "--input", ids, "--out", filepath.Join(tmp, "x.safetensors"))
+	if code == 0 || !strings.Contains(stderr, "--neumann-series") {
+		t.Errorf("bad --neumann-series: exit %d, %q", code, stderr)
+	}
 }

@@ -15,6 +15,7 @@ func runForward(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("forward")
 	modelDir := fs.String("model", "", "Hugging Face model directory (config.json + safetensors weights)")
 	adapterDir := fs.String("adapter", "", "PEFT adapter directory (adapter_config.json + adapter_model.safetensors) to run the model through")
+	series := seriesFlag(fs)
 	merged := fs.Bool("merged", false, "fold the adapter into the base weights first and run the plain merged model (needs --adapter)")
 	input := fs.String("input", "", `token ids as JSON: {"input_ids": [[...], ...]} (rows of equal length, at least 2 tokens)`)
 	out := fs.String("out", "", "output safetensors file: logits F32 [batch, seq, vocab] and loss F32 [1]")
@@ -38,7 +39,7 @@ func runForward(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 	} else {
-		pm, a, err := loadAdapted(*modelDir, *adapterDir)
+		pm, a, err := loadAdapted(*modelDir, *adapterDir, *series)
 		if err != nil {
 			return err
 		}

@@ -238,7 +238,7 @@ func standaloneLayer(cfg peft.Config, module string, ts map[string]*tensor.Tenso
 // and measures each adapted weight's hyperspherical energy before and after
 // merging.
 func inspectOnModel(dir, modelDir string) (*adapterReport, error) {
-	pm, a, err := loadAdapted(modelDir, dir)
+	pm, a, err := loadAdapted(modelDir, dir, "auto")
 	if err != nil {
 		return nil, err
 	}

@@ -35,6 +35,7 @@ func runMerge(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("merge")
 	modelDir := fs.String("model", "", "Hugging Face model directory (config.json + safetensors weights)")
 	adapterDir := fs.String("adapter", "", "PEFT adapter directory (adapter_config.json + adapter_model.safetensors) to fold into the model")
+	series := seriesFlag(fs)
 	out := fs.String("out", "", "new (or empty) directory for the merged model")
 	if _, err := parseFlags(fs, mergeSynopsis, args, 0, 0, stdout, stderr); err != nil {
 		return err
@@ -46,7 +47,7 @@ func runMerge(args []string, stdout, stderr io.Writer) error {
 	if err := checkNewDir(dest); err != nil {
 		return err
 	}
-	pm, a, err := loadAdapted(*modelDir, *adapterDir)
+	pm, a, err := loadAdapted(*modelDir, *adapterDir, *series)
 	if err != nil {
 		return err
 	}

@@ -85,6 +85,22 @@ func Parse(path string, data []byte) (peft.Config, []string, error) {
 // ForceSeries selects the Cayley–Neumann series regardless of peft_version.
 func (c *Config) ForceSeries(k orth.Kind) { c.Series = k }
 
+// WithSeries is a load option that forces the Cayley–Neumann series of an
+// OFT adapter (orth.Neumann: PEFT ≥ 0.18; orth.NeumannLegacy: PEFT
+// 0.16–0.17) whatever its peft_version says. Other methods' configs are
+// left alone.
+func WithSeries(k orth.Kind) peft.LoadOption {
+	return func(cfg peft.Config) error {
+		if k != orth.Neumann && k != orth.NeumannLegacy {
+			return fmt.Errorf("oft: %v is not a Cayley–Neumann series", orth.Cayley{Kind: k})
+		}
+		if c, ok := cfg.(*Config); ok {
+			c.ForceSeries(k)
+		}
+		return nil
+	}
+}
+
 // Cayley returns the rotation parametrisation the config selects.
 func (c *Config) Cayley() orth.Cayley {
 	if !c.UseCayleyNeumann {
