@@ -431,3 +431,46 @@ func TestLegacyNeumannSeries(t *testing.T) {
 		}
 	}
 }
+
+// TestLegacyVersionKept: re-saving a legacy-series OFT adapter keeps it
+// readable as pre-0.18 (its meaning), while current adapters are raised to
+// at least 0.18.0.
+func TestLegacyVersionKept(t *testing.T) {
+	for _, tc := range []struct {
+		in   any // peft_version in the file; nil = absent
+		want any // peft_version written; nil = absent
+	}{{nil, nil}, {"0.17.1", "0.17.1"}, {"0.20.1.dev0@abc", "0.20.1.dev0@abc"}} {
+		dir := copyAdapter(t, refAdapter("llama", "oft"))
+		editConfig(t, dir, func(m map[string]any) {
+			if tc.in == nil {
+				delete(m, "peft_version")
+			} else {
+				m["peft_version"] = tc.in
+			}
+		})
+		cfg, _, err := peft.ReadConfig(filepath.Join(dir, peft.ConfigFile))
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := peft.EncodeConfig(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := jsonFields(t, out)["peft_version"]; got != tc.want {
+			t.Errorf("peft_version %v written as %v, want %v", tc.in, got, tc.want)
+		}
+		again, _, err := peft.ParseConfig("again", out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a, b := cfg.(*oft.Config).Cayley(), again.(*oft.Config).Cayley(); a != b {
+			t.Errorf("peft_version %v: series %v became %v after a round trip", tc.in, a, b)
+		}
+	}
+	forced := oft.NewConfig(peft.Names("q_proj"))
+	forced.ForceSeries(orth.NeumannLegacy)
+	out, _ := peft.EncodeConfig(forced)
+	if _, has := jsonFields(t, out)["peft_version"]; has {
+		t.Error("a config forced to the legacy series was written with a current peft_version")
+	}
+}

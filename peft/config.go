@@ -196,6 +196,14 @@ func fieldsOf(cfg Config) (map[string]bool, error) {
 	return out, nil
 }
 
+// VersionPinner is implemented by configs whose meaning depends on being
+// read as written before PEFT 0.18.0 (an OFT adapter trained with the
+// 0.16–0.17 Cayley–Neumann series): EncodeConfig then does not raise their
+// peft_version.
+type VersionPinner interface {
+	PinVersion() bool
+}
+
 // EncodeConfig renders cfg as PEFT writes adapter_config.json: every field,
 // keys sorted, two-space indent; Extra fields are kept; peft_version is
 // raised to at least MinWriteVersion.
@@ -213,7 +221,13 @@ func EncodeConfig(cfg Config) ([]byte, error) {
 			m[k] = v
 		}
 	}
-	if v := cfg.Base().PeftVersion; v == "" || VersionLess(v, MinWriteVersion) {
+	if p, ok := cfg.(VersionPinner); ok && p.PinVersion() {
+		// The config's meaning depends on being read as older than 0.18.0:
+		// keep such a version, or write none (absent means pre-0.18).
+		if v := cfg.Base().PeftVersion; v == "" || !VersionLess(v, MinWriteVersion) {
+			delete(m, "peft_version")
+		}
+	} else if v := cfg.Base().PeftVersion; v == "" || VersionLess(v, MinWriteVersion) {
 		m["peft_version"] = json.RawMessage(`"` + MinWriteVersion + `"`)
 	}
 	var buf bytes.Buffer

@@ -85,6 +85,11 @@ func Parse(path string, data []byte) (peft.Config, []string, error) {
 // ForceSeries selects the Cayley–Neumann series regardless of peft_version.
 func (c *Config) ForceSeries(k orth.Kind) { c.Series = k }
 
+// PinVersion keeps a legacy-series adapter's peft_version below 0.18.0
+// when it is written, so readers still apply the series it was trained
+// with.
+func (c *Config) PinVersion() bool { return c.UseCayleyNeumann && c.Series == orth.NeumannLegacy }
+
 // WithSeries is a load option that forces the Cayley–Neumann series of an
 // OFT adapter (orth.Neumann: PEFT ≥ 0.18; orth.NeumannLegacy: PEFT
 // 0.16–0.17) whatever its peft_version says. Other methods' configs are
