@@ -36,6 +36,17 @@ type BaseConfig struct {
 	Extra map[string]json.RawMessage `json:"-"`
 }
 
+// TaskCausalLM is the task_type of every adapter orthotune makes.
+const TaskCausalLM = "CAUSAL_LM"
+
+// NewBaseConfig returns the shared fields of a fresh config as PEFT
+// defaults them: the method's peft_type, task CAUSAL_LM, bias "none",
+// peft_version MinWriteVersion.
+func NewBaseConfig(peftType string) BaseConfig {
+	task := TaskCausalLM
+	return BaseConfig{PeftType: peftType, TaskType: &task, Bias: "none", PeftVersion: MinWriteVersion}
+}
+
 // Base returns the shared fields; method configs embed BaseConfig and so
 // satisfy this part of Config.
 func (b *BaseConfig) Base() *BaseConfig { return b }

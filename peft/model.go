@@ -329,7 +329,7 @@ func (pm *Model) Save(name, dir string) error {
 func (a *Adapter) Save(dir string) error {
 	b := a.Config.Base()
 	if b.TaskType == nil {
-		t := "CAUSAL_LM"
+		t := TaskCausalLM
 		b.TaskType = &t
 	}
 	cfg, err := EncodeConfig(a.Config)

@@ -58,10 +58,9 @@ func NewConfig(targets peft.ModuleList) *Config {
 }
 
 func defaults() *Config {
-	task := "CAUSAL_LM"
 	null := json.RawMessage("null")
 	return &Config{
-		BaseConfig: peft.BaseConfig{PeftType: "LORA", TaskType: &task, Bias: "none", PeftVersion: peft.MinWriteVersion},
+		BaseConfig: peft.NewBaseConfig("LORA"),
 		R:          8, LoraAlpha: 8, InitLoraWeights: InitMode{IsBool: true, Bool: true},
 		RankPattern: OrderedFloat{}, AlphaPattern: OrderedFloat{},
 		AloraInvocationTokens: null, ArrowConfig: null, CordaConfig: null, EvaConfig: null, KasaConfig: null,

@@ -42,9 +42,8 @@ func NewConfig(targets peft.ModuleList) *Config {
 }
 
 func defaults() *Config {
-	task := "CAUSAL_LM"
 	return &Config{
-		BaseConfig: peft.BaseConfig{PeftType: "OFT", TaskType: &task, Bias: "none", PeftVersion: peft.MinWriteVersion},
+		BaseConfig: peft.NewBaseConfig("OFT"),
 		BlockSize:  32, Eps: 6e-5, UseCayleyNeumann: true, NumCayleyNeumannTerms: 5, InitWeights: true,
 		Series: orth.Neumann,
 	}
