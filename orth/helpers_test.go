@@ -1,8 +1,6 @@
 package orth
 
 import (
-	"math"
-
 	"github.com/orthotune/orthotune/tensor"
 )
 
@@ -48,14 +46,6 @@ func transpose(a []float32, m, n int) []float32 {
 		}
 	}
 	return t
-}
-
-func maxAbs(v []float32) float64 {
-	var m float64
-	for _, x := range v {
-		m = math.Max(m, math.Abs(float64(x)))
-	}
-	return m
 }
 
 func identity(b int) []float32 {

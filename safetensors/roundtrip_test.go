@@ -14,7 +14,7 @@ import (
 
 var sampleFloats = []float32{
 	0, 1, -1, 0.1, -2.5, 3.14159265, 65504, 1e-3, -1e-5, 6e-8, 1e-40,
-	float32(math.Inf(1)), float32(math.Inf(-1)), 123456.789, -0.0, 7,
+	float32(math.Inf(1)), float32(math.Inf(-1)), 123456.789, float32(math.Copysign(0, -1)), 7,
 }
 
 func roundF16(v float32) float32 { return tensor.F16ToF32(tensor.F32ToF16(v)) }

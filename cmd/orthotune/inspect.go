@@ -245,9 +245,7 @@ func inspectOnModel(dir, modelDir string) (*adapterReport, error) {
 	r := newAdapterReport(dir, a.Config)
 	r.Model = modelDir
 	r.Parameters = a.CountParams()
-	for _, name := range sortedNames(a.Extra) {
-		r.Extra = append(r.Extra, name)
-	}
+	r.Extra = append(r.Extra, sortedNames(a.Extra)...)
 	for _, m := range a.Modules {
 		l := a.Layers[m]
 		lr := describeLayer(m, l)

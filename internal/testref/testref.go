@@ -39,7 +39,6 @@ type ModelCase struct {
 type Cases struct {
 	Model map[string]ModelCase       `json:"model"`
 	Layer map[string]json.RawMessage `json:"layer"`
-	Extra map[string]json.RawMessage `json:"-"`
 }
 
 // Load parses cases.json.
@@ -59,9 +58,6 @@ func Load() (*Cases, error) {
 func Tensors(rel string) (*safetensors.File, error) {
 	return safetensors.Open(filepath.Join(Dir(), rel))
 }
-
-// Float32 reads one tensor of a reference file.
-func Float32(f *safetensors.File, name string) (*tensor.Tensor, error) { return f.Float32(name) }
 
 // IDs reads an I64 [batch, seq] tensor as rows of ints.
 func IDs(f *safetensors.File, name string) ([][]int, error) {
