@@ -6,3 +6,8 @@ require (
 	golang.org/x/sys v0.50.0
 	gonum.org/v1/gonum v0.17.0
 )
+
+require (
+	github.com/dlclark/regexp2 v1.12.0 // indirect
+	golang.org/x/term v0.48.0 // indirect
+)
