@@ -2,6 +2,7 @@ package peft
 
 import (
 	"github.com/orthotune/orthotune/nn"
+	"github.com/orthotune/orthotune/tensor"
 )
 
 // KeyPrefix starts every tensor key in adapter_model.safetensors.
@@ -96,4 +97,23 @@ func (a *Adapter) CountParams() int {
 		n += p.Param.W.Len()
 	}
 	return n
+}
+
+// Stochastic is implemented by layers that draw random numbers while
+// training (dropout). A trainer saves and restores these generators so that
+// a resumed run drops exactly what an uninterrupted one would.
+type Stochastic interface {
+	RNG() *tensor.RNG
+}
+
+// RNGs returns the random generators of the adapter's layers, in module
+// order; layers without one are skipped.
+func (a *Adapter) RNGs() []*tensor.RNG {
+	var out []*tensor.RNG
+	for _, m := range a.Modules {
+		if s, ok := a.Layers[m].(Stochastic); ok {
+			out = append(out, s.RNG())
+		}
+	}
+	return out
 }

@@ -1,14 +1,39 @@
 package tensor
 
-import "math/rand/v2"
+import (
+	"fmt"
+	"math/rand/v2"
+)
 
-// RNG is a seeded random source for initialisers. The same seed always
-// yields the same sequence on every platform.
-type RNG struct{ r *rand.Rand }
+// RNG is a seeded random source for initialisers and dropout. The same seed
+// always yields the same sequence on every platform, and its state can be
+// saved and restored (MarshalBinary, UnmarshalBinary) so that a resumed
+// training run draws exactly what an uninterrupted one would.
+type RNG struct {
+	src *rand.PCG
+	r   *rand.Rand
+}
 
 // NewRNG returns a generator seeded with seed.
 func NewRNG(seed uint64) *RNG {
-	return &RNG{r: rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))}
+	src := rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)
+	return &RNG{src: src, r: rand.New(src)}
+}
+
+// MarshalBinary returns the generator's state.
+func (g *RNG) MarshalBinary() ([]byte, error) { return g.src.MarshalBinary() }
+
+// UnmarshalBinary restores a state returned by MarshalBinary; every later
+// draw then equals what the saved generator would have drawn.
+func (g *RNG) UnmarshalBinary(state []byte) error {
+	if g.src == nil {
+		g.src = rand.NewPCG(0, 0)
+		g.r = rand.New(g.src)
+	}
+	if err := g.src.UnmarshalBinary(state); err != nil {
+		return fmt.Errorf("tensor: restoring RNG state: %w", err)
+	}
+	return nil
 }
 
 // Float64 returns a uniform value in [0, 1).

@@ -104,3 +104,28 @@ func TestMaxAbsDiff(t *testing.T) {
 		}
 	}
 }
+
+func TestRNGStateRoundTrip(t *testing.T) {
+	g := NewRNG(7)
+	for range 13 {
+		g.Float64()
+	}
+	state, err := g.MarshalBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []float64{g.Float64(), float64(g.IntN(1000)), float64(g.Randn(1, 3).Data[2])}
+	var r RNG
+	if err := r.UnmarshalBinary(state); err != nil {
+		t.Fatal(err)
+	}
+	got := []float64{r.Float64(), float64(r.IntN(1000)), float64(r.Randn(1, 3).Data[2])}
+	for i := range want {
+		if got[i] != want[i] {
+			t.Fatalf("draw %d after restore: %v, want %v", i, got[i], want[i])
+		}
+	}
+	if err := r.UnmarshalBinary([]byte("junk")); err == nil {
+		t.Fatal("restoring a junk state: no error")
+	}
+}

@@ -31,6 +31,7 @@ type Layer struct {
 }
 
 var _ peft.Layer = (*Layer)(nil)
+var _ peft.Stochastic = (*Layer)(nil)
 
 // NewLayer wraps slot's base layer with fresh LoRA matrices.
 func (c *Config) NewLayer(slot *model.LinearSlot, rng *tensor.RNG) (peft.Layer, error) {
@@ -184,3 +185,6 @@ func (l *Layer) checkFinite() error {
 	}
 	return nil
 }
+
+// RNG returns the generator that LoRA dropout draws from (peft.Stochastic).
+func (l *Layer) RNG() *tensor.RNG { return l.rng }

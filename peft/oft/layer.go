@@ -37,6 +37,7 @@ type Layer struct {
 }
 
 var _ peft.Layer = (*Layer)(nil)
+var _ peft.Stochastic = (*Layer)(nil)
 
 // NewLayer wraps slot's base layer with a fresh OFT layer.
 func (c *Config) NewLayer(slot *model.LinearSlot, rng *tensor.RNG) (peft.Layer, error) {
@@ -285,3 +286,6 @@ func grow(s []float32, n int) []float32 {
 	}
 	return make([]float32, n)
 }
+
+// RNG returns the generator that OFT block dropout draws from (peft.Stochastic).
+func (l *Layer) RNG() *tensor.RNG { return l.rng }
