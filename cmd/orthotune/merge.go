@@ -17,7 +17,7 @@ import (
 const mergeSynopsis = "merge --model DIR --adapter DIR --out DIR\n\n" +
 	"Folds the adapter into the base weights and writes a Hugging Face model directory that loads with\n" +
 	"no adapter: config.json and the tokenizer files present (tokenizer.json, tokenizer_config.json,\n" +
-	"special_tokens_map.json, vocab.json, merges.txt, tokenizer.model, generation_config.json,\n"+
+	"special_tokens_map.json, vocab.json, merges.txt, tokenizer.model, generation_config.json,\n" +
 	"chat_template.jinja) are " +
 	"copied; model.safetensors holds every tensor of the source checkpoint under its own name and in\n" +
 	"its own dtype (F32, F16 or BF16; merged weights are rounded to it), buffers the model does not use\n" +
