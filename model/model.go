@@ -392,3 +392,68 @@ func (p *Parts) Linears() []*LinearSlot { return p.Slots }
 
 // Params lists every distinct weight; tied weights appear once.
 func (p *Parts) Params() []*nn.Param { return p.Weights }
+
+// Cache holds what a Decoder keeps between steps: the keys and values of
+// every position already run, for each batch row. Make one with
+// Decoder.NewCache; it belongs to the model that made it.
+type Cache interface {
+	// Len returns the number of positions held (the same for every row).
+	Len() int
+	// MaxLen returns the most positions the cache may hold.
+	MaxLen() int
+	// Batch returns the number of rows the cache was made for.
+	Batch() int
+	// Reset empties the cache for a new sequence, keeping its storage.
+	Reset()
+}
+
+// Decoder runs a causal LM incrementally: each Step feeds only the new
+// tokens and reads the earlier positions from a cache, so generating token
+// t costs attention over t positions instead of a full forward. All linear
+// layers run through their slot's Layer, so an adapter installed on the
+// model (peft) is used.
+//
+// Step shares the layers' saved activations with Forward: it invalidates a
+// pending Backward, so do not call it between a training Forward and its
+// Backward.
+type Decoder interface {
+	// Info describes the architecture (MaxPositions bounds generation).
+	Info() Info
+	// NewCache returns an empty cache for batch rows of up to maxLen
+	// positions. Memory grows with the positions actually held.
+	NewCache(batch, maxLen int) Cache
+	// Step runs ids [batch][n] (n ≥ 1 new tokens per row at positions
+	// cache.Len() … cache.Len()+n−1), appends their keys and values to the
+	// cache and returns logits [batch, n, vocab]. It fails, leaving the
+	// cache as it was, on ids outside the vocabulary, rows of unequal
+	// length, a batch other than the cache's, a full cache (ErrCacheFull)
+	// or a cache made by another model.
+	Step(ids [][]int, cache Cache) (*tensor.Tensor, error)
+}
+
+// ErrCacheFull reports a Step whose tokens do not fit in its cache.
+var ErrCacheFull = errors.New("cache is full")
+
+// CheckStep validates a Decoder.Step call for a model with the given
+// vocabulary, layers and key/value width (KVHeads·HeadDim), and returns
+// the cache as the *nn.KVCache it must be. Messages name the offending
+// entry as input_ids[row][col].
+func CheckStep(ids [][]int, vocab int, c Cache, layers, width int) (*nn.KVCache, error) {
+	if err := CheckIDs(ids, vocab, 0); err != nil {
+		return nil, err
+	}
+	kv, ok := c.(*nn.KVCache)
+	if !ok || kv == nil {
+		return nil, fmt.Errorf("cache of type %T was not made by this model's NewCache", c)
+	}
+	if kv.Layers() != layers || kv.Width() != width {
+		return nil, fmt.Errorf("cache has %d layers of width %d, this model has %d of width %d: it was made by another model", kv.Layers(), kv.Width(), layers, width)
+	}
+	if len(ids) != kv.Batch() {
+		return nil, fmt.Errorf("input_ids has %d rows but the cache was made for %d", len(ids), kv.Batch())
+	}
+	if n := len(ids[0]); kv.Len()+n > kv.MaxLen() {
+		return nil, fmt.Errorf("%d new tokens after %d cached positions exceed the cache's %d: %w", n, kv.Len(), kv.MaxLen(), ErrCacheFull)
+	}
+	return kv, nil
+}
