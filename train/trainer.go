@@ -1,0 +1,356 @@
+package train
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/orthotune/orthotune/data"
+	"github.com/orthotune/orthotune/model"
+	"github.com/orthotune/orthotune/nn"
+)
+
+// File names in an output directory and in its checkpoints.
+const (
+	MetricsFile      = "metrics.jsonl"
+	StateFile        = "trainer_state.json"
+	OptimizerFile    = "optimizer.safetensors"
+	CheckpointPrefix = "checkpoint-"
+)
+
+// Batches is a resumable stream of training batches (data.Loader).
+type Batches interface {
+	Next() data.Batch
+	Position() data.Position
+	Seek(data.Position) error
+	StepsPerEpoch() int
+}
+
+// Record is one line of metrics.jsonl: a training step's figures, an
+// evaluation, or both. Fields that do not apply are omitted.
+type Record struct {
+	Step           int      `json:"step"`
+	Epoch          float64  `json:"epoch"`
+	Loss           *float64 `json:"loss,omitempty"`
+	LearningRate   *float64 `json:"learning_rate,omitempty"`
+	GradNorm       *float64 `json:"grad_norm,omitempty"`
+	NumTokens      int64    `json:"num_tokens"`                // input tokens (padding excluded) seen so far
+	TokensPerS     *float64 `json:"tokens_per_s,omitempty"`    // over the steps since the last record
+	EvalLoss       *float64 `json:"eval_loss,omitempty"`       // mean next-token loss on the evaluation set
+	EvalPerplexity *float64 `json:"eval_perplexity,omitempty"` // exp(eval_loss)
+	EvalTokens     int      `json:"eval_tokens,omitempty"`     // target tokens evaluated
+	ElapsedS       float64  `json:"elapsed_s"`                 // wall time of this run (not counting before a resume)
+}
+
+// State is what trainer_state.json holds: where the run is and what it
+// has logged. Checkpoints hold it too, with the generator states.
+type State struct {
+	GlobalStep   int           `json:"global_step"`
+	MaxSteps     int           `json:"max_steps"`
+	Epoch        float64       `json:"epoch"`
+	NumTokens    int64         `json:"num_tokens"`
+	DataPosition data.Position `json:"data_position"`
+	// RNGStates are the Target's generators, in its order.
+	RNGStates    [][]byte `json:"rng_states,omitempty"`
+	BestEvalLoss *float64 `json:"best_eval_loss,omitempty"`
+	LogHistory   []Record `json:"log_history"`
+	Config       Config   `json:"train_config"`
+}
+
+// NonFiniteError stops training when the loss or the gradient norm is NaN
+// or infinite. The adapter is not saved; the last checkpoint (if any) is
+// the last good state.
+type NonFiniteError struct {
+	Step       int     // the optimizer step (1-based) that failed
+	What       string  // "loss" or "gradient norm"
+	Value      float64 // the value seen
+	Checkpoint string  // the newest checkpoint directory, or ""
+}
+
+func (e *NonFiniteError) Error() string {
+	last := "no checkpoint was saved before it"
+	if e.Checkpoint != "" {
+		last = "the last good checkpoint is " + e.Checkpoint
+	}
+	return fmt.Sprintf("the %s is %v at step %d: training stopped (%s); try a lower --learning-rate or --max-grad-norm", e.What, e.Value, e.Step, last)
+}
+
+// Event tells an observer what the trainer just did.
+type Event struct {
+	Kind       string // "step", "eval" or "checkpoint"
+	Record     Record // for "step" and "eval"
+	Total      int    // optimizer steps in the run
+	StepTokens int    // input tokens of this step ("step")
+	Dir        string // the checkpoint written ("checkpoint")
+}
+
+// Trainer runs the optimisation loop. Set the exported fields, optionally
+// call Resume, then Run.
+type Trainer struct {
+	Config Config
+	Model  model.CausalLM
+	Target Target
+	Train  Batches
+	// Eval are the evaluation batches; none: no evaluation.
+	Eval []data.Batch
+	// OutputDir receives metrics.jsonl, the checkpoints, and at the end the
+	// trained artefact and trainer_state.json. It must exist.
+	OutputDir string
+	// Observe, if set, sees every step, evaluation and checkpoint.
+	Observe func(Event)
+
+	opt       *AdamW
+	state     State
+	resumed   bool
+	lastCkpt  string
+	ce        nn.CrossEntropy
+	start     time.Time
+	sinceLog  time.Time
+	tokensLog int64
+}
+
+// State returns the run's state so far.
+func (t *Trainer) State() State { return t.state }
+
+func (t *Trainer) setup() error {
+	if err := t.Config.Validate(); err != nil {
+		return err
+	}
+	if t.Model == nil || t.Target == nil || t.Train == nil {
+		return fmt.Errorf("train: Trainer needs a Model, a Target and Train batches")
+	}
+	if t.opt == nil {
+		params := t.Target.Params()
+		if len(params) == 0 {
+			return fmt.Errorf("train: nothing to train: the target has no parameters")
+		}
+		opt, err := NewAdamW(params, t.Config.AdamBeta1, t.Config.AdamBeta2, t.Config.AdamEpsilon, t.Config.WeightDecay)
+		if err != nil {
+			return err
+		}
+		t.opt = opt
+	}
+	total := t.Config.TotalSteps(t.Train.StepsPerEpoch())
+	if !t.resumed {
+		t.state = State{MaxSteps: total, Config: t.Config, LogHistory: []Record{}}
+	} else if t.state.MaxSteps != total {
+		return fmt.Errorf("train: the checkpoint's run has %d steps but this one would have %d: resume with the same data, batch size, epochs and max_steps", t.state.MaxSteps, total)
+	}
+	return nil
+}
+
+// Run trains until the configured number of steps, then evaluates (if
+// there is an evaluation set and the last step did not), writes the
+// trained artefact and trainer_state.json into OutputDir, and returns the
+// final state.
+func (t *Trainer) Run() (State, error) {
+	if err := t.setup(); err != nil {
+		return State{}, err
+	}
+	if err := t.openMetrics(); err != nil {
+		return State{}, err
+	}
+	params := t.Target.Params()
+	total := t.state.MaxSteps
+	sched := Schedule{Kind: t.Config.LRSchedulerType, WarmupSteps: t.Config.WarmupSteps, TotalSteps: total}
+	t.start, t.sinceLog, t.tokensLog = time.Now(), time.Now(), t.state.NumTokens
+	t.Target.SetTraining(true)
+	defer t.Target.SetTraining(false)
+	accum := t.Config.GradientAccumulationSteps
+	stepsPerEpoch := float64(t.Train.StepsPerEpoch())
+	evaluatedAt := -1
+	for t.state.GlobalStep < total {
+		step := t.state.GlobalStep + 1
+		batches := make([]data.Batch, accum)
+		targets := make([][]int, accum)
+		counted := 0
+		stepTokens := 0
+		for i := range batches {
+			batches[i] = t.Train.Next()
+			targets[i] = batches[i].Targets()
+			stepTokens += batches[i].Tokens
+			for _, y := range targets[i] {
+				if y != data.IgnoreIndex {
+					counted++
+				}
+			}
+		}
+		if counted == 0 {
+			return t.state, fmt.Errorf("train: step %d has no target tokens (every label is masked): check the data's prompt/completion lengths against --max-seq-length", step)
+		}
+		for _, p := range params {
+			p.Param.ZeroGrad()
+		}
+		var lossSum float64
+		for i, b := range batches {
+			logits, err := t.Model.Forward(b.InputIDs)
+			if err != nil {
+				return t.state, fmt.Errorf("train: step %d: %w", step, err)
+			}
+			loss, n, err := t.ce.Forward(logits, targets[i])
+			if err != nil {
+				return t.state, fmt.Errorf("train: step %d: %w", step, err)
+			}
+			if n == 0 {
+				continue
+			}
+			lossSum += loss * float64(n)
+			t.Model.Backward(t.ce.Backward(float64(n) / float64(counted)))
+		}
+		loss := lossSum / float64(counted)
+		if math.IsNaN(loss) || math.IsInf(loss, 0) {
+			return t.state, &NonFiniteError{Step: step, What: "loss", Value: loss, Checkpoint: t.lastCkpt}
+		}
+		norm := ClipGradNorm(params, t.Config.MaxGradNorm)
+		if math.IsNaN(norm) || math.IsInf(norm, 0) {
+			return t.state, &NonFiniteError{Step: step, What: "gradient norm", Value: norm, Checkpoint: t.lastCkpt}
+		}
+		lr := t.Config.LearningRate * sched.Factor(step-1)
+		t.opt.Step(lr)
+
+		t.state.GlobalStep = step
+		t.state.NumTokens += int64(stepTokens)
+		t.state.DataPosition = t.Train.Position()
+		t.state.Epoch = float64(step*accum) / stepsPerEpoch
+		if t.Config.LoggingSteps > 0 && (step%t.Config.LoggingSteps == 0 || step == total) || t.Config.LoggingSteps == 0 && step == total {
+			r := t.record()
+			r.Loss, r.LearningRate, r.GradNorm = &loss, &lr, &norm
+			now := time.Now()
+			if dt := now.Sub(t.sinceLog).Seconds(); dt > 0 {
+				tps := float64(t.state.NumTokens-t.tokensLog) / dt
+				r.TokensPerS = &tps
+			}
+			t.sinceLog, t.tokensLog = now, t.state.NumTokens
+			if err := t.emit(r); err != nil {
+				return t.state, err
+			}
+		}
+		if t.Observe != nil {
+			r := t.record()
+			r.Loss, r.LearningRate, r.GradNorm = &loss, &lr, &norm
+			t.Observe(Event{Kind: "step", Record: r, Total: total, StepTokens: stepTokens})
+		}
+		if len(t.Eval) > 0 && t.Config.EvalSteps > 0 && step%t.Config.EvalSteps == 0 {
+			if err := t.evaluate(); err != nil {
+				return t.state, err
+			}
+			evaluatedAt = step
+		}
+		if t.Config.SaveSteps > 0 && step%t.Config.SaveSteps == 0 && step < total {
+			if err := t.checkpoint(); err != nil {
+				return t.state, err
+			}
+		}
+	}
+	if len(t.Eval) > 0 && evaluatedAt != t.state.GlobalStep {
+		if err := t.evaluate(); err != nil {
+			return t.state, err
+		}
+	}
+	t.Target.SetTraining(false)
+	if err := t.Target.Save(t.OutputDir); err != nil {
+		return t.state, fmt.Errorf("train: saving to %s: %w", t.OutputDir, err)
+	}
+	if err := writeJSON(filepath.Join(t.OutputDir, StateFile), t.state); err != nil {
+		return t.state, err
+	}
+	return t.state, nil
+}
+
+func (t *Trainer) record() Record {
+	return Record{Step: t.state.GlobalStep, Epoch: t.state.Epoch, NumTokens: t.state.NumTokens, ElapsedS: time.Since(t.start).Seconds()}
+}
+
+func (t *Trainer) evaluate() error {
+	t.Target.SetTraining(false)
+	defer t.Target.SetTraining(true)
+	res, err := Evaluate(t.Model, t.Eval)
+	if err != nil {
+		return fmt.Errorf("train: evaluation at step %d: %w", t.state.GlobalStep, err)
+	}
+	r := t.record()
+	r.EvalLoss, r.EvalPerplexity, r.EvalTokens = &res.Loss, &res.Perplexity, res.Tokens
+	if t.state.BestEvalLoss == nil || res.Loss < *t.state.BestEvalLoss {
+		best := res.Loss
+		t.state.BestEvalLoss = &best
+	}
+	if t.Observe != nil {
+		t.Observe(Event{Kind: "eval", Record: r, Total: t.state.MaxSteps})
+	}
+	return t.emit(r)
+}
+
+// emit appends r to the log history and to metrics.jsonl.
+func (t *Trainer) emit(r Record) error {
+	t.state.LogHistory = append(t.state.LogHistory, r)
+	line, err := json.Marshal(r)
+	if err != nil {
+		return err
+	}
+	f, err := os.OpenFile(filepath.Join(t.OutputDir, MetricsFile), os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o644)
+	if err != nil {
+		return fmt.Errorf("train: %w", err)
+	}
+	if _, err := f.Write(append(line, '\n')); err != nil {
+		f.Close()
+		return fmt.Errorf("train: %w", err)
+	}
+	return f.Close()
+}
+
+// openMetrics makes metrics.jsonl agree with the state: empty for a new
+// run, the records up to the resumed step for a resumed one.
+func (t *Trainer) openMetrics() error {
+	path := filepath.Join(t.OutputDir, MetricsFile)
+	return writeLines(path, t.state.LogHistory)
+}
+
+func writeLines(path string, records []Record) error {
+	return atomicWrite(path, func(w *bufio.Writer) error {
+		enc := json.NewEncoder(w)
+		for _, r := range records {
+			if err := enc.Encode(r); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// EvalResult is the mean next-token loss over an evaluation set.
+type EvalResult struct {
+	Loss       float64 // mean over target tokens
+	Perplexity float64 // exp(Loss)
+	Tokens     int     // target tokens counted
+}
+
+// Evaluate runs the model over batches (forward only) and returns the
+// mean next-token loss over every target token.
+func Evaluate(m model.CausalLM, batches []data.Batch) (EvalResult, error) {
+	var ce nn.CrossEntropy
+	var sum float64
+	count := 0
+	for i, b := range batches {
+		logits, err := m.Forward(b.InputIDs)
+		if err != nil {
+			return EvalResult{}, fmt.Errorf("batch %d: %w", i, err)
+		}
+		loss, n, err := ce.Forward(logits, b.Targets())
+		if err != nil {
+			return EvalResult{}, fmt.Errorf("batch %d: %w", i, err)
+		}
+		if n > 0 {
+			sum += loss * float64(n)
+			count += n
+		}
+	}
+	if count == 0 {
+		return EvalResult{}, fmt.Errorf("no target tokens to evaluate")
+	}
+	loss := sum / float64(count)
+	return EvalResult{Loss: loss, Perplexity: math.Exp(loss), Tokens: count}, nil
+}
