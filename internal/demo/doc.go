@@ -1,0 +1,13 @@
+// Package demo holds what `orthotune demo` needs and nothing can download
+// here: a text corpus and a fine-tuning task, generated deterministically
+// by code, and a freshly initialised Llama-architecture model directory to
+// pretrain on the corpus.
+//
+// The corpus describes a small world in simple sentences (animals, people,
+// places, colours, counting) so that a model of a few hundred thousand
+// parameters learns its grammar in a minute on two cores. The task asks
+// questions about facts the corpus never states — each object's colour —
+// in three phrasings; training uses two of them and evaluation the third,
+// so a fall in evaluation loss means the fine-tune learned the facts, not
+// the wording.
+package demo
