@@ -279,8 +279,8 @@ func TestDecodeErrors(t *testing.T) {
 		opts *Options // nil: base
 		want []string // substrings of the error
 	}{
-		{"empty file", "", nil, []string{"bad.jsonl:0: no records"}},
-		{"blank lines only", "\n  \n\r\n", nil, []string{"bad.jsonl:3: no records"}},
+		{"empty file", "", nil, []string{"bad.jsonl: no records (the file is empty)"}},
+		{"blank lines only", "\n  \n\r\n", nil, []string{"bad.jsonl:3: no records (all 3 lines are blank)"}},
 		{"BOM only", "\xEF\xBB\xBF\n", nil, []string{"bad.jsonl:1: no records"}},
 		{"not JSON", `{"text": "a"}` + "\n\n" + `{"text": }`, nil, []string{"bad.jsonl:3: not JSON", "invalid character"}},
 		{"truncated JSON", `{"text": "a"`, nil, []string{"bad.jsonl:1: not JSON"}},
