@@ -11,7 +11,8 @@
 //	                                              with Options.AssistantOnly on each assistant turn's content and end marker only
 //	{"input_ids": [...], "labels": [...]}         used as is ("labels" optional, same length, -100 = no loss)
 //
-// Blank lines are skipped, a UTF-8 byte order mark at the start of the
+// [EOS] is appended only when the tokenizer has one (Tokenizer.EOS). Blank
+// lines are skipped, a UTF-8 byte order mark at the start of the
 // file is tolerated, fields other than these are ignored, and a field whose
 // value is null counts as absent. A record that mixes formats (say "text"
 // and "input_ids") is rejected rather than guessed at. Every error names
