@@ -28,7 +28,7 @@ func (m *Model) Step(ids [][]int, cache model.Cache) (*tensor.Tensor, error) {
 	}
 	batch, n, start := len(ids), len(ids[0]), kv.Len()
 	if start+n > m.cfg.Positions {
-		return nil, fmt.Errorf("gpt2: step: positions %d … %d exceed n_positions %d", start, start+n-1, m.cfg.Positions)
+		return nil, fmt.Errorf("gpt2: step: %d new tokens after %d cached positions exceed n_positions %d", n, start, m.cfg.Positions)
 	}
 	positions := make([]int, batch*n)
 	for i := range positions {

@@ -5,5 +5,7 @@
 // with or without the "transformer." prefix load; the attn.bias and
 // attn.masked_bias buffers of original files are skipped. Linear layers are
 // always named with the prefix (transformer.h.0.attn.c_attn), as PEFT sees
-// them. Importing the package registers model_type gpt2 with package model.
+// them. Model is also a model.Decoder: Step runs new tokens against a
+// key/value cache, up to n_positions. Importing the package registers
+// model_type gpt2 with package model.
 package gpt2

@@ -2,6 +2,9 @@
 // transformers defines them — model_type llama, mistral and qwen2 (Qwen2
 // adds q/k/v biases) — with RMSNorm, rotary position embeddings
 // (rope_theta, optional "linear" and "llama3" rope_scaling), grouped-query
-// attention, a SwiGLU MLP and a tied or untied output head. Importing the
-// package registers those model types with package model.
+// attention, a SwiGLU MLP and a tied or untied output head. Besides the
+// training Forward/Backward, Model is a model.Decoder: Step runs new tokens
+// against a key/value cache, RoPE at their absolute positions and sliding
+// windows masked as in Forward. Importing the package registers those
+// model types with package model.
 package llama
