@@ -1,0 +1,438 @@
+package tokenizer
+
+import (
+	"encoding/json"
+	"fmt"
+	"unicode/utf8"
+)
+
+// bpe is the BPE model: a vocab and ranked merges.
+type bpe struct {
+	vocab  map[string]int32
+	merges map[uint64]mergeRule
+	// mergeList holds the merges in rank order, for MarshalJSON.
+	mergeList [][2]int32
+
+	unkToken     *string
+	fuseUnk      bool
+	byteFallback bool
+	ignoreMerges bool
+
+	// Filled by link:
+	runeID  map[rune]int32 // model id of each one-rune token
+	byteSym [256]int32     // model id of the byte-level character of each byte, or -1
+	// remap maps a model id to the id Hugging Face reports for its token
+	// when an added token with that content has another id.
+	remap map[int32]int32
+	// fallback[b] is the id of "<0xHH>", or -1.
+	fallback [256]int32
+	unkID    int32 // -1 when there is no usable unk token
+	t        *Tokenizer
+}
+
+type mergeRule struct {
+	rank int32
+	id   int32
+}
+
+func pairKey(a, b int32) uint64 { return uint64(uint32(a))<<32 | uint64(uint32(b)) }
+
+func (m *bpe) parse(raw json.RawMessage, path string) error {
+	o, err := parseObject(raw, path)
+	if err != nil {
+		return err
+	}
+	typ, err := o.str("type", "")
+	if err != nil {
+		return err
+	}
+	switch typ {
+	case "BPE":
+	case "":
+		if !o.has("merges") {
+			return fmt.Errorf("%s.type: missing, and no merges: not a BPE model", path)
+		}
+	default:
+		return fmt.Errorf("%s (only BPE models are implemented)", unsupported(path, typ))
+	}
+	if o.has("dropout") {
+		return fmt.Errorf("%s: BPE dropout is not supported; it must be null", o.field("dropout"))
+	}
+	if m.unkToken, err = o.optStr("unk_token"); err != nil {
+		return err
+	}
+	for _, k := range []string{"continuing_subword_prefix", "end_of_word_suffix"} {
+		s, err := o.str(k, "")
+		if err != nil {
+			return err
+		}
+		if s != "" {
+			return fmt.Errorf("%s = %q: %w (only \"\" or null)", o.field(k), s, ErrUnsupported)
+		}
+	}
+	if m.fuseUnk, err = o.boolean("fuse_unk", false); err != nil {
+		return err
+	}
+	if m.byteFallback, err = o.boolean("byte_fallback", false); err != nil {
+		return err
+	}
+	if m.ignoreMerges, err = o.boolean("ignore_merges", false); err != nil {
+		return err
+	}
+	if !o.has("vocab") {
+		return fmt.Errorf("%s: missing", o.field("vocab"))
+	}
+	var vocab map[string]int
+	if err := json.Unmarshal(o.fields["vocab"], &vocab); err != nil {
+		return jsonError(o.fields["vocab"], err, o.field("vocab"))
+	}
+	if vocab == nil {
+		return fmt.Errorf("%s: want an object of token: id", o.field("vocab"))
+	}
+	m.vocab = make(map[string]int32, len(vocab))
+	byID := make(map[int32]string, len(vocab))
+	limit := len(vocab) + maxIDSlack
+	for tok, id := range vocab {
+		if id < 0 || id > limit {
+			return fmt.Errorf("%s[%q] = %d: id out of range [0, %d]", o.field("vocab"), tok, id, limit)
+		}
+		if other, dup := byID[int32(id)]; dup {
+			a, b := other, tok
+			if b < a {
+				a, b = b, a
+			}
+			return fmt.Errorf("%s: tokens %q and %q share id %d", o.field("vocab"), a, b, id)
+		}
+		byID[int32(id)] = tok
+		m.vocab[tok] = int32(id)
+	}
+	merges, err := parseMerges(o.fields["merges"], o.field("merges"))
+	if err != nil {
+		return err
+	}
+	m.merges = make(map[uint64]mergeRule, len(merges))
+	m.mergeList = make([][2]int32, 0, len(merges))
+	for i, p := range merges {
+		a, okA := m.vocab[p[0]]
+		b, okB := m.vocab[p[1]]
+		c, okC := m.vocab[p[0]+p[1]]
+		switch {
+		case !okA:
+			return fmt.Errorf("%s[%d] (%q %q): token %q not in %s", o.field("merges"), i, p[0], p[1], p[0], o.field("vocab"))
+		case !okB:
+			return fmt.Errorf("%s[%d] (%q %q): token %q not in %s", o.field("merges"), i, p[0], p[1], p[1], o.field("vocab"))
+		case !okC:
+			return fmt.Errorf("%s[%d] (%q %q): merged token %q not in %s", o.field("merges"), i, p[0], p[1], p[0]+p[1], o.field("vocab"))
+		}
+		// A repeated merge takes its last rank, as in Hugging Face.
+		m.merges[pairKey(a, b)] = mergeRule{rank: int32(i), id: c}
+		m.mergeList = append(m.mergeList, [2]int32{a, b})
+	}
+	return nil
+}
+
+// link builds the lookup tables that depend on the added tokens.
+func (m *bpe) link(t *Tokenizer) error {
+	m.t = t
+	m.runeID = make(map[rune]int32)
+	for tok, id := range m.vocab {
+		if r, n := utf8.DecodeRuneInString(tok); n == len(tok) && (r != utf8.RuneError || n == 3) {
+			m.runeID[r] = id
+		}
+	}
+	for b := 0; b < 256; b++ {
+		m.byteSym[b] = -1
+		if id, ok := m.vocab[string(byteToRune[b])]; ok {
+			m.byteSym[b] = id
+		}
+	}
+	m.remap = map[int32]int32{}
+	for tok, id := range m.vocab {
+		if f, ok := t.lookupFinal(tok); ok && int32(f) != id {
+			m.remap[id] = int32(f)
+		}
+	}
+	for b := 0; b < 256; b++ {
+		m.fallback[b] = -1
+		tok := byteToken(byte(b))
+		if _, ok := t.combined[tok]; ok {
+			f, _ := t.lookupFinal(tok)
+			m.fallback[b] = int32(f)
+		}
+	}
+	m.unkID = -1
+	if m.unkToken != nil {
+		if f, ok := t.lookupFinal(*m.unkToken); ok {
+			m.unkID = int32(f)
+		}
+	}
+	return nil
+}
+
+const hexDigits = "0123456789ABCDEF"
+
+// byteToken is the byte-fallback token of b: "<0xE4>".
+func byteToken(b byte) string {
+	return "<0x" + string([]byte{hexDigits[b>>4], hexDigits[b&15]}) + ">"
+}
+
+func (m *bpe) final(id int32) int32 {
+	if len(m.remap) > 0 {
+		if f, ok := m.remap[id]; ok {
+			return f
+		}
+	}
+	return id
+}
+
+// symbol is one piece of a word during merging.
+type symbol struct {
+	id         int32 // model id, or -1 for a character outside the vocab
+	prev, next int32
+	start, end int32 // byte span in the word
+}
+
+type heapItem struct {
+	rank    int32
+	pos     int32 // index of the left symbol
+	a, b    int32 // ids of the pair when it was pushed
+	rightAt int32 // index of the right symbol when it was pushed
+}
+
+func (x heapItem) less(y heapItem) bool {
+	if x.rank != y.rank {
+		return x.rank < y.rank
+	}
+	return x.pos < y.pos
+}
+
+// bpeScratch is reused across words of one Encode call.
+type bpeScratch struct {
+	syms []symbol
+	heap []heapItem
+	buf  []byte
+}
+
+// encodeWord appends the ids of one pre-token. byteLevel means word is raw
+// text whose bytes the ByteLevel pre-tokenizer maps to characters; otherwise
+// word is the text the model sees.
+func (m *bpe) encodeWord(word string, byteLevel bool, sc *bpeScratch, out []int) []int {
+	if len(word) == 0 {
+		return out
+	}
+	cacheable := len(word) <= maxCachedWord
+	key := word
+	if !byteLevel {
+		key = "\x00" + word // keep the two kinds of keys apart
+	}
+	if cacheable {
+		if ids, ok := m.t.cache.get(key); ok {
+			for _, id := range ids {
+				out = append(out, int(id))
+			}
+			return out
+		}
+	}
+	start := len(out)
+	out = m.encodeUncached(word, byteLevel, sc, out)
+	if cacheable {
+		ids := make([]int32, len(out)-start)
+		for i, id := range out[start:] {
+			ids[i] = int32(id)
+		}
+		m.t.cache.put(key, ids)
+	}
+	return out
+}
+
+func (m *bpe) encodeUncached(word string, byteLevel bool, sc *bpeScratch, out []int) []int {
+	if m.ignoreMerges {
+		text := word
+		if byteLevel {
+			sc.buf = appendByteLevel(sc.buf[:0], word)
+			text = string(sc.buf)
+		}
+		if _, ok := m.t.combined[text]; ok {
+			f, _ := m.t.lookupFinal(text)
+			return append(out, f)
+		}
+	}
+	syms := sc.syms[:0]
+	if byteLevel {
+		for i := 0; i < len(word); i++ {
+			syms = append(syms, symbol{id: m.byteSym[word[i]], start: int32(i), end: int32(i + 1)})
+		}
+	} else {
+		for i, r := range word {
+			id, ok := m.runeID[r]
+			if !ok {
+				id = -1
+			}
+			syms = append(syms, symbol{id: id, start: int32(i), end: int32(i + utf8.RuneLen(r))})
+		}
+		// utf8.RuneLen of U+FFFD is 3 even when it stands for one bad byte;
+		// word is valid UTF-8 here (Encode sanitizes its input).
+	}
+	n := int32(len(syms))
+	for i := range syms {
+		syms[i].prev = int32(i) - 1
+		syms[i].next = int32(i) + 1
+	}
+	syms[n-1].next = -1
+	if n > 1 {
+		m.merge(syms, sc)
+	}
+	sc.syms = syms
+	for i := int32(0); i != -1; i = syms[i].next {
+		s := syms[i]
+		if s.id >= 0 {
+			out = append(out, int(m.final(s.id)))
+			continue
+		}
+		out = m.unknown(word[s.start:s.end], byteLevel, sc, out)
+	}
+	return out
+}
+
+// unknown appends the ids for a character that is not in the model vocab:
+// an added token with that content, its byte-fallback tokens, or unk.
+func (m *bpe) unknown(piece string, byteLevel bool, sc *bpeScratch, out []int) []int {
+	text := piece
+	if byteLevel {
+		sc.buf = appendByteLevel(sc.buf[:0], piece)
+		text = string(sc.buf)
+	}
+	if _, ok := m.t.combined[text]; ok {
+		f, _ := m.t.lookupFinal(text)
+		return append(out, f)
+	}
+	if m.byteFallback {
+		all := true
+		for i := 0; i < len(text); i++ {
+			if m.fallback[text[i]] < 0 {
+				all = false
+				break
+			}
+		}
+		if all {
+			for i := 0; i < len(text); i++ {
+				out = append(out, int(m.fallback[text[i]]))
+			}
+			return out
+		}
+	}
+	if m.unkID >= 0 {
+		out = append(out, int(m.unkID))
+	}
+	return out
+}
+
+// merge applies the merges in rank order, leftmost first among equal ranks,
+// using a binary heap of candidate pairs.
+func (m *bpe) merge(syms []symbol, sc *bpeScratch) {
+	h := sc.heap[:0]
+	push := func(pos int32) {
+		next := syms[pos].next
+		if next < 0 {
+			return
+		}
+		a, b := syms[pos].id, syms[next].id
+		if a < 0 || b < 0 {
+			return
+		}
+		r, ok := m.merges[pairKey(a, b)]
+		if !ok {
+			return
+		}
+		it := heapItem{rank: r.rank, pos: pos, a: a, b: b, rightAt: next}
+		h = append(h, it)
+		// sift up
+		i := len(h) - 1
+		for i > 0 {
+			p := (i - 1) / 2
+			if !h[i].less(h[p]) {
+				break
+			}
+			h[i], h[p] = h[p], h[i]
+			i = p
+		}
+	}
+	pop := func() heapItem {
+		top := h[0]
+		last := len(h) - 1
+		h[0] = h[last]
+		h = h[:last]
+		i := 0
+		for {
+			l := 2*i + 1
+			if l >= len(h) {
+				break
+			}
+			c := l
+			if r := l + 1; r < len(h) && h[r].less(h[l]) {
+				c = r
+			}
+			if !h[c].less(h[i]) {
+				break
+			}
+			h[i], h[c] = h[c], h[i]
+			i = c
+		}
+		return top
+	}
+	for i := int32(0); i < int32(len(syms))-1; i++ {
+		push(i)
+	}
+	for len(h) > 0 {
+		it := pop()
+		left := &syms[it.pos]
+		if left.end == left.start || left.next != it.rightAt || left.id != it.a {
+			continue // stale: the left symbol was merged away or changed
+		}
+		right := &syms[it.rightAt]
+		if right.id != it.b {
+			continue
+		}
+		r := m.merges[pairKey(it.a, it.b)]
+		left.id = r.id
+		left.end = right.end
+		left.next = right.next
+		if right.next >= 0 {
+			syms[right.next].prev = it.pos
+		}
+		right.start, right.end = 0, 0 // mark removed
+		right.next, right.prev = -1, -1
+		if left.prev >= 0 {
+			push(left.prev)
+		}
+		push(it.pos)
+	}
+	sc.heap = h
+}
+
+// byteToRune is GPT-2's map from bytes to printable characters; runeToByte
+// is its inverse (-1 for other runes).
+var byteToRune, runeToByte = func() ([256]rune, map[rune]byte) {
+	var b2r [256]rune
+	r2b := make(map[rune]byte, 256)
+	n := 0
+	for b := 0; b < 256; b++ {
+		if (b >= '!' && b <= '~') || (b >= 0xA1 && b <= 0xAC) || (b >= 0xAE && b <= 0xFF) {
+			b2r[b] = rune(b)
+		} else {
+			b2r[b] = rune(256 + n)
+			n++
+		}
+		r2b[b2r[b]] = byte(b)
+	}
+	return b2r, r2b
+}()
+
+func appendByteLevel(dst []byte, s string) []byte {
+	for i := 0; i < len(s); i++ {
+		dst = utf8.AppendRune(dst, byteToRune[s[i]])
+	}
+	return dst
+}
+
+func byteLevelString(s string) string { return string(appendByteLevel(nil, s)) }
