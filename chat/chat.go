@@ -81,8 +81,7 @@ var (
 	lineErrRE  = regexp.MustCompile(`^line (\d+): (.*)$`)
 	blockErrRE = regexp.MustCompile(`^unclosed (\w+) block$`)
 
-	unknownStmtRE = regexp.MustCompile(`^unknown statement "(\w+)"$`)
-	tokenKindRE   = regexp.MustCompile(` \(kind=\d+\)`)
+	tokenKindRE = regexp.MustCompile(` \(kind=\d+\)`)
 )
 
 // tidyMessage rewords the jinja library's parse messages for people: no
@@ -126,17 +125,7 @@ func parseError(source string, err error) *ParseError {
 	if m := lineErrRE.FindStringSubmatch(msg); m != nil {
 		pe.Line, _ = strconv.Atoi(m[1])
 		pe.Msg = tidyMessage(m[2])
-		on := tagsOnLine(source, pe.Line)
-		if len(on) == 1 {
-			pe.Column = on[0].col
-		} else if u := unknownStmtRE.FindStringSubmatch(pe.Msg); u != nil {
-			for _, t := range on {
-				if t.kind == '%' && t.keyword(source) == u[1] {
-					pe.Column = t.col
-					break
-				}
-			}
-		}
+		pe.Column = failingTagColumn(source, pe.Line, msg)
 		return pe
 	}
 	if m := blockErrRE.FindStringSubmatch(msg); m != nil {
@@ -146,6 +135,24 @@ func parseError(source string, err error) *ParseError {
 		}
 	}
 	return pe
+}
+
+// failingTagColumn finds which tag on a line the jinja library's error msg
+// is about, which the library does not say: the first tag on the line such
+// that the source cut just after it fails with the same message. It returns
+// the tag's column, or 0.
+func failingTagColumn(source string, line int, msg string) int {
+	on := tagsOnLine(source, line)
+	if len(on) == 1 {
+		return on[0].col
+	}
+	for _, t := range on {
+		_, err := jinja.Compile(rewriteTojson(source[:t.end]))
+		if err != nil && strings.TrimPrefix(strings.TrimPrefix(err.Error(), "jinja scan: "), "jinja parse: ") == msg {
+			return t.col
+		}
+	}
+	return 0
 }
 
 // charColumn converts a 1-based byte column on a 1-based line of src to a

@@ -13,6 +13,7 @@ type tag struct {
 	start     int  // byte offset of the opener
 	bodyStart int  // byte offset just after the opener and any '-'
 	bodyEnd   int  // byte offset of any '-' before the closer, or of the closer
+	end       int  // byte offset just after the closer
 	line, col int  // 1-based position of the opener; col counts characters
 }
 
@@ -87,6 +88,7 @@ func scanTags(src string) []tag {
 			line += n
 			lineStart = i + strings.LastIndexByte(src[i:j], '\n') + 1
 		}
+		t.end = j
 		tags = append(tags, t)
 		i = j
 	}
