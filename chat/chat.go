@@ -207,7 +207,6 @@ func (t *Template) Render(messages []Message, opts Options) (out string, err err
 			}
 			return jinja.NewString(strftime(now(), args[0].AsString())), nil
 		}),
-		tojsonAlias: jinja.NewCallable("tojson", tojsonFilter),
 	}
 	for name, x := range opts.Extra {
 		switch name {
@@ -220,6 +219,7 @@ func (t *Template) Render(messages []Message, opts Options) (out string, err err
 		}
 		vars[name] = v
 	}
+	vars[tojsonAlias] = jinja.NewCallable("tojson", tojsonFilter)
 
 	defer func() {
 		if r := recover(); r != nil {

@@ -109,6 +109,7 @@ func TestRender(t *testing.T) {
 		{"namespace", "{% set ns = namespace(n=0) %}{% for m in messages %}{% set ns.n = ns.n + 1 %}{% endfor %}{{ ns.n }}", hi, Options{}, "1"},
 		{"string methods", "{{ ' a b '.strip() }}|{{ 'a,b'.split(',') | length }}|{{ 'abc'.startswith('ab') }}", nil, Options{}, "a b|2|True"},
 		{"tojson is never HTML-escaped", "{{ '<a & b>' | tojson }}", nil, Options{}, `"<a & b>"`},
+		{"extra cannot displace tojson", "{{ [1] | tojson }}", nil, Options{Extra: map[string]any{tojsonAlias: 1}}, "[1]"},
 		{"tojson in a macro", "{% macro j(x) %}{{ x | tojson(indent=2) }}{% endmacro %}{{ j([1]) }}", nil, Options{}, "[\n  1\n]"},
 		{"raw block is literal", "{% raw %}{{ x | tojson }}{% endraw %}", nil, Options{}, "{{ x | tojson }}"},
 		{"content is not evaluated", "{{ messages[0].content }}", []Message{{Role: "user", Content: "{{ 7 * 7 }} {% if %}"}}, Options{},
