@@ -3,18 +3,22 @@
 // transformers.js uses for apply_chat_template) and writes the results to
 // ../cases.json, which the Go tests compare against byte for byte.
 //
-//	npm ci && node generate.mjs
+//	npm ci && node generate.mjs   (needs python3 with Jinja2 3.1 too)
 //
 // The render context is the one transformers.js's apply_chat_template builds
 // and the one chat.Template.Render builds: messages, add_generation_prompt,
 // tools=null, documents=null, bos_token, eos_token, then the case's extra
 // variables on top.
 //
+// It then runs jinja2_check.py, which adds Python Jinja2's result to every
+// case where it differs; the Go tests need both.
+//
 // strftime_now reads the clock, so the clock is pinned: TZ is UTC and Date
 // without arguments is CLOCK. The Go test pins its clock to the same instant.
 
 process.env.TZ = "UTC";
 
+import { execFileSync } from "node:child_process";
 import { readFileSync, readdirSync, writeFileSync } from "node:fs";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
@@ -254,3 +258,5 @@ writeFileSync(join(here, "..", "cases.json"), JSON.stringify(doc, null, "\t") + 
 const errors = cases.filter((c) => "error" in c);
 console.log(`${cases.length} cases over ${files.length} templates; ${errors.length} errors (${errors.filter((c) => c.raised).length} raised by the template)`);
 for (const c of errors) console.log(`  ${c.template}/${c.name}: ${c.raised ? "raised" : "ERROR"}: ${c.error}`);
+
+execFileSync("python3", [join(here, "jinja2_check.py")], { stdio: "inherit" });
