@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"regexp"
+	"sort"
 	"strconv"
 	"strings"
 	"unicode/utf8"
@@ -139,20 +140,22 @@ func parseError(source string, err error) *ParseError {
 
 // failingTagColumn finds which tag on a line the jinja library's error msg
 // is about, which the library does not say: the first tag on the line such
-// that the source cut just after it fails with the same message. It returns
-// the tag's column, or 0.
+// that the source cut just after it fails with the same message (the parser
+// stops at the first bad tag, so a binary search finds it). It returns the
+// tag's column, or 0.
 func failingTagColumn(source string, line int, msg string) int {
 	on := tagsOnLine(source, line)
 	if len(on) == 1 {
 		return on[0].col
 	}
-	for _, t := range on {
-		_, err := jinja.Compile(rewriteTojson(source[:t.end]))
-		if err != nil && strings.TrimPrefix(strings.TrimPrefix(err.Error(), "jinja scan: "), "jinja parse: ") == msg {
-			return t.col
-		}
+	k := sort.Search(len(on), func(k int) bool {
+		_, err := jinja.Compile(rewriteTojson(source[:on[k].end]))
+		return err != nil && strings.TrimPrefix(strings.TrimPrefix(err.Error(), "jinja scan: "), "jinja parse: ") == msg
+	})
+	if k == len(on) {
+		return 0
 	}
-	return 0
+	return on[k].col
 }
 
 // charColumn converts a 1-based byte column on a 1-based line of src to a

@@ -31,6 +31,7 @@ func TestParseErrors(t *testing.T) {
 		{"bad attribute", "line1\n  {{ x.( }}", 2, 3, `expected attribute name after '.'`},
 		{"bad tojson call", "{{ x | tojson(indent=) }}", 1, 1, "unexpected token"},
 		{"two expressions", "{{ a b }}", 1, 1, `unexpected token "b"`},
+		{"bad tag mid-line", "{{ a }}{{ b }}{{ c d }}{% if x %}{{ e }}{% endif %}", 1, 15, `unexpected token "d"`},
 		{"for without in", "\n\n{% for x %}{% endfor %}", 3, 1, "missing 'in'"},
 	}
 	for _, tt := range tests {
