@@ -1,0 +1,295 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	iofs "io/fs"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"github.com/orthotune/orthotune/generate"
+	"github.com/orthotune/orthotune/internal/demo"
+	"github.com/orthotune/orthotune/model"
+	"github.com/orthotune/orthotune/tokenizer"
+	"github.com/orthotune/orthotune/train"
+)
+
+const demoSynopsis = "demo [--output-dir DIR] [--cache-dir DIR] [--rebuild]\n\n" +
+	"The built-in end-to-end run, on nothing but this binary. The first time, it pretrains a small\n" +
+	"Llama-architecture base model (about 0.8 M parameters, a byte-level BPE tokenizer trained on the\n" +
+	"same text) on a corpus that code generates, and caches it in the user cache directory; later runs\n" +
+	"reuse it (--rebuild makes a new one). Then it fine-tunes an OFT adapter on a second built-in task —\n" +
+	"questions about facts the corpus never states, evaluated in a phrasing training never shows —\n" +
+	"and prints the evaluation loss before and after, how much the base text's loss moved (forgetting),\n" +
+	"and sample answers before and after. Everything it writes is an ordinary orthotune run: the base\n" +
+	"model is a Hugging Face directory, the adapter a PEFT directory, both usable with every command."
+
+// demoVersion names the cache entry; bump it when the corpus, tokenizer
+// or base model recipe changes.
+const demoVersion = "demo-base-v1"
+
+// demoSteps are the pretraining and fine-tuning lengths (optimizer steps).
+var demoSteps = struct{ pretrain, finetune int }{pretrain: 240, finetune: 60}
+
+func runDemo(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("demo")
+	outDir := fs.String("output-dir", "", "where to write the task data and the adapter (default: a new temporary directory)")
+	cacheDir := fs.String("cache-dir", "", "where the pretrained base model is cached (default: the user cache directory)/orthotune")
+	rebuild := fs.Bool("rebuild", false, "pretrain the base model again even if a cached one exists")
+	if _, err := parseFlags(fs, demoSynopsis, args, 0, 0, stdout, stderr); err != nil {
+		return err
+	}
+	start := time.Now()
+	if *cacheDir == "" {
+		dir, err := os.UserCacheDir()
+		if err != nil {
+			return fmt.Errorf("no user cache directory (%w); pass --cache-dir", err)
+		}
+		*cacheDir = filepath.Join(dir, "orthotune")
+	}
+	baseDir := filepath.Join(*cacheDir, demoVersion)
+	if *rebuild {
+		if err := os.RemoveAll(baseDir); err != nil {
+			return err
+		}
+	}
+	if err := checkDemoBase(baseDir); err != nil {
+		if !errors.Is(err, iofs.ErrNotExist) {
+			fmt.Fprintf(stderr, "demo: the cached base model in %s is unusable (%v); rebuilding it\n", baseDir, err)
+		}
+		fmt.Fprintf(stderr, "demo: step 1/3 — pretraining the base model (once; cached in %s)\n", baseDir)
+		if err := buildDemoBase(baseDir, stdout, stderr); err != nil {
+			return err
+		}
+	} else {
+		fmt.Fprintf(stderr, "demo: step 1/3 — using the pretrained base model cached in %s\n", baseDir)
+	}
+
+	root := *outDir
+	if root == "" {
+		dir, err := os.MkdirTemp("", "orthotune-demo-*")
+		if err != nil {
+			return err
+		}
+		root = dir
+	} else if err := checkNewDir(root); err != nil {
+		return err
+	}
+	taskTrain, taskEval := demo.Task(4)
+	trainPath, evalPath := filepath.Join(root, "task_train.jsonl"), filepath.Join(root, "task_eval.jsonl")
+	if err := writeRecords(trainPath, taskTrain); err != nil {
+		return err
+	}
+	if err := writeRecords(evalPath, taskEval); err != nil {
+		return err
+	}
+	textEvalPath := filepath.Join(baseDir, "corpus_eval.jsonl")
+	adapterDir := filepath.Join(root, "oft-adapter")
+
+	fmt.Fprintf(stderr, "demo: step 2/3 — fine-tuning an OFT adapter on the colour task (%d training examples; evaluation uses a question phrasing training never shows)\n", len(taskTrain))
+	j := &trainJob{
+		ModelDir: baseDir, DataPath: trainPath, EvalDataPath: evalPath, OutputDir: adapterDir, Method: "oft",
+		TargetModules: "all-linear", OFTBlockSize: 32, Eps: 6e-5, NeumannTerms: 5, MaxSeqLength: 64,
+		EvalBatchSize: 16, Label: "finetune", Config: train.DefaultConfig(),
+	}
+	c := &j.Config
+	c.LearningRate, c.MaxSteps, c.WarmupSteps, c.LRSchedulerType = 1e-2, demoSteps.finetune, 6, train.Cosine
+	c.BatchSize, c.EvalSteps, c.LoggingSteps, c.Seed = 8, 20, 1, 7
+	res, err := j.run(io.Discard, stderr)
+	if err != nil {
+		return err
+	}
+
+	fmt.Fprintln(stderr, "demo: step 3/3 — evaluating and generating with the base model and with the adapter")
+	base, err := model.Load(baseDir)
+	if err != nil {
+		return err
+	}
+	tuned, err := loadForInference(baseDir, adapterDir, "")
+	if err != nil {
+		return err
+	}
+	figures := map[string][2]train.EvalResult{}
+	for _, set := range []struct{ name, path string }{{"task", evalPath}, {"text", textEvalPath}} {
+		var pair [2]train.EvalResult
+		for i, m := range []model.CausalLM{base, tuned} {
+			batches, _, err := evalBatches(m, baseDir, set.path, 64, 16)
+			if err != nil {
+				return err
+			}
+			if pair[i], err = train.Evaluate(m, batches); err != nil {
+				return fmt.Errorf("%s: %w", set.path, err)
+			}
+		}
+		figures[set.name] = pair
+	}
+	tok, err := loadTokenizer(baseDir, base.Info().Vocab)
+	if err != nil {
+		return err
+	}
+	task, text := figures["task"], figures["text"]
+	fmt.Fprintf(stdout, "\northotune demo — OFT (block 32, every linear layer, %d trainable parameters, %.2g%% of the model), %d steps\n\n",
+		res.Trainable, 100*float64(res.Trainable)/float64(base.Info().Parameters), res.State.GlobalStep)
+	fmt.Fprintf(stdout, "  %-44s %10s %10s\n", "", "base", "with OFT")
+	fmt.Fprintf(stdout, "  %-44s %10.3f %10.3f\n", "task loss (held-out phrasing), nats/token", task[0].Loss, task[1].Loss)
+	fmt.Fprintf(stdout, "  %-44s %10.2f %10.2f\n", "task perplexity", task[0].Perplexity, task[1].Perplexity)
+	fmt.Fprintf(stdout, "  %-44s %10.3f %10.3f   (%+.1f%%: what fine-tuning cost the base text)\n", "base-text loss (forgetting), nats/token", text[0].Loss, text[1].Loss,
+		100*(text[1].Loss-text[0].Loss)/text[0].Loss)
+	fmt.Fprintln(stdout, "\n  sample answers (greedy), question in the held-out phrasing:")
+	facts := demo.Facts()
+	right := [2]int{}
+	for k, f := range facts {
+		prompt := fmt.Sprintf(demo.Questions[len(demo.Questions)-1], f.Object)
+		var answers [2]string
+		for i, m := range []model.CausalLM{base, tuned} {
+			out, err := greedy(m, tok, prompt, 12)
+			if err != nil {
+				return err
+			}
+			answers[i] = firstLine(out)
+			if strings.Contains(answers[i], " is "+f.Color+".") {
+				right[i]++
+			}
+		}
+		if k < 4 {
+			fmt.Fprintf(stdout, "  %s\n      base: %-32q with OFT: %q   (true: %s)\n", strings.ReplaceAll(prompt, "\n", " "), answers[0], answers[1], f.Color)
+		}
+	}
+	fmt.Fprintf(stdout, "\n  correct colours over all %d facts: base %d, with OFT %d\n", len(facts), right[0], right[1])
+	fmt.Fprintf(stdout, "\n  adapter (PEFT format): %s\n  try:  orthotune generate --model %s --adapter %s --prompt %q\n",
+		adapterDir, baseDir, adapterDir, "question: which color does the kite have?\nanswer:")
+	fmt.Fprintf(stdout, "  done in %s\n", time.Since(start).Round(time.Second))
+	return nil
+}
+
+// greedy continues prompt with up to n tokens, greedily, through m's slots
+// (an adapter, if m is one).
+func greedy(m model.CausalLM, tok *tokenizer.Tokenizer, prompt string, n int) (string, error) {
+	dec, ok := baseModel(m).(model.Decoder)
+	if !ok {
+		return "", fmt.Errorf("model cannot generate")
+	}
+	var stops []int
+	if id, ok := tok.EOS(); ok {
+		stops = append(stops, id)
+	}
+	ids, err := generate.Generate(dec, tok.EncodeSpecial(prompt), generate.Options{MaxNewTokens: n, StopIDs: stops})
+	if err != nil {
+		return "", err
+	}
+	return tok.Decode(ids, true), nil
+}
+
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i]
+	}
+	return s
+}
+
+// checkDemoBase reports whether dir holds a complete demo base model.
+func checkDemoBase(dir string) error {
+	for _, name := range []string{"config.json", "model.safetensors", "tokenizer.json", "corpus_eval.jsonl", "demo.json"} {
+		if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
+			return err
+		}
+	}
+	m, err := model.Load(dir)
+	if err != nil {
+		return err
+	}
+	_, err = loadTokenizer(dir, m.Info().Vocab)
+	return err
+}
+
+// buildDemoBase pretrains the demo's base model and moves it into dir.
+func buildDemoBase(dir string, stdout, stderr io.Writer) error {
+	if err := os.MkdirAll(filepath.Dir(dir), 0o755); err != nil {
+		return err
+	}
+	work, err := os.MkdirTemp(filepath.Dir(dir), "."+filepath.Base(dir)+".build-*")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(work)
+	corpus := demo.Corpus(6000, 1)
+	heldOut := demo.Corpus(200, 2)
+	const special = "<|endoftext|>"
+	tok := tokenizer.TrainByteLevelBPE(corpus, demo.BaseModel.Vocab, []string{special})
+	initDir := filepath.Join(work, "init")
+	if err := os.MkdirAll(initDir, 0o755); err != nil {
+		return err
+	}
+	if err := tok.WriteFile(initDir); err != nil {
+		return err
+	}
+	eos, _ := tok.TokenID(special)
+	spec := demo.BaseModel
+	spec.Vocab = (tok.VocabSize() + 63) / 64 * 64
+	if err := demo.WriteInitialModel(initDir, spec, eos, eos, 1); err != nil {
+		return err
+	}
+	textTrain, textEval := filepath.Join(work, "corpus_train.jsonl"), filepath.Join(work, "corpus_eval.jsonl")
+	if err := writeTexts(textTrain, corpus); err != nil {
+		return err
+	}
+	if err := writeTexts(textEval, heldOut); err != nil {
+		return err
+	}
+	out := filepath.Join(work, "base")
+	j := &trainJob{
+		ModelDir: initDir, DataPath: textTrain, EvalDataPath: textEval, OutputDir: out, Method: "full",
+		MaxSeqLength: 64, Packing: true, EvalBatchSize: 16, Label: "pretrain", Config: train.DefaultConfig(),
+	}
+	c := &j.Config
+	c.LearningRate, c.MaxSteps, c.WarmupSteps, c.LRSchedulerType = 3e-3, demoSteps.pretrain, 20, train.Cosine
+	c.BatchSize, c.EvalSteps, c.LoggingSteps, c.WeightDecay, c.Seed = 16, 80, 1, 0.01, 1
+	if _, err := j.run(io.Discard, stderr); err != nil {
+		return err
+	}
+	if err := copyInto(textEval, filepath.Join(out, "corpus_eval.jsonl")); err != nil {
+		return err
+	}
+	stamp, _ := json.MarshalIndent(map[string]any{"version": demoVersion, "pretrain_steps": demoSteps.pretrain, "corpus_paragraphs": len(corpus)}, "", "  ")
+	if err := os.WriteFile(filepath.Join(out, "demo.json"), append(stamp, '\n'), 0o644); err != nil {
+		return err
+	}
+	if err := os.RemoveAll(dir); err != nil {
+		return err
+	}
+	return os.Rename(out, dir)
+}
+
+func writeTexts(path string, texts []string) error {
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	for _, t := range texts {
+		if err := enc.Encode(map[string]string{"text": t}); err != nil {
+			return err
+		}
+	}
+	return atomicWriteFile(path, []byte(b.String()))
+}
+
+func writeRecords(path string, recs []demo.Record) error {
+	var b strings.Builder
+	enc := json.NewEncoder(&b)
+	for _, r := range recs {
+		if err := enc.Encode(r); err != nil {
+			return err
+		}
+	}
+	return atomicWriteFile(path, []byte(b.String()))
+}
+
+func copyInto(src, dst string) error {
+	b, err := os.ReadFile(src)
+	if err != nil {
+		return err
+	}
+	return atomicWriteFile(dst, b)
+}
