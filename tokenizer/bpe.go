@@ -9,7 +9,7 @@ import (
 // bpe is the BPE model: a vocab and ranked merges.
 type bpe struct {
 	vocab  map[string]int32
-	merges map[uint64]mergeRule
+	merges mergeTable
 	// mergeList holds the merges in rank order, for MarshalJSON.
 	mergeList [][2]int32
 
@@ -53,7 +53,7 @@ func (m *bpe) parse(raw json.RawMessage, path string) error {
 			return fmt.Errorf("%s.type: missing, and no merges: not a BPE model", path)
 		}
 	default:
-		return fmt.Errorf("%s (only BPE models are implemented)", unsupported(path, typ))
+		return fmt.Errorf("%w (only BPE models are implemented)", unsupported(path, typ))
 	}
 	if o.has("dropout") {
 		return fmt.Errorf("%s: BPE dropout is not supported; it must be null", o.field("dropout"))
@@ -110,7 +110,7 @@ func (m *bpe) parse(raw json.RawMessage, path string) error {
 	if err != nil {
 		return err
 	}
-	m.merges = make(map[uint64]mergeRule, len(merges))
+	m.merges = newMergeTable(len(merges))
 	m.mergeList = make([][2]int32, 0, len(merges))
 	for i, p := range merges {
 		a, okA := m.vocab[p[0]]
@@ -125,7 +125,7 @@ func (m *bpe) parse(raw json.RawMessage, path string) error {
 			return fmt.Errorf("%s[%d] (%q %q): merged token %q not in %s", o.field("merges"), i, p[0], p[1], p[0]+p[1], o.field("vocab"))
 		}
 		// A repeated merge takes its last rank, as in Hugging Face.
-		m.merges[pairKey(a, b)] = mergeRule{rank: int32(i), id: c}
+		m.merges.put(pairKey(a, b), mergeRule{rank: int32(i), id: c})
 		m.mergeList = append(m.mergeList, [2]int32{a, b})
 	}
 	return nil
@@ -192,18 +192,13 @@ type symbol struct {
 	start, end int32 // byte span in the word
 }
 
+// heapItem is a candidate merge: key orders by rank, then by the position
+// of the left symbol (leftmost first).
 type heapItem struct {
-	rank    int32
-	pos     int32 // index of the left symbol
-	a, b    int32 // ids of the pair when it was pushed
-	rightAt int32 // index of the right symbol when it was pushed
-}
-
-func (x heapItem) less(y heapItem) bool {
-	if x.rank != y.rank {
-		return x.rank < y.rank
-	}
-	return x.pos < y.pos
+	key   uint64 // rank<<32 | pos
+	right int32  // index of the right symbol when pushed
+	a, b  int32  // ids of the pair when pushed
+	id    int32  // id of the merged token
 }
 
 // bpeScratch is reused across words of one Encode call.
@@ -263,6 +258,7 @@ func (m *bpe) encodeUncached(word string, byteLevel bool, sc *bpeScratch, out []
 			syms = append(syms, symbol{id: m.byteSym[word[i]], start: int32(i), end: int32(i + 1)})
 		}
 	} else {
+		// word is valid UTF-8 here (Encode sanitizes its input).
 		for i, r := range word {
 			id, ok := m.runeID[r]
 			if !ok {
@@ -270,8 +266,6 @@ func (m *bpe) encodeUncached(word string, byteLevel bool, sc *bpeScratch, out []
 			}
 			syms = append(syms, symbol{id: id, start: int32(i), end: int32(i + utf8.RuneLen(r))})
 		}
-		// utf8.RuneLen of U+FFFD is 3 even when it stands for one bad byte;
-		// word is valid UTF-8 here (Encode sanitizes its input).
 	}
 	n := int32(len(syms))
 	for i := range syms {
@@ -340,74 +334,126 @@ func (m *bpe) merge(syms []symbol, sc *bpeScratch) {
 		if a < 0 || b < 0 {
 			return
 		}
-		r, ok := m.merges[pairKey(a, b)]
+		r, ok := m.merges.get(pairKey(a, b))
 		if !ok {
 			return
 		}
-		it := heapItem{rank: r.rank, pos: pos, a: a, b: b, rightAt: next}
+		it := heapItem{key: uint64(r.rank)<<32 | uint64(pos), right: next, a: a, b: b, id: r.id}
 		h = append(h, it)
-		// sift up
 		i := len(h) - 1
 		for i > 0 {
 			p := (i - 1) / 2
-			if !h[i].less(h[p]) {
+			if it.key >= h[p].key {
 				break
 			}
-			h[i], h[p] = h[p], h[i]
+			h[i] = h[p]
 			i = p
 		}
-	}
-	pop := func() heapItem {
-		top := h[0]
-		last := len(h) - 1
-		h[0] = h[last]
-		h = h[:last]
-		i := 0
-		for {
-			l := 2*i + 1
-			if l >= len(h) {
-				break
-			}
-			c := l
-			if r := l + 1; r < len(h) && h[r].less(h[l]) {
-				c = r
-			}
-			if !h[c].less(h[i]) {
-				break
-			}
-			h[i], h[c] = h[c], h[i]
-			i = c
-		}
-		return top
+		h[i] = it
 	}
 	for i := int32(0); i < int32(len(syms))-1; i++ {
 		push(i)
 	}
 	for len(h) > 0 {
-		it := pop()
-		left := &syms[it.pos]
-		if left.end == left.start || left.next != it.rightAt || left.id != it.a {
-			continue // stale: the left symbol was merged away or changed
+		it := h[0]
+		last := len(h) - 1
+		x := h[last]
+		h = h[:last]
+		if last > 0 {
+			i := 0
+			for {
+				l := 2*i + 1
+				if l >= last {
+					break
+				}
+				c := l
+				if r := l + 1; r < last && h[r].key < h[l].key {
+					c = r
+				}
+				if h[c].key >= x.key {
+					break
+				}
+				h[i] = h[c]
+				i = c
+			}
+			h[i] = x
 		}
-		right := &syms[it.rightAt]
-		if right.id != it.b {
-			continue
+		pos := int32(uint32(it.key))
+		left := &syms[pos]
+		if left.end == left.start || left.next != it.right || left.id != it.a || syms[it.right].id != it.b {
+			continue // stale: a symbol of the pair was merged away or changed
 		}
-		r := m.merges[pairKey(it.a, it.b)]
-		left.id = r.id
+		right := &syms[it.right]
+		left.id = it.id
 		left.end = right.end
 		left.next = right.next
 		if right.next >= 0 {
-			syms[right.next].prev = it.pos
+			syms[right.next].prev = pos
 		}
 		right.start, right.end = 0, 0 // mark removed
 		right.next, right.prev = -1, -1
 		if left.prev >= 0 {
 			push(left.prev)
 		}
-		push(it.pos)
+		push(pos)
 	}
 	sc.heap = h
+}
+
+// mergeTable is an open-addressing hash table from pair keys to merges,
+// faster than a Go map on this hot path.
+type mergeTable struct {
+	keys  []uint64 // emptyKey where free
+	vals  []mergeRule
+	shift uint
+	n     int
+}
+
+const emptyKey = ^uint64(0) // never a pair of non-negative ids
+
+func newMergeTable(n int) mergeTable {
+	size, shift := 8, uint(61)
+	for size < 2*n {
+		size *= 2
+		shift--
+	}
+	t := mergeTable{keys: make([]uint64, size), vals: make([]mergeRule, size), shift: shift}
+	for i := range t.keys {
+		t.keys[i] = emptyKey
+	}
+	return t
+}
+
+func (t *mergeTable) slot(k uint64) int { return int((k * 0x9E3779B97F4A7C15) >> t.shift) }
+
+func (t *mergeTable) put(k uint64, v mergeRule) {
+	mask := len(t.keys) - 1
+	for i := t.slot(k); ; i = (i + 1) & mask {
+		switch t.keys[i] {
+		case emptyKey:
+			t.keys[i], t.vals[i] = k, v
+			t.n++
+			return
+		case k:
+			t.vals[i] = v
+			return
+		}
+	}
+}
+
+func (t *mergeTable) get(k uint64) (mergeRule, bool) {
+	if len(t.keys) == 0 {
+		return mergeRule{}, false
+	}
+	mask := len(t.keys) - 1
+	for i := t.slot(k); ; i = (i + 1) & mask {
+		switch t.keys[i] {
+		case k:
+			return t.vals[i], true
+		case emptyKey:
+			return mergeRule{}, false
+		}
+	}
 }
 
 // byteToRune is GPT-2's map from bytes to printable characters; runeToByte

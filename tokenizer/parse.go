@@ -9,53 +9,56 @@ import (
 	"strings"
 )
 
-// fileJSON is the top level of tokenizer.json.
-type fileJSON struct {
-	AddedTokens   json.RawMessage `json:"added_tokens"`
-	Normalizer    json.RawMessage `json:"normalizer"`
-	PreTokenizer  json.RawMessage `json:"pre_tokenizer"`
-	PostProcessor json.RawMessage `json:"post_processor"`
-	Decoder       json.RawMessage `json:"decoder"`
-	Model         json.RawMessage `json:"model"`
-}
-
 // maxIDSlack bounds how sparse ids may be: the largest id may exceed the
 // number of tokens by at most this much (a guard against a file that would
 // make VocabSize absurd).
 const maxIDSlack = 1 << 20
 
 func parse(data []byte, path string) (*Tokenizer, error) {
-	var f fileJSON
-	if err := json.Unmarshal(data, &f); err != nil {
+	var top map[string]json.RawMessage
+	if err := json.Unmarshal(data, &top); err != nil {
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			return nil, fmt.Errorf("%s: want a JSON object at the top level: %w", path, err)
+		}
 		return nil, fmt.Errorf("%s: %w", path, jsonError(data, err, ""))
 	}
-	if isNull(f.Model) {
+	if top == nil {
+		return nil, fmt.Errorf("%s: want a JSON object at the top level, got null", path)
+	}
+	if isNull(top["model"]) {
 		return nil, fmt.Errorf("%s: model: missing", path)
 	}
 	t := &Tokenizer{}
 	var err error
-	if err = t.model.parse(f.Model, "model"); err != nil {
+	if err = t.model.parse(top["model"], "model"); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	if t.added, err = parseAddedTokens(f.AddedTokens); err != nil {
+	if t.added, err = parseAddedTokens(top["added_tokens"]); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	if t.normalizer, err = parseNormalizer(f.Normalizer, "normalizer"); err != nil {
+	limit := len(t.model.vocab) + len(t.added) + maxIDSlack
+	for i, a := range t.added {
+		if a.ID > limit {
+			return nil, fmt.Errorf("%s: added_tokens[%d].id = %d: out of range [0, %d]", path, i, a.ID, limit)
+		}
+	}
+	if t.normalizer, err = parseNormalizer(top["normalizer"], "normalizer"); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	if t.pre, err = parsePipeline(f.PreTokenizer); err != nil {
+	if t.pre, err = parsePipeline(top["pre_tokenizer"]); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	if t.post, err = parsePostProcessor(f.PostProcessor, "post_processor"); err != nil {
+	if t.post, err = parsePostProcessor(top["post_processor"], "post_processor"); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	if t.dec, err = parseDecoder(f.Decoder, "decoder"); err != nil {
+	if t.dec, err = parseDecoder(top["decoder"], "decoder"); err != nil {
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
-	t.raw.normalizer = compactJSON(f.Normalizer)
-	t.raw.preTokenizer = compactJSON(f.PreTokenizer)
-	t.raw.postProcessor = compactJSON(f.PostProcessor)
-	t.raw.decoder = compactJSON(f.Decoder)
+	t.raw.normalizer = compactJSON(top["normalizer"])
+	t.raw.preTokenizer = compactJSON(top["pre_tokenizer"])
+	t.raw.postProcessor = compactJSON(top["post_processor"])
+	t.raw.decoder = compactJSON(top["decoder"])
 	if err := t.finish(path); err != nil {
 		return nil, err
 	}

@@ -5,8 +5,6 @@ import (
 	"fmt"
 	"strconv"
 	"strings"
-
-	"github.com/dlclark/regexp2"
 )
 
 // pipeline is the pre-tokenizer, flattened into stages. When the last stage
@@ -252,10 +250,6 @@ func parsePipeline(raw json.RawMessage) (pipeline, error) {
 	}
 	return p, nil
 }
-
-// gpt2Regex is gpt2Pattern with JavaScript's \s.
-var gpt2Regex = regexp2.MustCompile(`'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^`+jsSpaceClass+
-	`\p{L}\p{N}]+|[`+jsSpaceClass+`]+(?![^`+jsSpaceClass+`])|[`+jsSpaceClass+`]+`, regexp2.None)
 
 func parsePreTokenizer(raw json.RawMessage, path string) ([]preStage, error) {
 	if isNull(raw) {

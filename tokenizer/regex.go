@@ -17,9 +17,6 @@ const whiteSpaceClass = `\t\n\v\f\r \u0085\u00A0\u1680\u2000-\u200A\u2028\u2029\
 // Hugging Face's JavaScript code.
 const jsSpaceClass = `\t\n\v\f\r \u00A0\u1680\u2000-\u200A\u2028\u2029\u202F\u205F\u3000\uFEFF`
 
-// gpt2Pattern is the ByteLevel pre-tokenizer's regex (use_regex=true).
-const gpt2Pattern = `'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+`
-
 // matcher finds the successive non-overlapping matches of a pattern.
 type matcher interface {
 	// find appends the [start, end) byte offsets of the matches in s to dst.
@@ -443,10 +440,3 @@ func translateClass(rs []rune, i int, fold bool) (string, int, error) {
 	}
 	return "", 0, fmt.Errorf("unterminated character class")
 }
-
-// gpt2Matcher returns the matcher of the ByteLevel pre-tokenizer's regex.
-func gpt2Matcher() matcher { return regexMatcher{gpt2Regex} }
-
-// fastMatcher returns a hand-written matcher for a well-known Split regex,
-// or nil.
-func fastMatcher(source string) matcher { return nil }

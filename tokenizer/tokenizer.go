@@ -69,17 +69,6 @@ type Tokenizer struct {
 
 type rawParts struct {
 	normalizer, preTokenizer, postProcessor, decoder json.RawMessage
-	model                                            modelFields
-}
-
-// modelFields are the BPE options written back by MarshalJSON.
-type modelFields struct {
-	unkToken     *string
-	fuseUnk      bool
-	byteFallback bool
-	ignoreMerges bool
-	// continuingSubwordPrefix and endOfWordSuffix are kept as read ("" or null).
-	prefixRaw, suffixRaw json.RawMessage
 }
 
 // Load reads dir/tokenizer.json and, when present, dir/tokenizer_config.json,
