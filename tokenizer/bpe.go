@@ -1,8 +1,10 @@
 package tokenizer
 
 import (
+	"bytes"
 	"encoding/json"
 	"fmt"
+	"math"
 	"unicode/utf8"
 )
 
@@ -37,9 +39,14 @@ type mergeRule struct {
 
 func pairKey(a, b int32) uint64 { return uint64(uint32(a))<<32 | uint64(uint32(b)) }
 
+// parse reads the model object; raw must be valid JSON (parse checks the
+// whole file first).
 func (m *bpe) parse(raw json.RawMessage, path string) error {
-	o, err := parseObject(raw, path)
-	if err != nil {
+	var o object
+	var err error
+	if fields, ok := splitObjectFast(raw); ok {
+		o = object{path: path, fields: fields}
+	} else if o, err = parseObject(raw, path); err != nil {
 		return err
 	}
 	typ, err := o.str("type", "")
@@ -82,29 +89,53 @@ func (m *bpe) parse(raw json.RawMessage, path string) error {
 	if !o.has("vocab") {
 		return fmt.Errorf("%s: missing", o.field("vocab"))
 	}
-	var vocab map[string]int
-	if err := json.Unmarshal(o.fields["vocab"], &vocab); err != nil {
-		return jsonError(o.fields["vocab"], err, o.field("vocab"))
+	vocab, ok := scanVocab(o.fields["vocab"])
+	if !ok {
+		var slow map[string]int
+		if err := json.Unmarshal(o.fields["vocab"], &slow); err != nil {
+			return jsonError(o.fields["vocab"], err, o.field("vocab"))
+		}
+		if slow == nil {
+			return fmt.Errorf("%s: want an object of token: id", o.field("vocab"))
+		}
+		vocab = make(map[string]int32, len(slow))
+		for tok, id := range slow {
+			if id < 0 || id > math.MaxInt32 {
+				return fmt.Errorf("%s[%q] = %d: id out of range", o.field("vocab"), tok, id)
+			}
+			vocab[tok] = int32(id)
+		}
 	}
-	if vocab == nil {
-		return fmt.Errorf("%s: want an object of token: id", o.field("vocab"))
-	}
-	m.vocab = make(map[string]int32, len(vocab))
-	byID := make(map[int32]string, len(vocab))
-	limit := len(vocab) + maxIDSlack
+	limit := int32(min(len(vocab)+maxIDSlack, math.MaxInt32))
+	maxID := int32(-1)
 	for tok, id := range vocab {
 		if id < 0 || id > limit {
 			return fmt.Errorf("%s[%q] = %d: id out of range [0, %d]", o.field("vocab"), tok, id, limit)
 		}
-		if other, dup := byID[int32(id)]; dup {
-			a, b := other, tok
-			if b < a {
-				a, b = b, a
+		maxID = max(maxID, id)
+	}
+	if len(vocab) > 0 {
+		byID := make([]string, maxID+1)
+		seen := make([]bool, maxID+1)
+		for tok, id := range vocab {
+			if seen[id] {
+				a, b := byID[id], tok
+				if b < a {
+					a, b = b, a
+				}
+				return fmt.Errorf("%s: tokens %q and %q share id %d", o.field("vocab"), a, b, id)
 			}
-			return fmt.Errorf("%s: tokens %q and %q share id %d", o.field("vocab"), a, b, id)
+			seen[id], byID[id] = true, tok
 		}
-		byID[int32(id)] = tok
-		m.vocab[tok] = int32(id)
+	}
+	m.vocab = vocab
+	if raw := o.fields["merges"]; !isNull(raw) {
+		n := bytes.Count(raw, []byte{','}) + 1
+		m.merges = newMergeTable(n)
+		m.mergeList = make([][2]int32, 0, n)
+		if m.scanMergeIDs(raw) {
+			return nil
+		}
 	}
 	merges, err := parseMerges(o.fields["merges"], o.field("merges"))
 	if err != nil {
@@ -146,10 +177,14 @@ func (m *bpe) link(t *Tokenizer) error {
 			m.byteSym[b] = id
 		}
 	}
+	// Only an added token's content (or normalized content) can map a
+	// model token to another id.
 	m.remap = map[int32]int32{}
-	for tok, id := range m.vocab {
-		if f, ok := t.lookupFinal(tok); ok && int32(f) != id {
-			m.remap[id] = int32(f)
+	for content := range t.addedByContent {
+		if id, ok := m.vocab[content]; ok {
+			if f, _ := t.lookupFinal(content); int32(f) != id {
+				m.remap[id] = int32(f)
+			}
 		}
 	}
 	for b := 0; b < 256; b++ {

@@ -286,6 +286,9 @@ func parseMerges(raw json.RawMessage, path string) ([][2]string, error) {
 	if len(s) == 0 || s[0] != '[' {
 		return nil, fmt.Errorf("%s: want a list", path)
 	}
+	if out, ok := scanMergesFast(raw); ok {
+		return out, nil
+	}
 	rest := bytes.TrimSpace(s[1:])
 	if len(rest) > 0 && rest[0] == '"' {
 		var lines []string

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"compress/gzip"
 	"encoding/json"
-	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -201,10 +200,7 @@ func loadReference(t testing.TB, dir string) reference {
 func TestReference(t *testing.T) {
 	for _, rt := range materialize(t) {
 		t.Run(rt.name, func(t *testing.T) {
-			tok, err := Load(rt.tokDir)
-			if err != nil {
-				t.Fatal(err)
-			}
+			tok := loadRef(t, rt.name)
 			ref := loadReference(t, rt.srcDir)
 			if len(ref.Cases) < 300 && rt.name != "trained" {
 				t.Fatalf("only %d reference strings", len(ref.Cases))
@@ -260,4 +256,3 @@ func TestReference(t *testing.T) {
 	}
 }
 
-var _ = fmt.Sprint

@@ -153,10 +153,7 @@ func TestWriteFileRoundTrip(t *testing.T) {
 			continue
 		}
 		t.Run(rt.name, func(t *testing.T) {
-			orig, err := Load(rt.tokDir)
-			if err != nil {
-				t.Fatal(err)
-			}
+			orig := loadRef(t, rt.name)
 			dir := t.TempDir()
 			if err := orig.WriteFile(dir); err != nil {
 				t.Fatal(err)
