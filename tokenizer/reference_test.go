@@ -255,4 +255,3 @@ func TestReference(t *testing.T) {
 		})
 	}
 }
-
