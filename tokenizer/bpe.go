@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"math"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -30,6 +31,13 @@ type bpe struct {
 	fallback [256]int32
 	unkID    int32 // -1 when there is no usable unk token
 	t        *Tokenizer
+
+	// noCut lists the characters c for which some merge produces a token
+	// containing c followed by "▁": a word can be cut before a "▁" that
+	// follows any other character, since no merge crosses that point (see
+	// encodeWord). chunking is false when cutting is not allowed.
+	noCut    map[rune]bool
+	chunking bool
 }
 
 type mergeRule struct {
@@ -195,6 +203,32 @@ func (m *bpe) link(t *Tokenizer) error {
 			m.fallback[b] = int32(f)
 		}
 	}
+	// Cutting words before "▁" (encodeChunks) is exact unless ignore_merges
+	// looks words up whole.
+	m.chunking = !m.ignoreMerges
+	m.noCut = map[rune]bool{}
+	if m.chunking {
+		merged := make(map[int32]bool, len(m.mergeList))
+		for _, p := range m.mergeList {
+			r, _ := m.merges.get(pairKey(p[0], p[1]))
+			merged[r.id] = true
+		}
+		for tok, id := range m.vocab {
+			if !merged[id] {
+				continue
+			}
+			for i := 1; i < len(tok); {
+				k := strings.Index(tok[i:], "▁")
+				if k < 0 {
+					break
+				}
+				i += k
+				prev, _ := utf8.DecodeLastRuneInString(tok[:i])
+				m.noCut[prev] = true
+				i += len("▁")
+			}
+		}
+	}
 	m.unkID = -1
 	if m.unkToken != nil {
 		if f, ok := t.lookupFinal(*m.unkToken); ok {
@@ -250,11 +284,12 @@ func (m *bpe) encodeWord(word string, byteLevel bool, sc *bpeScratch, out []int)
 	if len(word) == 0 {
 		return out
 	}
+	if !byteLevel && m.chunking && len(word) > chunkAbove {
+		return m.encodeChunks(word, sc, out)
+	}
+	// A tokenizer's words are all byte-level or all not: one cache serves.
 	cacheable := len(word) <= maxCachedWord
 	key := word
-	if !byteLevel {
-		key = "\x00" + word // keep the two kinds of keys apart
-	}
 	if cacheable {
 		if ids, ok := m.t.cache.get(key); ok {
 			for _, id := range ids {
@@ -272,6 +307,56 @@ func (m *bpe) encodeWord(word string, byteLevel bool, sc *bpeScratch, out []int)
 		}
 		m.t.cache.put(key, ids)
 	}
+	return out
+}
+
+// chunkAbove is the word length (bytes) above which encodeWord cuts words
+// into chunks.
+const chunkAbove = 32
+
+// encodeChunks encodes a long word (a Metaspace tokenizer's words are whole
+// sentences) chunk by chunk, cutting before each "▁" that follows a
+// character outside noCut. BPE gives the same result: a merge across the
+// cut would produce a token with that character followed by "▁", and no
+// merge does; the merges on either side do not depend on each other, and
+// their order by (rank, position) is kept within each side. Each chunk is
+// looked up in the word cache.
+func (m *bpe) encodeChunks(word string, sc *bpeScratch, out []int) []int {
+	const meta = "▁"
+	start := 0
+	for i := 1; i < len(word); {
+		k := strings.Index(word[i:], meta)
+		if k < 0 {
+			break
+		}
+		i += k
+		prev, _ := utf8.DecodeLastRuneInString(word[:i])
+		if !m.noCut[prev] {
+			out = m.encodeChunk(word[start:i], sc, out)
+			start = i
+		}
+		i += len(meta)
+	}
+	return m.encodeChunk(word[start:], sc, out)
+}
+
+func (m *bpe) encodeChunk(chunk string, sc *bpeScratch, out []int) []int {
+	if len(chunk) > maxCachedWord {
+		return m.encodeUncached(chunk, false, sc, out)
+	}
+	if ids, ok := m.t.cache.get(chunk); ok {
+		for _, id := range ids {
+			out = append(out, int(id))
+		}
+		return out
+	}
+	start := len(out)
+	out = m.encodeUncached(chunk, false, sc, out)
+	ids := make([]int32, len(out)-start)
+	for i, id := range out[start:] {
+		ids[i] = int32(id)
+	}
+	m.t.cache.put(chunk, ids)
 	return out
 }
 

@@ -113,3 +113,67 @@ func FuzzFastMatchers(f *testing.F) {
 		}
 	})
 }
+
+// chunkingSubjects are the Metaspace tokenizers whose long words are cut
+// into chunks (encodeChunks).
+func chunkingSubjects(t testing.TB) []*Tokenizer {
+	var out []*Tokenizer
+	for _, name := range []string{"mistral", "mistral-unk"} {
+		tok := loadRef(t, name)
+		if !tok.model.chunking {
+			t.Fatalf("%s: chunking off", name)
+		}
+		out = append(out, tok)
+	}
+	return out
+}
+
+// checkChunking compares BPE on the whole word with BPE chunk by chunk.
+func checkChunking(t testing.TB, tok *Tokenizer, text string) {
+	word := "▁" + strings.ReplaceAll(sanitize(text), " ", "▁")
+	var sc bpeScratch
+	whole := tok.model.encodeUncached(word, false, &sc, nil)
+	chunked := tok.model.encodeChunks(word, &sc, nil)
+	if !slices.Equal(whole, chunked) {
+		t.Fatalf("%q: whole %v, in chunks %v", word, whole, chunked)
+	}
+}
+
+func TestChunkingExact(t *testing.T) {
+	subjects := chunkingSubjects(t)
+	t.Logf("characters before ▁ in merged tokens (no cut there): %d", len(subjects[0].model.noCut))
+	var texts []string
+	for _, c := range loadReference(t, filepath.Join("testdata", "mistral")).Cases {
+		texts = append(texts, c.Text)
+	}
+	r := rand.New(rand.NewPCG(3, 4))
+	words := []string{"the", "The", "▁", "▁▁", " ", "  ", "   ", "\t", "\n", "ing", "tion", "你好", "😀", "1234", "'s", ".", ",", "-", "__", "==", "é"}
+	for i := 0; i < 2000; i++ {
+		var b strings.Builder
+		for k := r.IntN(30); k >= 0; k-- {
+			if r.IntN(3) == 0 {
+				b.WriteString(randomTricky(r, 1+r.IntN(4)))
+			} else {
+				b.WriteString(words[r.IntN(len(words))])
+			}
+		}
+		texts = append(texts, b.String())
+	}
+	for _, tok := range subjects {
+		for _, s := range texts {
+			checkChunking(t, tok, s)
+		}
+	}
+}
+
+func FuzzChunking(f *testing.F) {
+	for _, s := range []string{"Hello  world", "a▁▁b   c", "  \n  x", "你好 世界 😀"} {
+		f.Add(s)
+	}
+	subjects := chunkingSubjects(f)
+	f.Fuzz(func(t *testing.T, s string) {
+		for _, tok := range subjects {
+			checkChunking(t, tok, s)
+		}
+	})
+}

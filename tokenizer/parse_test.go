@@ -53,8 +53,6 @@ func tinyWith(t *testing.T, set map[string]any) []byte {
 	return b
 }
 
-func raw(s string) json.RawMessage { return json.RawMessage(s) }
-
 func TestParseTiny(t *testing.T) {
 	tok, err := Parse([]byte(tinyJSON))
 	if err != nil {

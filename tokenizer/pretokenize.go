@@ -65,6 +65,23 @@ func (st *splitStage) split(s string, _ int, dst []string, sc *preScratch) []str
 // NormalizedString.split does. With invert, the matches are the pieces and
 // the gaps the delimiters.
 func splitOn(s string, spans [][2]int, behavior int, invert bool, dst []string) []string {
+	if behavior == behaviorIsolated { // the common case, without the parts list
+		prev := 0
+		for _, sp := range spans {
+			if sp[0] == sp[1] {
+				continue
+			}
+			if sp[0] > prev {
+				dst = append(dst, s[prev:sp[0]])
+			}
+			dst = append(dst, s[sp[0]:sp[1]])
+			prev = sp[1]
+		}
+		if prev < len(s) {
+			dst = append(dst, s[prev:])
+		}
+		return dst
+	}
 	// Build the alternating list of (text, isDelimiter) parts, skipping empty
 	// matches.
 	type part struct {
