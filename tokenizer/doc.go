@@ -36,9 +36,10 @@
 //   - The whitespace that lstrip and rstrip added tokens remove is
 //     JavaScript's.
 //
-// Settings @huggingface/transformers ignores follow the Rust library:
-// single_word on added tokens, Split behaviours other than Isolated and
-// Removed, Metaspace's split (true by default) and add_prefix_space=false.
+// Settings @huggingface/transformers ignores or reads loosely follow the
+// Rust library: single_word on added tokens, Split's invert and its
+// behaviours other than Isolated, Metaspace's split (true by default) and
+// add_prefix_space=false.
 // Decode skips ids outside the vocabulary. Without tokenizer_config.json,
 // clean_up_tokenization_spaces is false, as in current Python transformers.
 //
