@@ -309,3 +309,25 @@ func TestLoadConfig(t *testing.T) {
 		})
 	}
 }
+
+// TestLoadFileErrorNamesPath: errors from LoadFile and Load name the file
+// read, not just "tokenizer.json".
+func TestLoadFileErrorNamesPath(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "tokenizer.json")
+	if err := os.WriteFile(path, tinyWith(t, map[string]any{"model.type": "WordPiece"}), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for name, load := range map[string]func() (*Tokenizer, error){
+		"LoadFile": func() (*Tokenizer, error) { return LoadFile(path) },
+		"Load":     func() (*Tokenizer, error) { return Load(dir) },
+	} {
+		_, err := load()
+		if err == nil || !strings.HasPrefix(err.Error(), path+": model.type") || !errors.Is(err, ErrUnsupported) {
+			t.Errorf("%s: error %v, want it to start with %q and wrap ErrUnsupported", name, err, path+": model.type")
+		}
+	}
+	if _, err := LoadFile(filepath.Join(dir, "missing.json")); err == nil || !strings.Contains(err.Error(), "missing.json") {
+		t.Errorf("LoadFile of a missing file: %v", err)
+	}
+}
