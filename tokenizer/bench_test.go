@@ -21,13 +21,13 @@ func benchText(b *testing.B) ([]string, int) {
 	benchOnce.Do(func() {
 		var parts []string
 		parts = append(parts, trainedCorpus(b)...)
-		for _, dir := range []string{"gpt2", "llama3"} {
+		for _, dir := range []string{"gpt2", "qwen2.5"} {
 			ref := loadReference(b, filepath.Join("testdata", dir))
 			for _, c := range ref.Cases {
 				parts = append(parts, c.Text)
 			}
 		}
-		for _, f := range []string{"llama3/LICENSE", "qwen2.5/LICENSE", "gpt2/LICENSE", "README.md"} {
+		for _, f := range []string{"qwen2.5/LICENSE", "gpt2/LICENSE", "README.md"} {
 			data, err := os.ReadFile(filepath.Join("testdata", f))
 			if err != nil {
 				b.Fatal(err)
@@ -72,7 +72,7 @@ func benchEncode(b *testing.B, name string, cold bool) {
 // BenchmarkEncode encodes ~300 KB of mixed text with each family of
 // tokenizer; "cold" empties the word cache before each pass.
 func BenchmarkEncode(b *testing.B) {
-	for _, name := range []string{"gpt2", "llama3", "qwen2.5", "mistral", "mistral-metaspace"} {
+	for _, name := range []string{"gpt2", "qwen2.5", "mistral", "mistral-metaspace"} {
 		b.Run(name, func(b *testing.B) { benchEncode(b, name, false) })
 		b.Run(name+"/cold", func(b *testing.B) { benchEncode(b, name, true) })
 	}
@@ -107,7 +107,7 @@ func BenchmarkDecode(b *testing.B) {
 }
 
 func BenchmarkLoad(b *testing.B) {
-	for _, name := range []string{"gpt2", "llama3"} {
+	for _, name := range []string{"gpt2", "qwen2.5"} {
 		b.Run(name, func(b *testing.B) {
 			var dir string
 			for _, rt := range materialize(b) {

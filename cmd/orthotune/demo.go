@@ -20,7 +20,7 @@ import (
 
 const demoSynopsis = "demo [--output-dir DIR] [--cache-dir DIR] [--rebuild]\n\n" +
 	"The built-in end-to-end run, on nothing but this binary. The first time, it pretrains a small\n" +
-	"Llama-architecture base model (about 0.8 M parameters, a byte-level BPE tokenizer trained on the\n" +
+	"Llama-architecture base model (about 0.4 M parameters, a byte-level BPE tokenizer trained on the\n" +
 	"same text) on a corpus that code generates, and caches it in the user cache directory; later runs\n" +
 	"reuse it (--rebuild makes a new one). Then it fine-tunes an OFT adapter on a second built-in task —\n" +
 	"questions about facts the corpus never states, evaluated in a phrasing training never shows —\n" +
@@ -33,7 +33,7 @@ const demoSynopsis = "demo [--output-dir DIR] [--cache-dir DIR] [--rebuild]\n\n"
 const demoVersion = "demo-base-v1"
 
 // demoSteps are the pretraining and fine-tuning lengths (optimizer steps).
-var demoSteps = struct{ pretrain, finetune int }{pretrain: 240, finetune: 60}
+var demoSteps = struct{ pretrain, finetune int }{pretrain: 200, finetune: 240}
 
 func runDemo(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("demo")
@@ -90,15 +90,15 @@ func runDemo(args []string, stdout, stderr io.Writer) error {
 	textEvalPath := filepath.Join(baseDir, "corpus_eval.jsonl")
 	adapterDir := filepath.Join(root, "oft-adapter")
 
-	fmt.Fprintf(stderr, "demo: step 2/3 — fine-tuning an OFT adapter on the colour task (%d training examples; evaluation uses a question phrasing training never shows)\n", len(taskTrain))
+	fmt.Fprintf(stderr, "demo: step 2/3 — fine-tuning an OFT adapter on the colour task (%d training examples; evaluation uses a lead-in training never shows)\n", len(taskTrain))
 	j := &trainJob{
 		ModelDir: baseDir, DataPath: trainPath, EvalDataPath: evalPath, OutputDir: adapterDir, Method: "oft",
 		TargetModules: "all-linear", OFTBlockSize: 32, Eps: 6e-5, NeumannTerms: 5, MaxSeqLength: 64,
 		EvalBatchSize: 16, Label: "finetune", Config: train.DefaultConfig(),
 	}
 	c := &j.Config
-	c.LearningRate, c.MaxSteps, c.WarmupSteps, c.LRSchedulerType = 1e-2, demoSteps.finetune, 6, train.Cosine
-	c.BatchSize, c.EvalSteps, c.LoggingSteps, c.Seed = 8, 20, 1, 7
+	c.LearningRate, c.MaxSteps, c.WarmupSteps, c.LRSchedulerType = 3e-3, demoSteps.finetune, 6, train.Cosine
+	c.BatchSize, c.EvalSteps, c.LoggingSteps, c.Seed = 8, 60, 1, 7
 	res, err := j.run(io.Discard, stderr)
 	if err != nil {
 		return err
@@ -135,33 +135,33 @@ func runDemo(args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "\northotune demo — OFT (block 32, every linear layer, %d trainable parameters, %.2g%% of the model), %d steps\n\n",
 		res.Trainable, 100*float64(res.Trainable)/float64(base.Info().Parameters), res.State.GlobalStep)
 	fmt.Fprintf(stdout, "  %-44s %10s %10s\n", "", "base", "with OFT")
-	fmt.Fprintf(stdout, "  %-44s %10.3f %10.3f\n", "task loss (held-out phrasing), nats/token", task[0].Loss, task[1].Loss)
+	fmt.Fprintf(stdout, "  %-44s %10.3f %10.3f\n", "task loss (held-out lead-in), nats/token", task[0].Loss, task[1].Loss)
 	fmt.Fprintf(stdout, "  %-44s %10.2f %10.2f\n", "task perplexity", task[0].Perplexity, task[1].Perplexity)
-	fmt.Fprintf(stdout, "  %-44s %10.3f %10.3f   (%+.1f%%: what fine-tuning cost the base text)\n", "base-text loss (forgetting), nats/token", text[0].Loss, text[1].Loss,
+	fmt.Fprintf(stdout, "  %-44s %10.3f %10.3f   (%+.0f%%: what the fine-tune cost the base text)\n", "base-text loss (forgetting), nats/token", text[0].Loss, text[1].Loss,
 		100*(text[1].Loss-text[0].Loss)/text[0].Loss)
-	fmt.Fprintln(stdout, "\n  sample answers (greedy), question in the held-out phrasing:")
+	fmt.Fprintln(stdout, "\n  sample answers (greedy), after the held-out lead-in:")
 	facts := demo.Facts()
 	right := [2]int{}
 	for k, f := range facts {
-		prompt := fmt.Sprintf(demo.Questions[len(demo.Questions)-1], f.Object)
+		prompt := demo.Prompt(len(demo.Prefixes)-1, f.Object)
 		var answers [2]string
 		for i, m := range []model.CausalLM{base, tuned} {
-			out, err := greedy(m, tok, prompt, 12)
+			out, err := greedy(m, tok, prompt, 4)
 			if err != nil {
 				return err
 			}
 			answers[i] = firstLine(out)
-			if strings.Contains(answers[i], " is "+f.Color+".") {
+			if strings.HasPrefix(answers[i], " "+f.Color) {
 				right[i]++
 			}
 		}
 		if k < 4 {
-			fmt.Fprintf(stdout, "  %s\n      base: %-32q with OFT: %q   (true: %s)\n", strings.ReplaceAll(prompt, "\n", " "), answers[0], answers[1], f.Color)
+			fmt.Fprintf(stdout, "  %-26s base: %-20q with OFT: %-14q (true: %s)\n", prompt, answers[0], answers[1], f.Color)
 		}
 	}
 	fmt.Fprintf(stdout, "\n  correct colours over all %d facts: base %d, with OFT %d\n", len(facts), right[0], right[1])
 	fmt.Fprintf(stdout, "\n  adapter (PEFT format): %s\n  try:  orthotune generate --model %s --adapter %s --prompt %q\n",
-		adapterDir, baseDir, adapterDir, "question: which color does the kite have?\nanswer:")
+		adapterDir, baseDir, adapterDir, demo.Prompt(len(demo.Prefixes)-1, "kite"))
 	fmt.Fprintf(stdout, "  done in %s\n", time.Since(start).Round(time.Second))
 	return nil
 }

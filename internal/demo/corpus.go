@@ -74,13 +74,14 @@ func Facts() []Fact {
 	return out
 }
 
-// Questions are the task's phrasings; the last one is held out for
-// evaluation.
-var Questions = []string{
-	"question: what color is the %s?\nanswer:",
-	"question: tell me the color of the %s.\nanswer:",
-	"question: which color does the %s have?\nanswer:",
-}
+// Prefixes introduce the task's statements; the last one is held out for
+// evaluation. Each prompt ends "OBJECT =", a form the base text never
+// uses, so the task adds a behaviour rather than contradicting one the
+// base model has.
+var Prefixes = []string{"color check:", "what color?", "colors again:"}
+
+// Prompt is the task's prompt for an object under prefix number i.
+func Prompt(i int, object string) string { return fmt.Sprintf("%s %s =", Prefixes[i], object) }
 
 // Record is a prompt/completion pair.
 type Record struct {
@@ -88,14 +89,14 @@ type Record struct {
 	Completion string `json:"completion"`
 }
 
-// Task returns the fine-tuning set (every fact in every phrasing but the
+// Task returns the fine-tuning set (every fact under every prefix but the
 // last, repeated reps times so an epoch is long enough to batch) and the
-// evaluation set (every fact in the last phrasing).
+// evaluation set (every fact under the last prefix).
 func Task(reps int) (trainSet, evalSet []Record) {
 	for _, f := range Facts() {
-		for q, question := range Questions {
-			rec := Record{Prompt: fmt.Sprintf(question, f.Object), Completion: fmt.Sprintf(" the %s is %s.", f.Object, f.Color)}
-			if q == len(Questions)-1 {
+		for i := range Prefixes {
+			rec := Record{Prompt: Prompt(i, f.Object), Completion: " " + f.Color + "."}
+			if i == len(Prefixes)-1 {
 				evalSet = append(evalSet, rec)
 				continue
 			}

@@ -5,9 +5,9 @@
 //
 // The corpus describes a small world in simple sentences (animals, people,
 // places, colours, counting) so that a model of a few hundred thousand
-// parameters learns its grammar in a minute on two cores. The task asks
-// questions about facts the corpus never states — each object's colour —
-// in three phrasings; training uses two of them and evaluation the third,
+// parameters learns its grammar in a minute on two cores. The task teaches
+// facts the corpus never states — each object's colour — after three
+// different lead-ins; training uses two of them and evaluation the third,
 // so a fall in evaluation loss means the fine-tune learned the facts, not
-// the wording.
+// the wording around them.
 package demo

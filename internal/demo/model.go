@@ -17,8 +17,8 @@ type ModelSpec struct {
 	Hidden, Layers, Heads, KVHeads, Intermediate, Vocab, Context int
 }
 
-// BaseModel is the demo base model's shape: about 0.7 M parameters.
-var BaseModel = ModelSpec{Hidden: 128, Layers: 4, Heads: 4, KVHeads: 2, Intermediate: 320, Vocab: 512, Context: 128}
+// BaseModel is the demo base model's shape: about 0.4 M parameters.
+var BaseModel = ModelSpec{Hidden: 96, Layers: 4, Heads: 4, KVHeads: 2, Intermediate: 256, Vocab: 384, Context: 128}
 
 // WriteInitialModel writes a freshly initialised Llama model directory
 // (config.json, model.safetensors) into dir: weights drawn from N(0, 0.02²)

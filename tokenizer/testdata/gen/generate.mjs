@@ -455,7 +455,7 @@ function writeReference(dir, ref) {
   );
 }
 
-const bases = ['gpt2', 'llama3', 'qwen2.5', 'mistral'];
+const bases = ['gpt2', 'qwen2.5', 'mistral'];
 const only = process.argv.slice(2);
 const want = (n) => only.length === 0 || only.includes(n);
 
