@@ -97,6 +97,9 @@ type Trainer struct {
 	Train  Batches
 	// Eval are the evaluation batches; none: no evaluation.
 	Eval []data.Batch
+	// EvalBeforeTraining evaluates once at step 0 of a new run, so the
+	// log and the loss curve start from the untrained model.
+	EvalBeforeTraining bool
 	// OutputDir receives metrics.jsonl, the checkpoints, and at the end the
 	// trained artefact and trainer_state.json. It must exist.
 	OutputDir string
@@ -163,6 +166,11 @@ func (t *Trainer) Run() (State, error) {
 	accum := t.Config.GradientAccumulationSteps
 	stepsPerEpoch := float64(t.Train.StepsPerEpoch())
 	evaluatedAt := -1
+	if t.EvalBeforeTraining && len(t.Eval) > 0 && t.state.GlobalStep == 0 {
+		if err := t.evaluate(); err != nil {
+			return t.state, err
+		}
+	}
 	for t.state.GlobalStep < total {
 		step := t.state.GlobalStep + 1
 		batches := make([]data.Batch, accum)

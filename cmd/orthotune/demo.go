@@ -30,7 +30,7 @@ const demoSynopsis = "demo [--output-dir DIR] [--cache-dir DIR] [--rebuild]\n\n"
 
 // demoVersion names the cache entry; bump it when the corpus, tokenizer
 // or base model recipe changes.
-const demoVersion = "demo-base-v1"
+const demoVersion = "demo-base-v2"
 
 // demoSteps are the pretraining and fine-tuning lengths (optimizer steps).
 var demoSteps = struct{ pretrain, finetune int }{pretrain: 200, finetune: 240}
@@ -97,7 +97,7 @@ func runDemo(args []string, stdout, stderr io.Writer) error {
 		EvalBatchSize: 16, Label: "finetune", Config: train.DefaultConfig(),
 	}
 	c := &j.Config
-	c.LearningRate, c.MaxSteps, c.WarmupSteps, c.LRSchedulerType = 3e-3, demoSteps.finetune, 6, train.Cosine
+	c.LearningRate, c.MaxSteps, c.WarmupSteps, c.LRSchedulerType = 5e-3, demoSteps.finetune, 6, train.Cosine
 	c.BatchSize, c.EvalSteps, c.LoggingSteps, c.Seed = 8, 60, 1, 7
 	res, err := j.run(io.Discard, stderr)
 	if err != nil {
@@ -146,7 +146,7 @@ func runDemo(args []string, stdout, stderr io.Writer) error {
 		prompt := demo.Prompt(len(demo.Prefixes)-1, f.Object)
 		var answers [2]string
 		for i, m := range []model.CausalLM{base, tuned} {
-			out, err := greedy(m, tok, prompt, 4)
+			out, err := greedy(m, tok, prompt, 6)
 			if err != nil {
 				return err
 			}
@@ -220,6 +220,11 @@ func buildDemoBase(dir string, stdout, stderr io.Writer) error {
 	heldOut := demo.Corpus(200, 2)
 	const special = "<|endoftext|>"
 	tok := tokenizer.TrainByteLevelBPE(corpus, demo.BaseModel.Vocab, []string{special})
+	for _, role := range []string{"bos_token", "eos_token"} { // GPT-2's convention: one token for both
+		if err := tok.SetSpecialToken(role, special); err != nil {
+			return err
+		}
+	}
 	initDir := filepath.Join(work, "init")
 	if err := os.MkdirAll(initDir, 0o755); err != nil {
 		return err

@@ -38,6 +38,10 @@ func (p *trainProgress) observe(e train.Event) {
 		fields := []progress.Field{{Name: "loss", Value: *e.Record.Loss, Format: "%.4f"}, {Name: "lr", Value: *e.Record.LearningRate, Format: "%.1e"}}
 		p.bar.Update(e.Record.Step, fields...)
 	case "eval":
+		if e.Record.Step == 0 {
+			p.bar.Log("%s: before training: eval loss %.4f, perplexity %.2f (%d tokens)", p.label, *e.Record.EvalLoss, *e.Record.EvalPerplexity, e.Record.EvalTokens)
+			return
+		}
 		p.bar.Log("%s: step %d: eval loss %.4f, perplexity %.2f (%d tokens)", p.label, e.Record.Step, *e.Record.EvalLoss, *e.Record.EvalPerplexity, e.Record.EvalTokens)
 	case "checkpoint":
 		p.bar.Log("%s: step %d: checkpoint %s", p.label, e.Record.Step, e.Dir)

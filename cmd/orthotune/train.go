@@ -319,7 +319,6 @@ func (j *trainJob) checkOutputDir() error {
 // trainResult is what a finished run reports.
 type trainResult struct {
 	State        train.State
-	Before       *train.EvalResult // evaluation before training (nil: no eval set)
 	Trainable    int
 	TrainRecords data.Stats
 	Elapsed      time.Duration
@@ -458,16 +457,7 @@ func (j *trainJob) run(stdout, stderr io.Writer) (*trainResult, error) {
 		fmt.Fprintf(stderr, "%s: %d training examples (%d tokens, %d truncated), %d for evaluation · %d steps of %d×%d sequences\n",
 			label, len(trainSet), stats.Tokens, stats.Truncated, len(evalSet), total, j.Config.BatchSize, j.Config.GradientAccumulationSteps)
 	}
-	if len(evalBatches) > 0 && tr.State().GlobalStep == 0 {
-		before, err := train.Evaluate(runModel, evalBatches)
-		if err != nil {
-			return nil, fmt.Errorf("evaluation before training: %w", err)
-		}
-		res.Before = &before
-		if !j.Quiet {
-			fmt.Fprintf(stderr, "%s: before training: eval loss %.4f, perplexity %.2f\n", label, before.Loss, before.Perplexity)
-		}
-	}
+	tr.EvalBeforeTraining = true
 	bar := newTrainProgress(stderr, label, total, j.Quiet)
 	tr.Observe = bar.observe
 	start := time.Now()
