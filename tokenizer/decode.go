@@ -190,32 +190,13 @@ func (d stripDecoder) chain(_ *Tokenizer, tokens []string) []string {
 }
 
 func parseDecoder(raw json.RawMessage, path string) ([]decoderStep, error) {
-	if isNull(raw) {
-		return nil, nil
-	}
-	o, err := parseObject(raw, path)
-	if err != nil {
-		return nil, err
-	}
-	typ, err := o.typ()
-	if err != nil {
+	o, typ, ok, err := component(raw, path)
+	if !ok || err != nil {
 		return nil, err
 	}
 	switch typ {
 	case "Sequence":
-		items, err := o.list("decoders")
-		if err != nil {
-			return nil, err
-		}
-		out := []decoderStep{}
-		for i, item := range items {
-			steps, err := parseDecoder(item, o.field("decoders")+"["+strconv.Itoa(i)+"]")
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, steps...)
-		}
-		return out, nil
+		return sequence(o, "decoders", parseDecoder)
 	case "ByteLevel":
 		return []decoderStep{byteLevelDecoder{}}, nil
 	case "Metaspace":

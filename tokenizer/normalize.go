@@ -41,15 +41,8 @@ func (n sequenceNorm) normalize(s string) string {
 }
 
 func parseNormalizer(raw json.RawMessage, path string) (normalizer, error) {
-	if isNull(raw) {
-		return nil, nil
-	}
-	o, err := parseObject(raw, path)
-	if err != nil {
-		return nil, err
-	}
-	typ, err := o.typ()
-	if err != nil {
+	o, typ, ok, err := component(raw, path)
+	if !ok || err != nil {
 		return nil, err
 	}
 	switch typ {

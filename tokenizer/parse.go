@@ -318,3 +318,37 @@ func parseMerges(raw json.RawMessage, path string) ([][2]string, error) {
 	}
 	return out, nil
 }
+
+// component reads a pipeline component (normalizer, pre-tokenizer, post-
+// processor, decoder): null is no component (ok false); otherwise the
+// object and its "type".
+func component(raw json.RawMessage, path string) (o object, typ string, ok bool, err error) {
+	if isNull(raw) {
+		return object{}, "", false, nil
+	}
+	if o, err = parseObject(raw, path); err != nil {
+		return object{}, "", false, err
+	}
+	if typ, err = o.typ(); err != nil {
+		return object{}, "", false, err
+	}
+	return o, typ, true, nil
+}
+
+// sequence parses the list o[key] of a "Sequence" component, each item
+// with parse, and concatenates the steps.
+func sequence[T any](o object, key string, parse func(json.RawMessage, string) ([]T, error)) ([]T, error) {
+	items, err := o.list(key)
+	if err != nil {
+		return nil, err
+	}
+	out := []T{}
+	for i, item := range items {
+		steps, err := parse(item, o.field(key)+"["+strconv.Itoa(i)+"]")
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, steps...)
+	}
+	return out, nil
+}

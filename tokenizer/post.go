@@ -100,34 +100,15 @@ func (tp *template) trailing() []int {
 }
 
 func parsePostProcessor(raw json.RawMessage, path string) ([]postStep, error) {
-	if isNull(raw) {
-		return nil, nil
-	}
-	o, err := parseObject(raw, path)
-	if err != nil {
-		return nil, err
-	}
-	typ, err := o.typ()
-	if err != nil {
+	o, typ, ok, err := component(raw, path)
+	if !ok || err != nil {
 		return nil, err
 	}
 	switch typ {
 	case "ByteLevel":
 		return nil, nil
 	case "Sequence":
-		items, err := o.list("processors")
-		if err != nil {
-			return nil, err
-		}
-		var out []postStep
-		for i, item := range items {
-			steps, err := parsePostProcessor(item, o.field("processors")+"["+strconv.Itoa(i)+"]")
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, steps...)
-		}
-		return out, nil
+		return sequence(o, "processors", parsePostProcessor)
 	case "TemplateProcessing":
 		return parseTemplate(o)
 	case "BertProcessing", "RobertaProcessing":

@@ -3,7 +3,6 @@ package tokenizer
 import (
 	"encoding/json"
 	"fmt"
-	"strconv"
 	"strings"
 )
 
@@ -269,32 +268,13 @@ func parsePipeline(raw json.RawMessage) (pipeline, error) {
 }
 
 func parsePreTokenizer(raw json.RawMessage, path string) ([]preStage, error) {
-	if isNull(raw) {
-		return nil, nil
-	}
-	o, err := parseObject(raw, path)
-	if err != nil {
-		return nil, err
-	}
-	typ, err := o.typ()
-	if err != nil {
+	o, typ, ok, err := component(raw, path)
+	if !ok || err != nil {
 		return nil, err
 	}
 	switch typ {
 	case "Sequence":
-		items, err := o.list("pretokenizers")
-		if err != nil {
-			return nil, err
-		}
-		var out []preStage
-		for i, item := range items {
-			st, err := parsePreTokenizer(item, o.field("pretokenizers")+"["+strconv.Itoa(i)+"]")
-			if err != nil {
-				return nil, err
-			}
-			out = append(out, st...)
-		}
-		return out, nil
+		return sequence(o, "pretokenizers", parsePreTokenizer)
 	case "ByteLevel":
 		st := &byteLevelStage{mapBytes: true}
 		if st.addPrefixSpace, err = o.boolean("add_prefix_space", false); err != nil {
