@@ -316,3 +316,26 @@ func TestTrainBadInput(t *testing.T) {
 	})
 	_ = fmt.Sprint
 }
+
+// FuzzConfigFile: any --config file is applied or refused with an error
+// naming the file; nothing panics.
+func FuzzConfigFile(f *testing.F) {
+	for _, seed := range []string{`{"learning_rate": 0.001, "target_modules": ["q_proj"]}`, `{"resume": true}`, `[]`, `{"seed": -1}`,
+		`{"max_steps": "7", "coft": true, "r": 4}`, `{"config": "x"}`, `{"lora_alpha": null}`, `not json`} {
+		f.Add(seed)
+	}
+	f.Fuzz(func(t *testing.T, content string) {
+		path := filepath.Join(t.TempDir(), "cfg.json")
+		if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		j := &trainJob{}
+		fs := trainFlags(j)
+		if err := fs.Set("config", path); err != nil {
+			t.Fatal(err)
+		}
+		if err := applyConfigFile(fs); err != nil && !strings.Contains(err.Error(), path) {
+			t.Fatalf("error %q does not name the file", err)
+		}
+	})
+}
