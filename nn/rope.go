@@ -3,8 +3,6 @@ package nn
 import (
 	"math"
 	"sync"
-
-	"github.com/orthotune/orthotune/kernels"
 )
 
 // RoPE is rotary position embedding in transformers' rotate_half layout:
@@ -52,25 +50,5 @@ func (r *RoPE) table(n int) (cos, sin []float32) {
 // consecutive blocks of HeadDim starting at offset, rows stride apart.
 // inverse applies the transpose rotation, which is the backward pass.
 func (r *RoPE) Apply(x []float32, offset, stride, rowCount, seqLen, heads int, inverse bool) {
-	half := r.HeadDim / 2
-	cos, sin := r.table(seqLen)
-	kernels.ParallelFor(rowCount, 8, func(lo, hi int) {
-		for row := lo; row < hi; row++ {
-			pos := row % seqLen
-			c, s := cos[pos*half:(pos+1)*half], sin[pos*half:(pos+1)*half]
-			for h := 0; h < heads; h++ {
-				base := offset + row*stride + h*r.HeadDim
-				a, b := x[base:base+half], x[base+half:base+2*half]
-				for i := range half {
-					si := s[i]
-					if inverse {
-						si = -si
-					}
-					x1, x2 := a[i], b[i]
-					a[i] = x1*c[i] - x2*si
-					b[i] = x2*c[i] + x1*si
-				}
-			}
-		}
-	})
+	r.ApplyAt(x, offset, stride, rowCount, seqLen, 0, heads, inverse)
 }
