@@ -275,6 +275,14 @@ func TestTrainingLowersLossAndSavedAdapterReloads(t *testing.T) {
 			if !(last < 0.6*first) {
 				t.Errorf("loss fell only from %.4f to %.4f", first, last)
 			}
+			if method != "full" { // only adapter tensors were trained
+				fresh := f.modelFn().Params()
+				for i, p := range tr.Model.Params() {
+					if d := tensor.MaxAbsDiff(p.W.Data, fresh[i].W.Data); d != 0 || p.Grad != nil {
+						t.Fatalf("base weight %s changed by %g (gradient buffer: %v)", p.Name, d, p.Grad != nil)
+					}
+				}
+			}
 			final, err := Evaluate(tr.Model, batches(f.eval, 4))
 			if err != nil {
 				t.Fatal(err)
