@@ -33,6 +33,7 @@ var commands = map[string]command{
 	"grad":          {"gradient of the next-token loss for every tensor of a PEFT adapter", runGrad},
 	"merge":         {"fold a PEFT adapter into its model; write a standalone Hugging Face model directory", runMerge},
 	"inspect":       {"describe a PEFT adapter: method, targets, layers, orthogonality, hyperspherical energy", runInspect},
+	"bench":         {"train a random model on random tokens; print tokens/s, step time, peak RSS as one JSON line", runBench},
 	"demo":          {"the built-in end-to-end run: pretrain a small model (cached), fine-tune OFT on a task, compare", runDemo},
 	"train":         {"fine-tune a model on a JSONL data set with OFT, LoRA or every weight; write a PEFT adapter", runTrain},
 	"eval":          {"loss and perplexity of a model (optionally through a PEFT adapter) on a JSONL data set", runEval},

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/orthotune/orthotune/safetensors"
 	"github.com/orthotune/orthotune/tensor"
@@ -26,6 +27,10 @@ type Spec struct {
 	SlidingWindow int            // mistral only
 	NoPrefix      bool           // gpt2: write names without "transformer."
 	Extra         map[string]any // extra or overriding config.json fields
+	// Std > 0 draws every weight from N(0, Std²) with norm weights 1 and
+	// biases 0, as a freshly initialised model (benchmarks); the default
+	// draws larger, varied values that make tests sensitive.
+	Std float64
 }
 
 func (s *Spec) defaults() {
@@ -53,11 +58,21 @@ func Write(dir string, s Spec) (map[string]any, error) {
 	rng := tensor.NewRNG(s.Seed + 1)
 	var entries []safetensors.Entry
 	add := func(name string, std float64, shape ...int) {
+		if s.Std > 0 {
+			std = s.Std
+			if strings.HasSuffix(name, ".bias") {
+				std = 0
+			}
+		}
 		t := rng.Randn(std, shape...)
 		entries = append(entries, safetensors.Entry{Name: name, DType: s.DType, Shape: shape, Float: t.Data})
 	}
 	ones := func(name string, shape ...int) {
-		t := rng.Randn(0.1, shape...)
+		spread := 0.1
+		if s.Std > 0 {
+			spread = 0
+		}
+		t := rng.Randn(spread, shape...)
 		for i := range t.Data {
 			t.Data[i] += 1
 		}

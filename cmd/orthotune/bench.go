@@ -1,0 +1,212 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"io"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/orthotune/orthotune/internal/testmodel"
+	"github.com/orthotune/orthotune/kernels"
+	"github.com/orthotune/orthotune/model"
+	"github.com/orthotune/orthotune/nn"
+	"github.com/orthotune/orthotune/peft"
+	"github.com/orthotune/orthotune/tensor"
+	"github.com/orthotune/orthotune/train"
+)
+
+const benchSynopsis = "bench [flags]\n\n" +
+	"Trains a randomly initialised model on random tokens (AdamW, float32) and prints one JSON line:\n" +
+	"tokens_per_s (over the measured steps), tokens_per_s_median_step, step_ms_median, peak_rss_mib\n" +
+	"(resident set high-water mark during training), trainable_params and gemm (the kernel used).\n" +
+	"The first --warmup steps are not measured."
+
+// benchResult is the JSON line bench prints.
+type benchResult struct {
+	Arch                 string  `json:"arch"`
+	Method               string  `json:"method"`
+	Layers               int     `json:"layers"`
+	Hidden               int     `json:"hidden"`
+	Seq                  int     `json:"seq"`
+	Batch                int     `json:"batch"`
+	Threads              int     `json:"threads"`
+	Steps                int     `json:"steps"`
+	TokensPerS           float64 `json:"tokens_per_s"`
+	TokensPerSMedianStep float64 `json:"tokens_per_s_median_step"`
+	StepMsMedian         float64 `json:"step_ms_median"`
+	PeakRSSMiB           float64 `json:"peak_rss_mib"`
+	TrainableParams      int     `json:"trainable_params"`
+	TotalParams          int     `json:"total_params"`
+	Gemm                 string  `json:"gemm"`
+	FinalLoss            float64 `json:"final_loss"`
+}
+
+func runBench(args []string, stdout, stderr io.Writer) error {
+	fs := newFlags("bench")
+	arch := fs.String("arch", "llama", "llama or gpt2")
+	layers := fs.Int("layers", 4, "decoder blocks")
+	hidden := fs.Int("hidden", 256, "hidden size")
+	heads := fs.Int("heads", 4, "attention heads")
+	kvHeads := fs.Int("kv-heads", 0, "key/value heads (llama; default: --heads)")
+	inter := fs.Int("intermediate", 704, "MLP width")
+	vocab := fs.Int("vocab", 4096, "vocabulary size")
+	seq := fs.Int("seq", 128, "sequence length")
+	batch := fs.Int("batch", 8, "sequences per step")
+	method := fs.String("method", "oft", "oft, lora or full")
+	targets := fs.String("targets", "", "adapted modules (default: every linear layer in the blocks)")
+	blockSize := fs.Int("oft-block-size", 32, "OFT block size")
+	neumann := fs.Int("neumann-terms", 5, "Cayley–Neumann terms")
+	exact := fs.Bool("exact-cayley", false, "exact Cayley transform instead of the series")
+	loraR := fs.Int("lora-r", 8, "LoRA rank")
+	loraAlpha := fs.Float64("lora-alpha", 16, "LoRA alpha")
+	steps := fs.Int("steps", 10, "measured steps")
+	warmup := fs.Int("warmup", 2, "unmeasured steps first")
+	var seed uint64 = 1
+	fs.Var(uint64Flag{&seed}, "seed", "seed for weights, adapter and tokens")
+	if _, err := parseFlags(fs, benchSynopsis, args, 0, 0, stdout, stderr); err != nil {
+		return err
+	}
+	switch {
+	case *steps < 1 || *warmup < 0 || *seq < 2 || *batch < 1 || *layers < 1 || *vocab < 2:
+		return usageError(fs, benchSynopsis, stderr, "--steps, --seq, --batch, --layers and --vocab must be positive (--seq ≥ 2), --warmup ≥ 0")
+	case *hidden%*heads != 0:
+		return usageError(fs, benchSynopsis, stderr, "--hidden %d is not a multiple of --heads %d", *hidden, *heads)
+	}
+	if *kvHeads == 0 {
+		*kvHeads = *heads
+	}
+	dir, err := os.MkdirTemp("", "orthotune-bench-*")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(dir)
+	if _, err := testmodel.Write(dir, testmodel.Spec{ModelType: *arch, Hidden: *hidden, Heads: *heads, KVHeads: *kvHeads,
+		Intermediate: *inter, Layers: *layers, Vocab: *vocab, Positions: max(*seq, 128), Seed: seed, Std: 0.02}); err != nil {
+		return err
+	}
+	m, err := model.Load(dir)
+	if err != nil {
+		return err
+	}
+	var target train.Target
+	var run model.CausalLM = m
+	if *method == "full" {
+		for _, p := range m.Params() {
+			p.SetTrainable(true)
+		}
+		target = nil
+	} else {
+		j := &trainJob{Method: *method, TargetModules: *targets, OFTBlockSize: *blockSize, NeumannTerms: *neumann,
+			ExactCayley: *exact, LoraR: *loraR, LoraAlpha: *loraAlpha, Eps: 6e-5}
+		if j.TargetModules == "" {
+			j.TargetModules = "all-linear"
+		}
+		cfg, err := j.adapterConfig(*arch)
+		if err != nil {
+			return err
+		}
+		pm := peft.Wrap(m)
+		a, err := pm.Add(adapterName, cfg, tensor.NewRNG(seed))
+		if err != nil {
+			return err
+		}
+		run, target = pm, train.AdapterTarget(a)
+		a.SetTraining(true)
+	}
+	var params []train.NamedParam
+	if target != nil {
+		params = target.Params()
+	} else {
+		for _, p := range m.Params() {
+			params = append(params, train.NamedParam{Name: p.Name, Param: p, Decay: true})
+		}
+	}
+	opt, err := train.NewAdamW(params, 0.9, 0.999, 1e-8, 0)
+	if err != nil {
+		return err
+	}
+	trainable := 0
+	for _, p := range params {
+		trainable += p.Param.W.Len()
+	}
+	rng := tensor.NewRNG(seed + 7)
+	ids := make([][]int, *batch)
+	for i := range ids {
+		ids[i] = make([]int, *seq)
+	}
+	var ce nn.CrossEntropy
+	resetPeakRSS()
+	var times []float64
+	var total time.Duration
+	loss := math.NaN()
+	for s := 0; s < *warmup+*steps; s++ {
+		for _, row := range ids {
+			for t := range row {
+				row[t] = rng.IntN(*vocab)
+			}
+		}
+		start := time.Now()
+		for _, p := range params {
+			p.Param.ZeroGrad()
+		}
+		logits, err := run.Forward(ids)
+		if err != nil {
+			return err
+		}
+		if loss, _, err = ce.Forward(logits, nn.ShiftedTargets(ids)); err != nil {
+			return err
+		}
+		run.Backward(ce.Backward(1))
+		train.ClipGradNorm(params, 1)
+		opt.Step(1e-4)
+		el := time.Since(start)
+		if s >= *warmup {
+			times = append(times, el.Seconds())
+			total += el
+		}
+	}
+	tokens := float64(*batch * *seq)
+	slices.Sort(times)
+	median := times[len(times)/2]
+	if len(times)%2 == 0 {
+		median = (times[len(times)/2-1] + times[len(times)/2]) / 2
+	}
+	res := benchResult{Arch: *arch, Method: *method, Layers: *layers, Hidden: *hidden, Seq: *seq, Batch: *batch,
+		Threads: kernels.Threads(), Steps: *steps, TokensPerS: tokens * float64(*steps) / total.Seconds(),
+		TokensPerSMedianStep: tokens / median, StepMsMedian: median * 1000, PeakRSSMiB: peakRSSMiB(),
+		TrainableParams: trainable, TotalParams: m.Info().Parameters, Gemm: kernels.GemmKernel(), FinalLoss: loss}
+	return json.NewEncoder(stdout).Encode(res)
+}
+
+// resetPeakRSS restarts the kernel's resident-set high-water mark (Linux:
+// /proc/self/clear_refs), so the peak measures training, not loading.
+func resetPeakRSS() { _ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) }
+
+// peakRSSMiB is the resident-set high-water mark: VmHWM from
+// /proc/self/status where there is one, else getrusage's maxrss.
+func peakRSSMiB() float64 {
+	if f, err := os.Open(filepath.Join("/proc", "self", "status")); err == nil {
+		defer f.Close()
+		sc := bufio.NewScanner(f)
+		for sc.Scan() {
+			if rest, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
+				fields := strings.Fields(rest)
+				if kb, err := strconv.ParseFloat(fields[0], 64); err == nil {
+					return kb / 1024
+				}
+			}
+		}
+	}
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err == nil {
+		return float64(ru.Maxrss) / 1024
+	}
+	return math.NaN()
+}
