@@ -10,3 +10,5 @@ require (
 	golang.org/x/text v0.23.0
 	gonum.org/v1/gonum v0.17.0
 )
+
+require github.com/ebitengine/purego v0.11.3

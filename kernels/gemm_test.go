@@ -264,6 +264,7 @@ func TestGemmPropagatesNaN(t *testing.T) {
 // identical whatever the number of threads: every element of C sees the
 // same sequence of float32 operations however C is split.
 func TestGemmThreadsDeterministic(t *testing.T) {
+	useBackend(t, gemmGo)
 	defer SetThreads(SetThreads(1))
 	for _, tc := range []gemmCase{
 		{m: 300, n: 70, k: 300, alpha: 1, beta: 0},                             // split over rows
@@ -296,6 +297,7 @@ func TestGemmNoAllocs(t *testing.T) {
 	if testing.CoverMode() != "" || raceEnabled {
 		t.Skip("instrumented builds allocate")
 	}
+	useBackend(t, gemmGo)
 	m, n, k := 96, 80, 72
 	a, b, c := make([]float32, m*k), make([]float32, k*n), make([]float32, m*n)
 	for _, threads := range []int{1, 2} {
@@ -404,4 +406,11 @@ func TestUseDirect(t *testing.T) {
 			t.Errorf("useDirect(%v, %v, %d, %d, %d) = %v, want %v", tc.transA, tc.transB, tc.m, tc.n, tc.k, got, tc.want)
 		}
 	}
+}
+
+// useBackend makes Gemm dispatch to impl for the rest of the test.
+func useBackend(t *testing.T, impl func(bool, bool, int, int, int, float32, []float32, int, []float32, int, float32, []float32, int)) {
+	saved := gemmImpl
+	gemmImpl = impl
+	t.Cleanup(func() { gemmImpl = saved })
 }
