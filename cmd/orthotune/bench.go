@@ -1,16 +1,11 @@
 package main
 
 import (
-	"bufio"
 	"encoding/json"
 	"io"
 	"math"
 	"os"
-	"path/filepath"
 	"slices"
-	"strconv"
-	"strings"
-	"syscall"
 	"time"
 
 	"github.com/orthotune/orthotune/internal/testmodel"
@@ -183,30 +178,4 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 		TokensPerSMedianStep: tokens / median, StepMsMedian: median * 1000, PeakRSSMiB: peakRSSMiB(),
 		TrainableParams: trainable, TotalParams: m.Info().Parameters, Gemm: kernels.GemmKernel(), FinalLoss: loss}
 	return json.NewEncoder(stdout).Encode(res)
-}
-
-// resetPeakRSS restarts the kernel's resident-set high-water mark (Linux:
-// /proc/self/clear_refs), so the peak measures training, not loading.
-func resetPeakRSS() { _ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) }
-
-// peakRSSMiB is the resident-set high-water mark: VmHWM from
-// /proc/self/status where there is one, else getrusage's maxrss.
-func peakRSSMiB() float64 {
-	if f, err := os.Open(filepath.Join("/proc", "self", "status")); err == nil {
-		defer f.Close()
-		sc := bufio.NewScanner(f)
-		for sc.Scan() {
-			if rest, ok := strings.CutPrefix(sc.Text(), "VmHWM:"); ok {
-				fields := strings.Fields(rest)
-				if kb, err := strconv.ParseFloat(fields[0], 64); err == nil {
-					return kb / 1024
-				}
-			}
-		}
-	}
-	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err == nil {
-		return float64(ru.Maxrss) / 1024
-	}
-	return math.NaN()
 }
