@@ -204,15 +204,7 @@ func parseDecoder(raw json.RawMessage, path string) ([]decoderStep, error) {
 		if d.replacement, err = o.str("replacement", "▁"); err != nil {
 			return nil, err
 		}
-		addPrefix, err := o.boolean("add_prefix_space", true)
-		if err != nil {
-			return nil, err
-		}
-		def := "always"
-		if !addPrefix {
-			def = "never"
-		}
-		scheme, err := o.str("prepend_scheme", def)
+		scheme, err := prependScheme(o)
 		if err != nil {
 			return nil, err
 		}

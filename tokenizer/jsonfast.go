@@ -154,82 +154,67 @@ func (s *scanner) strSkip() (int, bool) {
 // splitObjectFast returns the raw values of the fields of a validated JSON
 // object.
 func splitObjectFast(b []byte) (map[string]json.RawMessage, bool) {
-	s := &scanner{b: b}
-	s.ws()
-	if s.peek() != '{' {
-		return nil, false
-	}
-	s.i++
 	out := map[string]json.RawMessage{}
-	for {
-		s.ws()
-		if s.peek() == '}' {
-			return out, true
-		}
-		key, ok := s.str()
-		if !ok {
-			return nil, false
-		}
-		s.ws()
-		if s.peek() != ':' {
-			return nil, false
-		}
-		s.i++
-		s.ws()
+	ok := scanMembers(b, func(s *scanner, key string) bool {
 		start := s.i
 		if !s.skipValue() {
-			return nil, false
+			return false
 		}
 		out[key] = json.RawMessage(b[start:s.i])
-		s.ws()
-		switch s.peek() {
-		case ',':
-			s.i++
-		case '}':
-			return out, true
-		default:
-			return nil, false
-		}
-	}
+		return true
+	})
+	return out, ok
 }
 
 // scanVocab reads {"token": id, ...}.
 func scanVocab(b []byte) (map[string]int32, bool) {
+	out := make(map[string]int32, len(b)/16)
+	ok := scanMembers(b, func(s *scanner, key string) bool {
+		v, ok := s.integer()
+		if !ok || v < -1<<31 || v >= 1<<31 {
+			return false
+		}
+		out[key] = int32(v)
+		return true
+	})
+	return out, ok
+}
+
+// scanMembers walks the members of the JSON object b, calling value with
+// the scanner at the start of each member's value; value consumes it.
+func scanMembers(b []byte, value func(s *scanner, key string) bool) bool {
 	s := &scanner{b: b}
 	s.ws()
 	if s.peek() != '{' {
-		return nil, false
+		return false
 	}
 	s.i++
-	out := make(map[string]int32, len(b)/16)
 	for {
 		s.ws()
 		if s.peek() == '}' {
-			return out, true
+			return true
 		}
 		key, ok := s.str()
 		if !ok {
-			return nil, false
+			return false
 		}
 		s.ws()
 		if s.peek() != ':' {
-			return nil, false
+			return false
 		}
 		s.i++
 		s.ws()
-		v, ok := s.integer()
-		if !ok || v < -1<<31 || v >= 1<<31 {
-			return nil, false
+		if !value(s, key) {
+			return false
 		}
-		out[key] = int32(v)
 		s.ws()
 		switch s.peek() {
 		case ',':
 			s.i++
 		case '}':
-			return out, true
+			return true
 		default:
-			return nil, false
+			return false
 		}
 	}
 }

@@ -333,15 +333,7 @@ func parsePreTokenizer(raw json.RawMessage, path string) ([]preStage, error) {
 		if st.replacement == "" {
 			return nil, fmt.Errorf("%s: empty", o.field("replacement"))
 		}
-		addPrefix, err := o.boolean("add_prefix_space", true)
-		if err != nil {
-			return nil, err
-		}
-		def := "always"
-		if !addPrefix {
-			def = "never"
-		}
-		scheme, err := o.str("prepend_scheme", def)
+		scheme, err := prependScheme(o)
 		if err != nil {
 			return nil, err
 		}
@@ -361,4 +353,18 @@ func parsePreTokenizer(raw json.RawMessage, path string) ([]preStage, error) {
 		return []preStage{st}, nil
 	}
 	return nil, unsupported(path, typ)
+}
+
+// prependScheme reads a Metaspace component's prepend_scheme, whose
+// default follows the older add_prefix_space flag (true: "always").
+func prependScheme(o object) (string, error) {
+	addPrefix, err := o.boolean("add_prefix_space", true)
+	if err != nil {
+		return "", err
+	}
+	def := "always"
+	if !addPrefix {
+		def = "never"
+	}
+	return o.str("prepend_scheme", def)
 }
