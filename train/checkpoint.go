@@ -1,10 +1,8 @@
 package train
 
 import (
-	"bufio"
 	"encoding/json"
 	"fmt"
-	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -253,25 +251,7 @@ func configMismatch(a, b Config) string {
 }
 
 func writeJSON(path string, v any) error {
-	b, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		return err
-	}
-	return atomicWrite(path, func(w *bufio.Writer) error {
-		_, err := w.Write(append(b, '\n'))
-		return err
-	})
-}
-
-func atomicWrite(path string, fill func(w *bufio.Writer) error) error {
-	err := atomicfile.Write(path, func(w io.Writer) error {
-		bw := bufio.NewWriter(w)
-		if err := fill(bw); err != nil {
-			return err
-		}
-		return bw.Flush()
-	})
-	if err != nil {
+	if err := atomicfile.WriteJSON(path, v); err != nil {
 		return fmt.Errorf("train: writing %s: %w", path, err)
 	}
 	return nil

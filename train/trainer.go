@@ -1,7 +1,7 @@
 package train
 
 import (
-	"bufio"
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"math"
@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/orthotune/orthotune/data"
+	"github.com/orthotune/orthotune/internal/atomicfile"
 	"github.com/orthotune/orthotune/model"
 	"github.com/orthotune/orthotune/nn"
 )
@@ -318,15 +319,17 @@ func (t *Trainer) openMetrics() error {
 }
 
 func writeLines(path string, records []Record) error {
-	return atomicWrite(path, func(w *bufio.Writer) error {
-		enc := json.NewEncoder(w)
-		for _, r := range records {
-			if err := enc.Encode(r); err != nil {
-				return err
-			}
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	for _, r := range records {
+		if err := enc.Encode(r); err != nil {
+			return err
 		}
-		return nil
-	})
+	}
+	if err := atomicfile.WriteBytes(path, b.Bytes()); err != nil {
+		return fmt.Errorf("train: writing %s: %w", path, err)
+	}
+	return nil
 }
 
 // EvalResult is the mean next-token loss over an evaluation set.

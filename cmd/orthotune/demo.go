@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/orthotune/orthotune/generate"
+	"github.com/orthotune/orthotune/internal/atomicfile"
 	"github.com/orthotune/orthotune/internal/demo"
 	"github.com/orthotune/orthotune/model"
 	"github.com/orthotune/orthotune/tokenizer"
@@ -77,6 +78,8 @@ func runDemo(args []string, stdout, stderr io.Writer) error {
 		}
 		root = dir
 	} else if err := checkNewDir(root); err != nil {
+		return err
+	} else if err := os.MkdirAll(root, 0o755); err != nil {
 		return err
 	}
 	taskTrain, taskEval := demo.Task(4)
@@ -277,7 +280,7 @@ func writeTexts(path string, texts []string) error {
 			return err
 		}
 	}
-	return atomicWriteFile(path, []byte(b.String()))
+	return atomicfile.WriteBytes(path, []byte(b.String()))
 }
 
 func writeRecords(path string, recs []demo.Record) error {
@@ -288,7 +291,7 @@ func writeRecords(path string, recs []demo.Record) error {
 			return err
 		}
 	}
-	return atomicWriteFile(path, []byte(b.String()))
+	return atomicfile.WriteBytes(path, []byte(b.String()))
 }
 
 func copyInto(src, dst string) error {
@@ -296,5 +299,5 @@ func copyInto(src, dst string) error {
 	if err != nil {
 		return err
 	}
-	return atomicWriteFile(dst, b)
+	return atomicfile.WriteBytes(dst, b)
 }

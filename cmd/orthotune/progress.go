@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"fmt"
 	"io"
-	"os"
 	"path/filepath"
 
 	"github.com/orthotune/orthotune/internal/atomicfile"
@@ -54,18 +53,6 @@ func (p *trainProgress) finish() {
 	}
 }
 
-// atomicWriteFile writes data to path through a temporary file and a
-// rename.
-func atomicWriteFile(path string, data []byte) error {
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
-		return err
-	}
-	return atomicfile.Write(path, func(w io.Writer) error {
-		_, err := w.Write(data)
-		return err
-	})
-}
-
 // LossPlotFile is the loss-curve picture written into a training run's
 // output directory.
 const LossPlotFile = "loss.svg"
@@ -91,5 +78,5 @@ func writeLossPlot(dir string, records []train.Record, label string) error {
 	if err := c.WriteSVG(&buf, series...); err != nil {
 		return fmt.Errorf("%s: %w", LossPlotFile, err)
 	}
-	return atomicWriteFile(filepath.Join(dir, LossPlotFile), buf.Bytes())
+	return atomicfile.WriteBytes(filepath.Join(dir, LossPlotFile), buf.Bytes())
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/orthotune/orthotune/data"
+	"github.com/orthotune/orthotune/internal/atomicfile"
 	"github.com/orthotune/orthotune/model"
 	"github.com/orthotune/orthotune/peft"
 	"github.com/orthotune/orthotune/peft/lora"
@@ -470,7 +471,7 @@ func (j *trainJob) run(stdout, stderr io.Writer) (*trainResult, error) {
 	if err := writeLossPlot(j.OutputDir, state.LogHistory, label); err != nil {
 		return res, err
 	}
-	if err := writeJSON(filepath.Join(j.OutputDir, "train_config.json"), j.settings()); err != nil {
+	if err := atomicfile.WriteJSON(filepath.Join(j.OutputDir, "train_config.json"), j.settings()); err != nil {
 		return res, err
 	}
 	if !j.Quiet {
@@ -539,12 +540,4 @@ func (j *trainJob) settings() map[string]any {
 		s["lora_r"], s["lora_alpha"], s["lora_dropout"], s["use_rslora"] = j.LoraR, j.LoraAlpha, j.LoraDropout, j.UseRSLoRA
 	}
 	return s
-}
-
-func writeJSON(path string, v any) error {
-	b, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		return err
-	}
-	return atomicWriteFile(path, append(b, '\n'))
 }

@@ -1,6 +1,7 @@
 package atomicfile
 
 import (
+	"encoding/json"
 	"io"
 	"os"
 	"path/filepath"
@@ -42,4 +43,21 @@ func Write(path string, fill func(w io.Writer) error) (err error) {
 		d.Close()
 	}
 	return nil
+}
+
+// WriteBytes creates path from data.
+func WriteBytes(path string, data []byte) error {
+	return Write(path, func(w io.Writer) error {
+		_, err := w.Write(data)
+		return err
+	})
+}
+
+// WriteJSON creates path holding v as indented JSON and a final newline.
+func WriteJSON(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	return WriteBytes(path, append(b, '\n'))
 }
