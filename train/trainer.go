@@ -3,6 +3,7 @@ package train
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"math"
 	"os"
@@ -158,7 +159,6 @@ func (t *Trainer) Run() (State, error) {
 	if err := t.openMetrics(); err != nil {
 		return State{}, err
 	}
-	params := t.Target.Params()
 	total := t.state.MaxSteps
 	sched := Schedule{Kind: t.Config.LRSchedulerType, WarmupSteps: t.Config.WarmupSteps, TotalSteps: total}
 	t.start, t.sinceLog, t.tokensLog = time.Now(), time.Now(), t.state.NumTokens
@@ -175,51 +175,20 @@ func (t *Trainer) Run() (State, error) {
 	for t.state.GlobalStep < total {
 		step := t.state.GlobalStep + 1
 		batches := make([]data.Batch, accum)
-		targets := make([][]int, accum)
-		counted := 0
-		stepTokens := 0
 		for i := range batches {
 			batches[i] = t.Train.Next()
-			targets[i] = batches[i].Targets()
-			stepTokens += batches[i].Tokens
-			for _, y := range targets[i] {
-				if y != data.IgnoreIndex {
-					counted++
-				}
-			}
-		}
-		if counted == 0 {
-			return t.state, fmt.Errorf("train: step %d has no target tokens (every label is masked): check the data's prompt/completion lengths against --max-seq-length", step)
-		}
-		for _, p := range params {
-			p.Param.ZeroGrad()
-		}
-		var lossSum float64
-		for i, b := range batches {
-			logits, err := t.Model.Forward(b.InputIDs)
-			if err != nil {
-				return t.state, fmt.Errorf("train: step %d: %w", step, err)
-			}
-			loss, n, err := t.ce.Forward(logits, targets[i])
-			if err != nil {
-				return t.state, fmt.Errorf("train: step %d: %w", step, err)
-			}
-			if n == 0 {
-				continue
-			}
-			lossSum += loss * float64(n)
-			t.Model.Backward(t.ce.Backward(float64(n) / float64(counted)))
-		}
-		loss := lossSum / float64(counted)
-		if math.IsNaN(loss) || math.IsInf(loss, 0) {
-			return t.state, &NonFiniteError{Step: step, What: "loss", Value: loss, Checkpoint: t.lastCkpt}
-		}
-		norm := ClipGradNorm(params, t.Config.MaxGradNorm)
-		if math.IsNaN(norm) || math.IsInf(norm, 0) {
-			return t.state, &NonFiniteError{Step: step, What: "gradient norm", Value: norm, Checkpoint: t.lastCkpt}
 		}
 		lr := t.Config.LearningRate * sched.Factor(step-1)
-		t.opt.Step(lr)
+		res, err := Step(t.Model, t.opt, batches, lr, t.Config.MaxGradNorm)
+		var nf *NonFiniteError
+		switch {
+		case errors.As(err, &nf):
+			nf.Step, nf.Checkpoint = step, t.lastCkpt
+			return t.state, nf
+		case err != nil:
+			return t.state, fmt.Errorf("train: step %d: %w", step, err)
+		}
+		loss, norm, stepTokens := res.Loss, res.GradNorm, res.Tokens
 
 		t.state.GlobalStep = step
 		t.state.NumTokens += int64(stepTokens)
@@ -330,6 +299,66 @@ func writeLines(path string, records []Record) error {
 		return fmt.Errorf("train: writing %s: %w", path, err)
 	}
 	return nil
+}
+
+// StepResult is what one optimizer step saw.
+type StepResult struct {
+	Loss     float64 // mean next-token loss over every target token of the step
+	GradNorm float64 // global gradient norm before clipping
+	Targets  int     // target tokens
+	Tokens   int     // input tokens, padding excluded
+}
+
+// Step runs one optimizer update of the parameters opt holds: forward and
+// backward over every batch (gradient accumulation, each batch weighted by
+// its share of the step's target tokens), clipping to maxGradNorm, then
+// AdamW at learning rate lr. A NaN or infinite loss or gradient norm
+// returns a *NonFiniteError before anything is updated.
+func Step(m model.CausalLM, opt *AdamW, batches []data.Batch, lr, maxGradNorm float64) (StepResult, error) {
+	var res StepResult
+	targets := make([][]int, len(batches))
+	for i, b := range batches {
+		targets[i] = b.Targets()
+		res.Tokens += b.Tokens
+		for _, y := range targets[i] {
+			if y != data.IgnoreIndex {
+				res.Targets++
+			}
+		}
+	}
+	if res.Targets == 0 {
+		return res, errors.New("no target tokens (every label is masked): check the data's prompt/completion lengths against --max-seq-length")
+	}
+	for _, p := range opt.params {
+		p.Param.ZeroGrad()
+	}
+	var ce nn.CrossEntropy
+	var lossSum float64
+	for i, b := range batches {
+		logits, err := m.Forward(b.InputIDs)
+		if err != nil {
+			return res, err
+		}
+		loss, n, err := ce.Forward(logits, targets[i])
+		if err != nil {
+			return res, err
+		}
+		if n == 0 {
+			continue
+		}
+		lossSum += loss * float64(n)
+		m.Backward(ce.Backward(float64(n) / float64(res.Targets)))
+	}
+	res.Loss = lossSum / float64(res.Targets)
+	if math.IsNaN(res.Loss) || math.IsInf(res.Loss, 0) {
+		return res, &NonFiniteError{What: "loss", Value: res.Loss}
+	}
+	res.GradNorm = ClipGradNorm(opt.params, maxGradNorm)
+	if math.IsNaN(res.GradNorm) || math.IsInf(res.GradNorm, 0) {
+		return res, &NonFiniteError{What: "gradient norm", Value: res.GradNorm}
+	}
+	opt.Step(lr)
+	return res, nil
 }
 
 // EvalResult is the mean next-token loss over an evaluation set.

@@ -3,15 +3,14 @@ package main
 import (
 	"encoding/json"
 	"io"
-	"math"
 	"os"
 	"slices"
 	"time"
 
+	"github.com/orthotune/orthotune/data"
 	"github.com/orthotune/orthotune/internal/testmodel"
 	"github.com/orthotune/orthotune/kernels"
 	"github.com/orthotune/orthotune/model"
-	"github.com/orthotune/orthotune/nn"
 	"github.com/orthotune/orthotune/peft"
 	"github.com/orthotune/orthotune/tensor"
 	"github.com/orthotune/orthotune/train"
@@ -93,10 +92,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	var target train.Target
 	var run model.CausalLM = m
 	if *method == "full" {
-		for _, p := range m.Params() {
-			p.SetTrainable(true)
-		}
-		target = nil
+		target = train.FullTarget(m, nil) // never saved
 	} else {
 		j := &trainJob{Method: *method, TargetModules: *targets, OFTBlockSize: *blockSize, NeumannTerms: *neumann,
 			ExactCayley: *exact, LoraR: *loraR, LoraAlpha: *loraAlpha, Eps: 6e-5}
@@ -113,16 +109,9 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		run, target = pm, train.AdapterTarget(a)
-		a.SetTraining(true)
 	}
-	var params []train.NamedParam
-	if target != nil {
-		params = target.Params()
-	} else {
-		for _, p := range m.Params() {
-			params = append(params, train.NamedParam{Name: p.Name, Param: p, Decay: true})
-		}
-	}
+	target.SetTraining(true)
+	params := target.Params()
 	opt, err := train.NewAdamW(params, 0.9, 0.999, 1e-8, 0)
 	if err != nil {
 		return err
@@ -136,11 +125,11 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	for i := range ids {
 		ids[i] = make([]int, *seq)
 	}
-	var ce nn.CrossEntropy
+	batchOf := data.Batch{InputIDs: ids, Labels: ids, Tokens: *batch * *seq}
 	resetPeakRSS()
 	var times []float64
 	var total time.Duration
-	loss := math.NaN()
+	var loss float64
 	for s := 0; s < *warmup+*steps; s++ {
 		for _, row := range ids {
 			for t := range row {
@@ -148,20 +137,12 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 			}
 		}
 		start := time.Now()
-		for _, p := range params {
-			p.Param.ZeroGrad()
-		}
-		logits, err := run.Forward(ids)
+		res, err := train.Step(run, opt, []data.Batch{batchOf}, 1e-4, 1)
 		if err != nil {
 			return err
 		}
-		if loss, _, err = ce.Forward(logits, nn.ShiftedTargets(ids)); err != nil {
-			return err
-		}
-		run.Backward(ce.Backward(1))
-		train.ClipGradNorm(params, 1)
-		opt.Step(1e-4)
 		el := time.Since(start)
+		loss = res.Loss
 		if s >= *warmup {
 			times = append(times, el.Seconds())
 			total += el
