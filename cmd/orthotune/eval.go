@@ -103,10 +103,15 @@ func evalBatches(m model.CausalLM, modelDir, path string, maxSeq, batchSize int)
 	if err != nil {
 		return nil, 0, err
 	}
-	l := data.NewLoader(examples, batchSize, false, 0, padID(tok))
+	return inOrder(examples, batchSize, padID(tok)), len(examples), nil
+}
+
+// inOrder batches examples in file order, one pass (evaluation sets).
+func inOrder(examples []data.Example, batchSize, padID int) []data.Batch {
+	l := data.NewLoader(examples, batchSize, false, 0, padID)
 	out := make([]data.Batch, l.StepsPerEpoch())
 	for i := range out {
 		out[i] = l.Next()
 	}
-	return out, len(examples), nil
+	return out
 }

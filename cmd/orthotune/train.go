@@ -376,13 +376,7 @@ func (j *trainJob) run(stdout, stderr io.Writer) (*trainResult, error) {
 	}
 	pad := padID(tok)
 	loader := data.NewLoader(trainSet, j.Config.BatchSize, true, j.Config.Seed, pad)
-	var evalBatches []data.Batch
-	if len(evalSet) > 0 {
-		el := data.NewLoader(evalSet, j.EvalBatchSize, false, 0, pad)
-		for range el.StepsPerEpoch() {
-			evalBatches = append(evalBatches, el.Next())
-		}
-	}
+	evalBatches := inOrder(evalSet, j.EvalBatchSize, pad)
 
 	var target train.Target
 	var runModel model.CausalLM = m
