@@ -84,10 +84,10 @@ func runDemo(args []string, stdout, stderr io.Writer) error {
 	}
 	taskTrain, taskEval := demo.Task(4)
 	trainPath, evalPath := filepath.Join(root, "task_train.jsonl"), filepath.Join(root, "task_eval.jsonl")
-	if err := writeRecords(trainPath, taskTrain); err != nil {
+	if err := writeJSONL(trainPath, taskTrain); err != nil {
 		return err
 	}
-	if err := writeRecords(evalPath, taskEval); err != nil {
+	if err := writeJSONL(evalPath, taskEval); err != nil {
 		return err
 	}
 	textEvalPath := filepath.Join(baseDir, "corpus_eval.jsonl")
@@ -272,26 +272,25 @@ func buildDemoBase(dir string, stdout, stderr io.Writer) error {
 	return os.Rename(out, dir)
 }
 
-func writeTexts(path string, texts []string) error {
+// writeJSONL writes one JSON line per record.
+func writeJSONL[T any](path string, records []T) error {
 	var b strings.Builder
 	enc := json.NewEncoder(&b)
-	for _, t := range texts {
-		if err := enc.Encode(map[string]string{"text": t}); err != nil {
+	for _, r := range records {
+		if err := enc.Encode(r); err != nil {
 			return err
 		}
 	}
 	return atomicfile.WriteBytes(path, []byte(b.String()))
 }
 
-func writeRecords(path string, recs []demo.Record) error {
-	var b strings.Builder
-	enc := json.NewEncoder(&b)
-	for _, r := range recs {
-		if err := enc.Encode(r); err != nil {
-			return err
-		}
+// writeTexts writes {"text": ...} records.
+func writeTexts(path string, texts []string) error {
+	recs := make([]map[string]string, len(texts))
+	for i, t := range texts {
+		recs[i] = map[string]string{"text": t}
 	}
-	return atomicfile.WriteBytes(path, []byte(b.String()))
+	return writeJSONL(path, recs)
 }
 
 func copyInto(src, dst string) error {
