@@ -6,60 +6,72 @@ import (
 	"fmt"
 	"os"
 	"runtime"
+	"strings"
 	"sync"
+	"unsafe"
 
 	"github.com/ebitengine/purego"
+	"golang.org/x/sys/cpu"
 )
 
 // A system BLAS, loaded at run time with purego (no cgo): OpenBLAS, MKL,
-// BLIS, or Apple's Accelerate. For now it is used only when
-// ORTHOTUNE_GEMM=blas asks for it; products with a dimension of at most
+// BLIS, or Apple's Accelerate. Products with a dimension of at most
 // blasMinDim (LoRA's rank, OFT's blocks) stay in Go, where the foreign
 // call's overhead would dominate.
+//
+// The call goes to the Fortran-interface sgemm_, whose every argument is a
+// pointer: purego.SyscallN passes integer-class arguments only (it cannot
+// place cblas_sgemm's float alpha and beta in vector registers), and its
+// generic RegisterLibFunc path allocates on every call. The arguments live in
+// a pooled block, so a call allocates nothing. Row-major C = op(A)·op(B) is
+// column-major Cᵀ = op(B)ᵀ·op(A)ᵀ, so the operands swap places.
 
 const blasMinDim = 64
 
-// CBLAS enum values.
-const (
-	cblasRowMajor = 101
-	cblasNoTrans  = 111
-	cblasTrans    = 112
-)
-
 var blasLibraries = map[string][]string{
-	"linux":   {"libopenblas.so.0", "libopenblas.so", "libmkl_rt.so", "libmkl_rt.so.2", "libblis.so.4", "libblis.so"},
+	"linux":   {"libopenblas.so.0", "libopenblas.so", "libmkl_rt.so.2", "libmkl_rt.so", "libblis.so.4", "libblis.so"},
 	"freebsd": {"libopenblas.so.0", "libopenblas.so", "libblis.so.4"},
 	"darwin":  {"/System/Library/Frameworks/Accelerate.framework/Accelerate", "libopenblas.dylib"},
 }
 
 var (
-	blasOnce     sync.Once
-	blasErr      error
-	blasLib      string
-	cblasSgemm   func(order, transA, transB, m, n, k int32, alpha float32, a *float32, lda int32, b *float32, ldb int32, beta float32, c *float32, ldc int32)
-	blasThreads  func(n int32)
-	blasThreadsN int
+	blasOnce    sync.Once
+	blasErr     error
+	blasLib     string
+	sgemmFn     uintptr // sgemm_
+	blasThreads uintptr // openblas_set_num_threads & co., taking an int by value; 0 if absent
+	blasThrMu   sync.Mutex
+	blasThrN    int
 )
 
 // loadBLAS finds and binds a system BLAS once.
 func loadBLAS() error {
 	blasOnce.Do(func() {
 		for _, name := range blasLibraries[runtime.GOOS] {
+			if strings.Contains(name, "openblas") {
+				pinOpenBLASCore()
+			}
 			h, err := purego.Dlopen(name, purego.RTLD_NOW|purego.RTLD_GLOBAL)
 			if err != nil {
 				continue
 			}
-			if _, err := purego.Dlsym(h, "cblas_sgemm"); err != nil {
+			fn, err := purego.Dlsym(h, "sgemm_")
+			if err != nil {
 				continue
 			}
-			purego.RegisterLibFunc(&cblasSgemm, h, "cblas_sgemm")
+			sgemmFn = fn
 			for _, setter := range []string{"openblas_set_num_threads", "MKL_Set_Num_Threads", "bli_thread_set_num_threads"} {
-				if _, err := purego.Dlsym(h, setter); err == nil {
-					purego.RegisterLibFunc(&blasThreads, h, setter)
+				if fn, err := purego.Dlsym(h, setter); err == nil {
+					blasThreads = fn
 					break
 				}
 			}
 			blasLib = name
+			if _, err := purego.Dlsym(h, "openblas_get_corename"); err == nil {
+				var corename func() string
+				purego.RegisterLibFunc(&corename, h, "openblas_get_corename")
+				blasLib += ", " + corename()
+			}
 			return
 		}
 		blasErr = fmt.Errorf("no system BLAS found (tried %v)", blasLibraries[runtime.GOOS])
@@ -67,35 +79,105 @@ func loadBLAS() error {
 	return blasErr
 }
 
-func init() {
-	if os.Getenv("ORTHOTUNE_GEMM") != "blas" {
-		return
-	}
-	if err := loadBLAS(); err != nil {
-		fmt.Fprintf(os.Stderr, "orthotune: ORTHOTUNE_GEMM=blas: %v; using the Go kernel\n", err)
-		return
-	}
-	gemmImpl, gemmName = gemmBLAS, "blas ("+blasLib+")"
+// sgemmArgs holds what sgemm_'s pointer arguments point at.
+type sgemmArgs struct {
+	transA, transB byte
+	m, n, k        int32
+	lda, ldb, ldc  int32
+	alpha, beta    float32
+	args           [13]uintptr
 }
+
+var sgemmPool = sync.Pool{New: func() any { return new(sgemmArgs) }}
 
 func gemmBLAS(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	if min(m, n, k) <= blasMinDim {
 		gemmGo(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 		return
 	}
-	if blasThreads != nil && blasThreadsN != Threads() {
-		blasThreadsN = Threads()
-		blasThreads(int32(blasThreadsN))
+	setBLASThreads(Threads())
+	p := sgemmPool.Get().(*sgemmArgs)
+	*p = sgemmArgs{transA: 'N', transB: 'N', m: int32(n), n: int32(m), k: int32(k),
+		lda: int32(ldb), ldb: int32(lda), ldc: int32(ldc), alpha: alpha, beta: beta}
+	if transB { // column-major first operand is op(B)ᵀ
+		p.transA = 'T'
 	}
-	ta, tb := int32(cblasNoTrans), int32(cblasNoTrans)
 	if transA {
-		ta = cblasTrans
+		p.transB = 'T'
 	}
-	if transB {
-		tb = cblasTrans
+	// The argument list lives in the pooled block too: a variadic list
+	// built at the call would escape (SyscallN is go:uintptrescapes) and
+	// allocate. A, B and C are kept alive explicitly, and a goroutine's stack
+	// does not move while it is in a foreign call.
+	p.args = [13]uintptr{
+		uintptr(unsafe.Pointer(&p.transA)), uintptr(unsafe.Pointer(&p.transB)),
+		uintptr(unsafe.Pointer(&p.m)), uintptr(unsafe.Pointer(&p.n)), uintptr(unsafe.Pointer(&p.k)),
+		uintptr(unsafe.Pointer(&p.alpha)),
+		uintptr(unsafe.Pointer(unsafe.SliceData(b))), uintptr(unsafe.Pointer(&p.lda)),
+		uintptr(unsafe.Pointer(unsafe.SliceData(a))), uintptr(unsafe.Pointer(&p.ldb)),
+		uintptr(unsafe.Pointer(&p.beta)),
+		uintptr(unsafe.Pointer(unsafe.SliceData(c))), uintptr(unsafe.Pointer(&p.ldc)),
 	}
-	cblasSgemm(cblasRowMajor, ta, tb, int32(m), int32(n), int32(k), alpha, &a[0], int32(lda), &b[0], int32(ldb), beta, &c[0], int32(ldc))
+	purego.SyscallN(sgemmFn, p.args[:]...)
 	runtime.KeepAlive(a)
 	runtime.KeepAlive(b)
 	runtime.KeepAlive(c)
+	sgemmPool.Put(p)
+}
+
+// setBLASThreads tells the library how many threads to use when that
+// changed since the last call.
+func setBLASThreads(n int) {
+	if blasThreads == 0 {
+		return
+	}
+	blasThrMu.Lock()
+	if blasThrN != n {
+		blasThrN = n
+		purego.SyscallN(blasThreads, uintptr(n))
+	}
+	blasThrMu.Unlock()
+}
+
+// blasBackend returns the system BLAS backend, or an error saying why there
+// is none.
+func blasBackend() (backend, error) {
+	if err := loadBLAS(); err != nil {
+		return backend{}, err
+	}
+	return backend{name: "blas", detail: blasLib, gemm: gemmBLAS}, nil
+}
+
+// pinOpenBLASCore chooses OpenBLAS's kernel family from the CPU's features
+// when the user has not (OPENBLAS_CORETYPE), before the library loads and
+// reads it. OpenBLAS builds with DYNAMIC_ARCH pick kernels by CPU model, and
+// a model newer than the library (or one a hypervisor disguises) falls back
+// to the SSE3 "Prescott" kernels: on a 2-core Xeon (Emerald Rapids, KVM)
+// Debian's OpenBLAS 0.3.21 ran 1024³ at 70 GFLOP/s that way and at 310
+// GFLOP/s with SkylakeX. The variable is set in the C environment, which
+// is the one the library reads; Go's os.Setenv does not reach it without
+// cgo.
+func pinOpenBLASCore() {
+	if runtime.GOARCH != "amd64" || runtime.GOOS != "linux" || os.Getenv("OPENBLAS_CORETYPE") != "" {
+		return
+	}
+	var core string
+	switch {
+	case cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW && cpu.X86.HasAVX512VL && cpu.X86.HasAVX512DQ:
+		core = "SkylakeX"
+	case cpu.X86.HasAVX2 && cpu.X86.HasFMA:
+		core = "Haswell"
+	default:
+		return // older CPUs are ones OpenBLAS knows
+	}
+	libc, err := purego.Dlopen("libc.so.6", purego.RTLD_NOW|purego.RTLD_GLOBAL)
+	if err != nil {
+		return
+	}
+	var setenv func(name, value string, overwrite int32) int32
+	if _, err := purego.Dlsym(libc, "setenv"); err != nil {
+		return
+	}
+	purego.RegisterLibFunc(&setenv, libc, "setenv")
+	setenv("OPENBLAS_CORETYPE", core, 0)
 }

@@ -5,7 +5,11 @@
 //
 // All matrices are dense, row-major float32 with an explicit leading
 // dimension, as in BLAS. Gemm validates its arguments, handles the
-// degenerate cases and dispatches to a backend; a faster backend (a system
-// BLAS loaded at run time, a SIMD kernel) would replace only that backend
-// (gemmImpl), leaving Gemm's contract and checks in place.
+// degenerate cases and dispatches to the fastest backend available at run
+// time: a system BLAS (OpenBLAS, MKL, BLIS, Accelerate) loaded with purego
+// without cgo, a SIMD kernel (built with GOEXPERIMENT=simd on amd64), or
+// the portable Go kernel. ORTHOTUNE_GEMM=blas|simd|go forces one;
+// GemmKernel names the one in use. Products with a dimension of 64 or less
+// (LoRA's rank, OFT's blocks) always run in Go, where a foreign call's
+// overhead would dominate.
 package kernels

@@ -27,22 +27,8 @@ func Gemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int,
 		scaleC(m, n, beta, c, ldc)
 		return
 	}
-	gemmImpl(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+	selected.gemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 }
-
-// gemmName names the backend in gemmImpl, for GemmKernel.
-var gemmName = "go"
-
-// GemmKernel names the GEMM implementation in use ("go": the portable
-// packed kernel); `orthotune env` and `orthotune bench` report it.
-func GemmKernel() string { return gemmName }
-
-// gemmImpl is the backend Gemm dispatches to once the arguments are checked
-// and the degenerate cases (m, n or k zero, alpha zero) are handled. A
-// faster backend (a system BLAS, a SIMD kernel) replaces this variable,
-// typically from an init function in a build-tagged file; it must honour the
-// beta = 0 rule and leave C outside its m×n window alone.
-var gemmImpl func(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) = gemmGo
 
 // scaleC sets C = beta·C, writing zeros without reading C when beta is 0.
 func scaleC(m, n int, beta float32, c []float32, ldc int) {

@@ -38,7 +38,8 @@ var mainShapes = []benchShape{
 	{transB: true, m: 512, n: 768, k: 3072},
 }
 
-// BenchmarkGemm measures Gemm throughput with the default thread count on
+// BenchmarkGemm measures Gemm throughput of every available backend with
+// the default thread count on
 // the main shapes, a thin OFT-block-like product, a small cube and a
 // matrix–vector-like product.
 func BenchmarkGemm(b *testing.B) {
@@ -47,17 +48,33 @@ func BenchmarkGemm(b *testing.B) {
 		benchShape{m: 64, n: 64, k: 64},
 		benchShape{m: 1, n: 768, k: 768},
 	)
-	for _, s := range shapes {
-		b.Run(s.name(), func(b *testing.B) { benchGemm(b, s) })
-	}
+	forEachBackendB(b, func(b *testing.B) {
+		for _, s := range shapes {
+			b.Run(s.name(), func(b *testing.B) { benchGemm(b, s) })
+		}
+	})
 }
 
 // BenchmarkGemmThreads1 measures the main shapes on one thread, to separate
 // single-core efficiency from parallel scaling.
 func BenchmarkGemmThreads1(b *testing.B) {
 	defer SetThreads(SetThreads(1))
-	for _, s := range mainShapes {
-		b.Run(s.name(), func(b *testing.B) { benchGemm(b, s) })
+	forEachBackendB(b, func(b *testing.B) {
+		for _, s := range mainShapes {
+			b.Run(s.name(), func(b *testing.B) { benchGemm(b, s) })
+		}
+	})
+}
+
+// forEachBackendB runs fn as a sub-benchmark once per available backend
+// (BenchmarkGemm/blas/1024x1024x1024 and so on), so that one run compares
+// them.
+func forEachBackendB(b *testing.B, fn func(b *testing.B)) {
+	for _, be := range availableBackends(b) {
+		b.Run(be.name, func(b *testing.B) {
+			useBackend(b, be)
+			fn(b)
+		})
 	}
 }
 

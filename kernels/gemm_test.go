@@ -4,7 +4,9 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"os"
 	"slices"
+	"strings"
 	"sync/atomic"
 	"testing"
 )
@@ -157,7 +159,9 @@ func runCase(t *testing.T, tc gemmCase, rng *rand.Rand) {
 // float64 reference over sizes that hit the direct path, the packed path,
 // partial micro-tiles and partial cache blocks in every dimension, with
 // padded leading dimensions and several alpha and beta values.
-func TestGemmMatchesReference(t *testing.T) {
+func TestGemmMatchesReference(t *testing.T) { forEachBackend(t, testGemmMatchesReference) }
+
+func testGemmMatchesReference(t *testing.T) {
 	sizes := [][3]int{ // m, n, k
 		// Direct path (see useDirect): tiny, shallow k, m ≤ 2, n ≤ 2.
 		{1, 1, 1}, {1, 7, 3}, {2, 3, 1}, {4, 4, 4}, {40, 50, 3},
@@ -189,7 +193,9 @@ func TestGemmMatchesReference(t *testing.T) {
 
 // TestGemmZeroSizes checks that m, n or k = 0 is accepted with empty or nil
 // slices, and that k = 0 and alpha = 0 reduce to C = beta·C.
-func TestGemmZeroSizes(t *testing.T) {
+func TestGemmZeroSizes(t *testing.T) { forEachBackend(t, testGemmZeroSizes) }
+
+func testGemmZeroSizes(t *testing.T) {
 	Gemm(false, false, 0, 5, 3, 1, nil, 3, make([]float32, 15), 5, 0, nil, 5)
 	Gemm(false, false, 5, 0, 3, 1, make([]float32, 15), 3, nil, 0, 0, nil, 0)
 	Gemm(true, true, 0, 0, 0, 1, nil, 0, nil, 0, 0, nil, 0)
@@ -219,7 +225,9 @@ func TestGemmZeroSizes(t *testing.T) {
 // TestGemmPropagatesNaN checks that a NaN in A poisons its row of C and an
 // infinity in B its column, even when the rest of the row or column of the
 // other operand is zero, on both the direct and the packed path.
-func TestGemmPropagatesNaN(t *testing.T) {
+func TestGemmPropagatesNaN(t *testing.T) { forEachBackend(t, testGemmPropagatesNaN) }
+
+func testGemmPropagatesNaN(t *testing.T) {
 	for _, sz := range [][3]int{{2, 5, 6}, {6, 5, 4}, {4, 5, 6}, {70, 50, 300}} {
 		for _, tr := range [][2]bool{{false, false}, {true, false}, {false, true}, {true, true}} {
 			m, n, k := sz[0], sz[1], sz[2]
@@ -264,7 +272,7 @@ func TestGemmPropagatesNaN(t *testing.T) {
 // identical whatever the number of threads: every element of C sees the
 // same sequence of float32 operations however C is split.
 func TestGemmThreadsDeterministic(t *testing.T) {
-	useBackend(t, gemmGo)
+	useBackend(t, backend{name: "go", gemm: gemmGo})
 	defer SetThreads(SetThreads(1))
 	for _, tc := range []gemmCase{
 		{m: 300, n: 70, k: 300, alpha: 1, beta: 0},                             // split over rows
@@ -297,7 +305,7 @@ func TestGemmNoAllocs(t *testing.T) {
 	if testing.CoverMode() != "" || raceEnabled {
 		t.Skip("instrumented builds allocate")
 	}
-	useBackend(t, gemmGo)
+	useBackend(t, backend{name: "go", gemm: gemmGo})
 	m, n, k := 96, 80, 72
 	a, b, c := make([]float32, m*k), make([]float32, k*n), make([]float32, m*n)
 	for _, threads := range []int{1, 2} {
@@ -408,9 +416,39 @@ func TestUseDirect(t *testing.T) {
 	}
 }
 
-// useBackend makes Gemm dispatch to impl for the rest of the test.
-func useBackend(t *testing.T, impl func(bool, bool, int, int, int, float32, []float32, int, []float32, int, float32, []float32, int)) {
-	saved := gemmImpl
-	gemmImpl = impl
-	t.Cleanup(func() { gemmImpl = saved })
+// useBackend makes Gemm dispatch to b for the rest of the test.
+func useBackend(t testing.TB, b backend) {
+	saved := selected
+	selected = b
+	t.Cleanup(func() { selected = saved })
+}
+
+// availableBackends lists the backends this process can load. CI installs
+// OpenBLAS and sets ORTHOTUNE_REQUIRE_BLAS=1, so there a missing system BLAS
+// fails the test instead of shrinking the list; ORTHOTUNE_REQUIRE_SIMD does
+// the same for the SIMD kernel.
+func availableBackends(t testing.TB) []backend {
+	var out []backend
+	for _, name := range backendOrder {
+		b, err := probeBackend(name)
+		if err != nil {
+			if env := "ORTHOTUNE_REQUIRE_" + strings.ToUpper(name); os.Getenv(env) != "" {
+				t.Fatalf("%s is set but the %s backend cannot load: %v", env, name, err)
+			}
+			continue
+		}
+		out = append(out, b)
+	}
+	return out
+}
+
+// forEachBackend runs fn as a subtest once per available backend, with Gemm
+// dispatching to it.
+func forEachBackend(t *testing.T, fn func(t *testing.T)) {
+	for _, b := range availableBackends(t) {
+		t.Run(b.name, func(t *testing.T) {
+			useBackend(t, b)
+			fn(t)
+		})
+	}
 }

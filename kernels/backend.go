@@ -1,0 +1,88 @@
+package kernels
+
+import (
+	"fmt"
+	"log/slog"
+	"os"
+	"strings"
+)
+
+// A backend is one implementation of the packed GEMM. Gemm dispatches to the
+// selected one once its arguments are checked and the degenerate cases are
+// handled; every backend must honour the beta = 0 rule and leave C outside
+// its m×n window alone.
+type backend struct {
+	name   string // "blas", "simd" or "go"
+	detail string // the library loaded, the instruction set used
+	gemm   func(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int)
+}
+
+// Backend describes one GEMM implementation and whether this process can
+// use it, for `orthotune env`.
+type Backend struct {
+	Name      string // "blas", "simd" or "go"
+	Detail    string // library path or instruction set; empty when unavailable
+	Available bool
+	Reason    string // why it is unavailable
+	Selected  bool   // Gemm uses it
+}
+
+// GemmEnv is the environment variable that forces a backend: "blas",
+// "simd" or "go". Unset or empty picks the fastest available, in that order.
+const GemmEnv = "ORTHOTUNE_GEMM"
+
+var backendOrder = []string{"blas", "simd", "go"}
+
+func probeBackend(name string) (backend, error) {
+	switch name {
+	case "blas":
+		return blasBackend()
+	case "simd":
+		return simdBackend()
+	case "go":
+		return backend{name: "go", detail: "portable", gemm: gemmGo}, nil
+	}
+	return backend{}, fmt.Errorf("unknown backend %q (want blas, simd or go)", name)
+}
+
+// selected is the backend Gemm dispatches to.
+var selected = backend{name: "go", detail: "portable", gemm: gemmGo}
+
+func init() {
+	want := strings.TrimSpace(os.Getenv(GemmEnv))
+	if want != "" {
+		b, err := probeBackend(want)
+		if err == nil {
+			selected = b
+			return
+		}
+		// A forced backend that cannot load is reported, not fatal: the
+		// portable kernel computes the same products.
+		slog.Warn("kernels: cannot use the requested GEMM backend; using the fastest available", "env", GemmEnv+"="+want, "err", err)
+	}
+	for _, name := range backendOrder {
+		if b, err := probeBackend(name); err == nil {
+			selected = b
+			return
+		}
+	}
+}
+
+// GemmKernel names the GEMM implementation in use, with its detail, e.g.
+// "blas (libopenblas.so.0)", "simd (avx512)" or "go (portable)".
+func GemmKernel() string { return selected.name + " (" + selected.detail + ")" }
+
+// GemmBackends lists every GEMM implementation, in order of preference, with
+// whether it can be used here and which one Gemm uses.
+func GemmBackends() []Backend {
+	var out []Backend
+	for _, name := range backendOrder {
+		b, err := probeBackend(name)
+		info := Backend{Name: name, Detail: b.detail, Available: err == nil, Selected: name == selected.name}
+		if err != nil {
+			info.Reason = err.Error()
+		}
+		out = append(out, info)
+	}
+	return out
+}
