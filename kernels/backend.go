@@ -45,6 +45,17 @@ func probeBackend(name string) (backend, error) {
 	return backend{}, fmt.Errorf("unknown backend %q (want blas, simd or go)", name)
 }
 
+// gemmSmall computes the products a system BLAS is not worth calling for:
+// the SIMD kernel when it is built in and the CPU has it, else the portable
+// kernel.
+var gemmSmall = gemmGo
+
+func init() {
+	if b, err := simdBackend(); err == nil {
+		gemmSmall = b.gemm
+	}
+}
+
 // selected is the backend Gemm dispatches to.
 var selected = backend{name: "go", detail: "portable", gemm: gemmGo}
 

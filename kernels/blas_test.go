@@ -6,7 +6,7 @@ import (
 )
 
 // TestBackendsLargeMatchReference runs products whose every dimension
-// exceeds blasMinDim, so that each backend's own path (not the Go fallback
+// exceeds the sizes a backend hands back to Go, so that its own path (not the Go fallback
 // for thin products) is checked against the float64 reference, with both
 // thread counts.
 func TestBackendsLargeMatchReference(t *testing.T) {

@@ -9,7 +9,6 @@
 // time: a system BLAS (OpenBLAS, MKL, BLIS, Accelerate) loaded with purego
 // without cgo, a SIMD kernel (built with GOEXPERIMENT=simd on amd64), or
 // the portable Go kernel. ORTHOTUNE_GEMM=blas|simd|go forces one;
-// GemmKernel names the one in use. Products with a dimension of 64 or less
-// (LoRA's rank, OFT's blocks) always run in Go, where a foreign call's
-// overhead would dominate.
+// GemmKernel names the one in use. Tiny products run in Go whatever the
+// backend, where a foreign call's overhead would dominate.
 package kernels

@@ -45,7 +45,7 @@ func (s *SwiGLU) Backward(dh *tensor.Tensor) (dgate, dup *tensor.Tensor) {
 	return dgate, dup
 }
 
-func sigmoid(x float32) float32 { return float32(1 / (1 + math.Exp(-float64(x)))) }
+func sigmoid(x float32) float32 { return 1 / (1 + kernels.Exp(-x)) }
 
 // GELUKind selects the GELU formula.
 type GELUKind int

@@ -84,13 +84,7 @@ func (a *Attention) softmaxRow(row []float32, i int) {
 	for j := lo; j <= i; j++ {
 		m = max(m, row[j])
 	}
-	var sum float32
-	for j := lo; j <= i; j++ {
-		e := float32(math.Exp(float64(row[j] - m)))
-		row[j] = e
-		sum += e
-	}
-	inv := 1 / sum
+	inv := float32(1 / kernels.ExpSlice(row[lo:i+1], row[lo:i+1], -m))
 	for j := range row {
 		if j < lo || j > i {
 			row[j] = 0

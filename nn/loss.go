@@ -37,6 +37,9 @@ type CrossEntropy struct {
 	logits  *tensor.Tensor
 	targets []int
 	count   int
+	lse     []float64 // per row: log Σ exp(logits), for Backward
+	losses  []float64
+	grad    *tensor.Tensor
 }
 
 // Forward returns the mean loss over counted positions and how many there
@@ -60,14 +63,17 @@ func (c *CrossEntropy) Forward(logits *tensor.Tensor, targets []int) (float64, i
 	if c.count == 0 {
 		return math.NaN(), 0, nil
 	}
-	losses := make([]float64, n)
+	c.lse, c.losses = growF64(c.lse, n), growF64(c.losses, n)
+	losses, lse := c.losses, c.lse
 	kernels.ParallelFor(n, 8, func(lo, hi int) {
 		for i := lo; i < hi; i++ {
+			losses[i] = 0
 			if targets[i] == IgnoreIndex {
 				continue
 			}
 			row := logits.Data[i*v : (i+1)*v]
-			losses[i] = logSumExp(row) - float64(row[targets[i]])
+			lse[i] = logSumExp(row)
+			losses[i] = lse[i] - float64(row[targets[i]])
 		}
 	})
 	var sum float64
@@ -77,24 +83,32 @@ func (c *CrossEntropy) Forward(logits *tensor.Tensor, targets []int) (float64, i
 	return sum / float64(c.count), c.count, nil
 }
 
-// Backward returns dL/dlogits for L = scale · mean loss.
+// Backward returns dL/dlogits for L = scale · mean loss. The returned
+// tensor is owned by c and reused by the next Backward.
 func (c *CrossEntropy) Backward(scale float64) *tensor.Tensor {
 	n, v := rows(c.logits)
-	d := tensor.New(c.logits.Shape...)
+	c.grad = reuse(c.grad, c.logits.Shape)
+	d := c.grad
 	if c.count == 0 {
+		clear(d.Data)
 		return d
 	}
 	k := scale / float64(c.count)
 	kernels.ParallelFor(n, 8, func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			t := c.targets[i]
+			row, dr := c.logits.Data[i*v:(i+1)*v], d.Data[i*v:(i+1)*v]
 			if t == IgnoreIndex {
+				clear(dr)
 				continue
 			}
-			row, dr := c.logits.Data[i*v:(i+1)*v], d.Data[i*v:(i+1)*v]
-			lse := logSumExp(row)
-			for j, x := range row {
-				dr[j] = float32(k * math.Exp(float64(x)-lse))
+			if k > 0 { // k·softmax = exp(x − lse + log k): one exponential per logit
+				kernels.ExpSlice(dr, row, float32(math.Log(k)-c.lse[i]))
+			} else {
+				kernels.ExpSlice(dr, row, float32(-c.lse[i]))
+				for j := range dr {
+					dr[j] *= float32(k)
+				}
 			}
 			dr[t] -= float32(k)
 		}
@@ -102,14 +116,18 @@ func (c *CrossEntropy) Backward(scale float64) *tensor.Tensor {
 	return d
 }
 
+// logSumExp returns log Σ exp(row) with the sum accumulated in float64.
 func logSumExp(row []float32) float64 {
-	m := math.Inf(-1)
+	m := float32(math.Inf(-1))
 	for _, x := range row {
-		m = max(m, float64(x))
+		m = max(m, x)
+	}
+	if math.IsInf(float64(m), 0) || m != m {
+		return float64(m) // all −Inf, or an Inf/NaN logit: propagate
 	}
 	var s float64
 	for _, x := range row {
-		s += math.Exp(float64(x) - m)
+		s += float64(kernels.Exp(x - m))
 	}
-	return m + math.Log(s)
+	return float64(m) + math.Log(s)
 }

@@ -3,6 +3,7 @@ package nn
 import (
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/orthotune/orthotune/kernels"
 	"github.com/orthotune/orthotune/tensor"
@@ -183,4 +184,21 @@ func grow(s []float32, n int) []float32 {
 		return s[:n]
 	}
 	return make([]float32, n)
+}
+
+// growF64 is grow for float64 slices.
+func growF64(s []float64, n int) []float64 {
+	if cap(s) >= n {
+		return s[:n]
+	}
+	return make([]float64, n)
+}
+
+// reuse returns t if it already has the given shape, else a new tensor of
+// that shape; its contents are whatever they were.
+func reuse(t *tensor.Tensor, shape []int) *tensor.Tensor {
+	if t != nil && slices.Equal(t.Shape, shape) {
+		return t
+	}
+	return tensor.New(shape...)
 }

@@ -2,8 +2,10 @@ package main
 
 import (
 	"encoding/json"
+	"fmt"
 	"io"
 	"os"
+	"runtime/pprof"
 	"slices"
 	"time"
 
@@ -62,6 +64,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	loraAlpha := fs.Float64("lora-alpha", 16, "LoRA alpha")
 	steps := fs.Int("steps", 10, "measured steps")
 	warmup := fs.Int("warmup", 2, "unmeasured steps first")
+	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the measured steps to this file (go tool pprof)")
 	var seed uint64 = 1
 	fs.Var(uint64Flag{&seed}, "seed", "seed for weights, adapter and tokens")
 	if _, err := parseFlags(fs, benchSynopsis, args, 0, 0, stdout, stderr); err != nil {
@@ -127,6 +130,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	}
 	batchOf := data.Batch{InputIDs: ids, Labels: ids, Tokens: *batch * *seq}
 	resetPeakRSS()
+	var stopProfile func()
 	var times []float64
 	var total time.Duration
 	var loss float64
@@ -134,6 +138,11 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 		for _, row := range ids {
 			for t := range row {
 				row[t] = rng.IntN(*vocab)
+			}
+		}
+		if s == *warmup && *cpuProfile != "" {
+			if stopProfile, err = startCPUProfile(*cpuProfile); err != nil {
+				return err
 			}
 		}
 		start := time.Now()
@@ -148,6 +157,9 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 			total += el
 		}
 	}
+	if stopProfile != nil {
+		stopProfile()
+	}
 	tokens := float64(*batch * *seq)
 	slices.Sort(times)
 	median := times[len(times)/2]
@@ -159,4 +171,21 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 		TokensPerSMedianStep: tokens / median, StepMsMedian: median * 1000, PeakRSSMiB: peakRSSMiB(),
 		TrainableParams: trainable, TotalParams: m.Info().Parameters, Gemm: kernels.GemmKernel(), FinalLoss: loss}
 	return json.NewEncoder(stdout).Encode(res)
+}
+
+// startCPUProfile starts writing a CPU profile to path and returns the
+// function that stops it and closes the file.
+func startCPUProfile(path string) (func(), error) {
+	f, err := os.Create(path)
+	if err != nil {
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	if err := pprof.StartCPUProfile(f); err != nil {
+		f.Close()
+		return nil, fmt.Errorf("--cpuprofile: %w", err)
+	}
+	return func() {
+		pprof.StopCPUProfile()
+		f.Close()
+	}, nil
 }

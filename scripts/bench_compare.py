@@ -1,0 +1,128 @@
+#!/usr/bin/env python3
+"""Run `orthotune bench` and scripts/bench_torch.py side by side and tabulate.
+
+For each round and each method the two run back to back (which one goes first
+alternates by round), with the same flags; every run prints one JSON line.
+The table gives, per method, the median over rounds of each side's
+tokens_per_s, step_ms_median and peak_rss_mib, and the ratios.
+
+    /usr/bin/python3 scripts/bench_compare.py --orthotune /tmp/ot --rounds 3 -- --layers 8
+
+Arguments after `--` go to both programs; environment variables (e.g.
+ORTHOTUNE_GEMM, OPENBLAS_CORETYPE) pass through. Run it with a python that has
+torch (the torch side uses --python, default this interpreter).
+"""
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import time
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def run_one(cmd):
+    """Run cmd, return (parsed JSON of its last JSON line, seconds) or raise."""
+    t = time.perf_counter()
+    p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    el = time.perf_counter() - t
+    if p.returncode != 0:
+        raise RuntimeError(f"{' '.join(cmd)}: exit {p.returncode}\n{p.stderr.strip()[-2000:]}")
+    for line in reversed(p.stdout.splitlines()):
+        line = line.strip()
+        if line.startswith("{"):
+            return json.loads(line), el
+    raise RuntimeError(f"{' '.join(cmd)}: no JSON line in output:\n{p.stdout[-2000:]}")
+
+
+def med(rows, key):
+    vals = [r[key] for r in rows if isinstance(r.get(key), (int, float))]
+    return statistics.median(vals) if vals else float("nan")
+
+
+def fmt(x, nd=0):
+    if x != x:  # NaN
+        return "–"
+    return f"{x:,.{nd}f}"
+
+
+def main():
+    argv = sys.argv[1:]
+    extra = []
+    if "--" in argv:
+        i = argv.index("--")
+        argv, extra = argv[:i], argv[i + 1:]
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--orthotune", default="./orthotune", help="orthotune binary")
+    p.add_argument("--torch-script", default=os.path.join(HERE, "bench_torch.py"))
+    p.add_argument("--python", default=sys.executable, help="python with torch for the torch side")
+    p.add_argument("--rounds", type=int, default=5)
+    p.add_argument("--methods", default="oft,lora", help="comma list of oft, lora, full")
+    p.add_argument("--json", metavar="FILE", help="write every raw JSON line here (one per line)")
+    a = p.parse_args(argv)
+    methods = [m.strip() for m in a.methods.split(",") if m.strip()]
+    sides = {
+        "orthotune": lambda m: [a.orthotune, "bench", "--method", m] + extra,
+        "torch": lambda m: [a.python, a.torch_script, "--method", m] + extra,
+    }
+    results = {(s, m): [] for s in sides for m in methods}
+    raw = []
+    errors = 0
+    for r in range(a.rounds):
+        order = list(sides) if r % 2 == 0 else list(sides)[::-1]
+        for m in methods:
+            for s in order:
+                try:
+                    res, el = run_one(sides[s](m))
+                except (RuntimeError, OSError, json.JSONDecodeError) as e:
+                    errors += 1
+                    print(f"round {r + 1} {s} {m}: {e}", file=sys.stderr)
+                    continue
+                res = dict(res, side=s, round=r + 1, wall_s=round(el, 3), load1=os.getloadavg()[0])
+                results[(s, m)].append(res)
+                raw.append(res)
+                print(f"round {r + 1}/{a.rounds} {s:9s} {m:4s} {res['tokens_per_s']:8.0f} tok/s "
+                      f"{res['step_ms_median']:7.1f} ms/step {res['peak_rss_mib']:6.0f} MiB "
+                      f"(load {res['load1']:.2f})", file=sys.stderr, flush=True)
+    if a.json:
+        with open(a.json, "w") as f:
+            for res in raw:
+                f.write(json.dumps(res) + "\n")
+    if not raw:
+        sys.exit("no results")
+
+    first = raw[0]
+    print(f"\nShape: {first['arch']}, {first['layers']} layers, hidden {first['hidden']}, seq {first['seq']}, "
+          f"batch {first['batch']}, {first['threads']} threads, {first['steps']} measured steps; "
+          f"median of {a.rounds} interleaved rounds" + (f"; extra flags: {' '.join(extra)}" if extra else ""))
+    for s in sides:
+        g = next((x["gemm"] for x in raw if x["side"] == s), "?")
+        print(f"- {s}: {g}")
+    print()
+    print("| method | orthotune tokens/s | torch tokens/s | orthotune/torch | orthotune step ms | torch step ms "
+          "| orthotune peak RSS MiB | torch peak RSS MiB | torch/orthotune RSS | trainable (ot / torch) |")
+    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    step = {}
+    for m in methods:
+        o, t = results[("orthotune", m)], results[("torch", m)]
+        ot_tps, t_tps = med(o, "tokens_per_s"), med(t, "tokens_per_s")
+        ot_ms, t_ms = med(o, "step_ms_median"), med(t, "step_ms_median")
+        ot_rss, t_rss = med(o, "peak_rss_mib"), med(t, "peak_rss_mib")
+        step[m] = (ot_ms, t_ms)
+        tr = f"{o[0]['trainable_params'] if o else '–'} / {t[0]['trainable_params'] if t else '–'}"
+        print(f"| {m} | {fmt(ot_tps)} | {fmt(t_tps)} | {fmt(ot_tps / t_tps if t_tps else float('nan'), 2)}× "
+              f"| {fmt(ot_ms, 1)} | {fmt(t_ms, 1)} | {fmt(ot_rss)} | {fmt(t_rss)} "
+              f"| {fmt(t_rss / ot_rss if ot_rss else float('nan'), 2)}× | {tr} |")
+    if "oft" in step and "lora" in step:
+        (oo, to), (ol, tl) = step["oft"], step["lora"]
+        print(f"\nOFT/LoRA step-time ratio: orthotune {fmt(oo / ol, 2)}×, torch {fmt(to / tl, 2)}×")
+    if errors:
+        print(f"\n{errors} run(s) failed; see stderr", file=sys.stderr)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()
