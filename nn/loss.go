@@ -87,7 +87,7 @@ func (c *CrossEntropy) Forward(logits *tensor.Tensor, targets []int) (float64, i
 // tensor is owned by c and reused by the next Backward.
 func (c *CrossEntropy) Backward(scale float64) *tensor.Tensor {
 	n, v := rows(c.logits)
-	c.grad = reuse(c.grad, c.logits.Shape)
+	c.grad = tensor.Reuse(c.grad, c.logits.Shape...)
 	d := c.grad
 	if c.count == 0 {
 		clear(d.Data)

@@ -3,7 +3,6 @@ package nn
 import (
 	"fmt"
 	"math"
-	"slices"
 
 	"github.com/orthotune/orthotune/kernels"
 	"github.com/orthotune/orthotune/tensor"
@@ -192,13 +191,4 @@ func growF64(s []float64, n int) []float64 {
 		return s[:n]
 	}
 	return make([]float64, n)
-}
-
-// reuse returns t if it already has the given shape, else a new tensor of
-// that shape; its contents are whatever they were.
-func reuse(t *tensor.Tensor, shape []int) *tensor.Tensor {
-	if t != nil && slices.Equal(t.Shape, shape) {
-		return t
-	}
-	return tensor.New(shape...)
 }

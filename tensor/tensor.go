@@ -20,6 +20,17 @@ func New(shape ...int) *Tensor {
 	return &Tensor{Shape: slices.Clone(shape), Data: make([]float32, n)}
 }
 
+// Reuse returns t when it already has the given shape, else a new zeroed
+// tensor of that shape. A reused tensor keeps its old contents. Layers use
+// it to keep their outputs and scratch from one training step to the next
+// instead of allocating them anew.
+func Reuse(t *Tensor, shape ...int) *Tensor {
+	if t != nil && slices.Equal(t.Shape, shape) {
+		return t
+	}
+	return New(shape...)
+}
+
 // FromSlice wraps data (not copied) in a tensor of the given shape. It
 // returns an error when the shape's element count differs from len(data).
 func FromSlice(data []float32, shape ...int) (*Tensor, error) {

@@ -34,6 +34,10 @@ type Layer struct {
 	dropBuf []float32 // per-chunk blocks with dropped ones set to I, Blocks·b·b
 	dropped []bool
 	x       *tensor.Tensor
+
+	// buffers reused from step to step
+	xr, dx           *tensor.Tensor
+	perChunk, gr, dq []float32
 }
 
 var _ peft.Layer = (*Layer)(nil)
@@ -152,10 +156,9 @@ func (l *Layer) Rotations() []float32 {
 	}
 	cols := orth.NumParams(b)
 	for i := 0; i < rows; i++ {
-		q := l.q[i*bb : (i+1)*bb]
-		orth.UnpackSkew(l.Param.W.Data[i*cols:(i+1)*cols], b, q)
-		l.Cayley.Rotation(q, b, l.r[i*bb:(i+1)*bb])
+		orth.UnpackSkew(l.Param.W.Data[i*cols:(i+1)*cols], b, l.q[i*bb:(i+1)*bb])
 	}
+	l.Cayley.Rotations(l.q, rows, b, l.r)
 	return l.r
 }
 
@@ -187,10 +190,10 @@ func (l *Layer) Forward(x *tensor.Tensor) *tensor.Tensor {
 	}
 	l.eff = blocks
 	rowsN := x.Len() / l.base.In
-	xr := tensor.New(x.Shape...)
-	orth.RotateRows(x.Data, rowsN, l.base.In, l.BlockSize, blocks, shared, xr.Data)
+	l.xr = tensor.Reuse(l.xr, x.Shape...)
+	orth.RotateRows(x.Data, rowsN, l.base.In, l.BlockSize, blocks, shared, l.xr.Data)
 	l.x = x
-	return l.base.Forward(xr)
+	return l.base.Forward(l.xr)
 }
 
 // Backward returns dL/dx and accumulates dL/d(oft_R.weight) when trainable.
@@ -199,34 +202,49 @@ func (l *Layer) Backward(dy *tensor.Tensor) *tensor.Tensor {
 	in, b := l.base.In, l.BlockSize
 	rowsN := dxr.Len() / in
 	shared := l.Shared && l.dropped == nil
-	dx := tensor.New(dxr.Shape...)
+	l.dx = tensor.Reuse(l.dx, dxr.Shape...)
+	dx := l.dx
 	orth.RotateRowsT(dxr.Data, rowsN, in, b, l.eff, shared, dx.Data)
 	g := l.Param.Grad
 	if g == nil {
 		return dx
 	}
 	bb := b * b
-	perChunk := make([]float32, l.Blocks*bb)
+	l.perChunk = grow(l.perChunk, l.Blocks*bb)
+	perChunk := l.perChunk
+	clear(perChunk)
 	orth.BlockGrad(l.x.Data, dxr.Data, rowsN, in, b, false, perChunk)
 	rows := l.Param.W.Shape[0]
-	gr := make([]float32, rows*bb)
+	if l.Shared {
+		l.gr = grow(l.gr, rows*bb)
+		clear(l.gr)
+	} else {
+		l.gr = perChunk // each chunk's block is its own row: sum in place
+	}
+	gr := l.gr
 	for i := 0; i < l.Blocks; i++ {
 		if l.dropped != nil && l.dropped[i] {
 			continue // the identity replaced this block: no gradient reaches Q
 		}
-		dst := gr[:bb] // one shared block collects every chunk's gradient
 		if !l.Shared {
-			dst = gr[i*bb : (i+1)*bb]
+			continue // already in place
 		}
 		for j, v := range perChunk[i*bb : (i+1)*bb] {
-			dst[j] += v
+			gr[j] += v // one shared block collects every chunk's gradient
+		}
+	}
+	if l.dropped != nil && !l.Shared {
+		for i, d := range l.dropped {
+			if d {
+				clear(gr[i*bb : (i+1)*bb])
+			}
 		}
 	}
 	cols := orth.NumParams(b)
-	dq := make([]float32, bb)
+	l.dq = grow(l.dq, rows*bb)
+	l.Cayley.Backwards(l.q, l.r, gr, rows, b, l.dq)
 	for i := 0; i < rows; i++ {
-		l.Cayley.Backward(l.q[i*bb:(i+1)*bb], l.r[i*bb:(i+1)*bb], gr[i*bb:(i+1)*bb], b, dq)
-		orth.SkewGrad(dq, b, g.Data[i*cols:(i+1)*cols])
+		orth.SkewGrad(l.dq[i*bb:(i+1)*bb], b, g.Data[i*cols:(i+1)*cols])
 	}
 	return dx
 }
