@@ -53,16 +53,22 @@ func TestAttention(t *testing.T) {
 		heads, kvHeads, width int
 		window                int
 		packed                bool // q, k, v share one buffer, GPT-2 style
+		seq                   int
 	}{
-		{"multi-head", 2, 2, 4, 0, false},
-		{"grouped-query", 4, 2, 4, 0, false},
-		{"multi-query", 3, 1, 4, 0, false},
-		{"sliding window", 2, 1, 4, 2, false},
-		{"packed qkv", 2, 2, 4, 0, true},
+		{"multi-head", 2, 2, 4, 0, false, 5},
+		{"grouped-query", 4, 2, 4, 0, false, 5},
+		{"multi-query", 3, 1, 4, 0, false, 5},
+		{"sliding window", 2, 1, 4, 2, false, 5},
+		{"packed qkv", 2, 2, 4, 0, true, 5},
+		// Several query tiles, the last one ragged; a window that starts
+		// inside an earlier tile, and one wider than a tile.
+		{"tiles", 2, 1, 3, 0, false, 2*attnTile + 7},
+		{"tiles, window inside a tile", 2, 2, 3, 5, false, 2*attnTile + 7},
+		{"tiles, window across tiles", 2, 1, 3, attnTile + 9, true, 3*attnTile + 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			rng := tensor.NewRNG(11)
-			batch, seq := 2, 5
+			batch, seq := 2, tc.seq
 			n := batch * seq
 			qw, kw := tc.heads*tc.width, tc.kvHeads*tc.width
 			a, err := NewAttention(tc.heads, tc.kvHeads, tc.width)

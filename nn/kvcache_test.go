@@ -57,7 +57,7 @@ func TestForwardCached(t *testing.T) {
 			ref := naiveAttention(Strided{q, 0, qw}, Strided{k, 0, kw}, Strided{v, 0, kw}, batch, seq, tc.heads, tc.kvHeads, tc.width, tc.window, float64(a.Scale))
 			full := make([]float32, batch*seq*qw)
 			a.Forward(Strided{q, 0, qw}, Strided{k, 0, kw}, Strided{v, 0, kw}, batch, seq, full)
-			saved := slices.Clone(a.probs)
+			saved := slices.Clone(a.lse)
 
 			c := NewKVCache(3, batch, seq, kw) // layer 1 is the one under test
 			pos := 0
@@ -89,8 +89,8 @@ func TestForwardCached(t *testing.T) {
 					t.Fatalf("Len() = %d after %d positions", c.Len(), pos)
 				}
 			}
-			if !slices.Equal(saved, a.probs) {
-				t.Error("ForwardCached changed the probabilities Forward saved for Backward")
+			if !slices.Equal(saved, a.lse) {
+				t.Error("ForwardCached changed the log-sum-exps Forward saved for Backward")
 			}
 			for b := range batch {
 				if got, want := c.Keys(1, b), gatherRows(k, batch, seq, kw, 0, seq)[b*seq*kw:(b+1)*seq*kw]; !slices.Equal(got, want) {

@@ -3,6 +3,7 @@ package nn
 import (
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/orthotune/orthotune/kernels"
 	"github.com/orthotune/orthotune/tensor"
@@ -32,14 +33,16 @@ func ShiftedTargets(labels [][]int) []int {
 
 // CrossEntropy is the mean softmax cross-entropy of logits rows against
 // integer targets, skipping IgnoreIndex. Log-sum-exp is accumulated in
-// float64. Forward keeps the logits and targets.
+// float64. Forward keeps the logits and targets, and leaves each counted
+// row's exp(logits − max) in the gradient buffer with the reciprocal of its
+// sum, so that Backward needs no exponentials of its own.
 type CrossEntropy struct {
 	logits  *tensor.Tensor
 	targets []int
 	count   int
-	lse     []float64 // per row: log Σ exp(logits), for Backward
+	invSum  []float64 // per row: 1 / Σ exp(logits − max)
 	losses  []float64
-	grad    *tensor.Tensor
+	grad    *tensor.Tensor // after Forward: exp(logits − max) per counted row
 }
 
 // Forward returns the mean loss over counted positions and how many there
@@ -63,8 +66,9 @@ func (c *CrossEntropy) Forward(logits *tensor.Tensor, targets []int) (float64, i
 	if c.count == 0 {
 		return math.NaN(), 0, nil
 	}
-	c.lse, c.losses = growF64(c.lse, n), growF64(c.losses, n)
-	losses, lse := c.losses, c.lse
+	c.invSum, c.losses = growF64(c.invSum, n), growF64(c.losses, n)
+	c.grad = tensor.Reuse(c.grad, logits.Shape...)
+	losses, invSum, e := c.losses, c.invSum, c.grad.Data
 	kernels.ParallelFor(n, 8, func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			losses[i] = 0
@@ -72,8 +76,12 @@ func (c *CrossEntropy) Forward(logits *tensor.Tensor, targets []int) (float64, i
 				continue
 			}
 			row := logits.Data[i*v : (i+1)*v]
-			lse[i] = logSumExp(row)
-			losses[i] = lse[i] - float64(row[targets[i]])
+			m := slices.Max(row)
+			sum := kernels.ExpSlice(e[i*v:(i+1)*v], row, -m)
+			invSum[i] = 1 / sum
+			// log Σ exp(x) = m + log Σ exp(x − m); an infinite or NaN
+			// logit makes the loss NaN or infinite, as it should.
+			losses[i] = float64(m) + math.Log(sum) - float64(row[targets[i]])
 		}
 	})
 	var sum float64
@@ -83,11 +91,13 @@ func (c *CrossEntropy) Forward(logits *tensor.Tensor, targets []int) (float64, i
 	return sum / float64(c.count), c.count, nil
 }
 
-// Backward returns dL/dlogits for L = scale · mean loss. The returned
-// tensor is owned by c and reused by the next Backward.
+// Backward returns dL/dlogits for L = scale · mean loss, once per Forward.
+// The returned tensor is owned by c: the next Forward overwrites it.
 func (c *CrossEntropy) Backward(scale float64) *tensor.Tensor {
+	if c.grad == nil || !slices.Equal(c.grad.Shape, c.logits.Shape) {
+		panic("nn: CrossEntropy.Backward without a Forward")
+	}
 	n, v := rows(c.logits)
-	c.grad = tensor.Reuse(c.grad, c.logits.Shape...)
 	d := c.grad
 	if c.count == 0 {
 		clear(d.Data)
@@ -97,37 +107,17 @@ func (c *CrossEntropy) Backward(scale float64) *tensor.Tensor {
 	kernels.ParallelFor(n, 8, func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			t := c.targets[i]
-			row, dr := c.logits.Data[i*v:(i+1)*v], d.Data[i*v:(i+1)*v]
+			dr := d.Data[i*v : (i+1)*v]
 			if t == IgnoreIndex {
 				clear(dr)
 				continue
 			}
-			if k > 0 { // k·softmax = exp(x − lse + log k): one exponential per logit
-				kernels.ExpSlice(dr, row, float32(math.Log(k)-c.lse[i]))
-			} else {
-				kernels.ExpSlice(dr, row, float32(-c.lse[i]))
-				for j := range dr {
-					dr[j] *= float32(k)
-				}
+			f := float32(k * c.invSum[i]) // k·softmax = k·exp(x − max)/sum
+			for j := range dr {
+				dr[j] *= f
 			}
 			dr[t] -= float32(k)
 		}
 	})
 	return d
-}
-
-// logSumExp returns log Σ exp(row) with the sum accumulated in float64.
-func logSumExp(row []float32) float64 {
-	m := float32(math.Inf(-1))
-	for _, x := range row {
-		m = max(m, x)
-	}
-	if math.IsInf(float64(m), 0) || m != m {
-		return float64(m) // all −Inf, or an Inf/NaN logit: propagate
-	}
-	var s float64
-	for _, x := range row {
-		s += float64(kernels.Exp(x - m))
-	}
-	return float64(m) + math.Log(s)
 }
