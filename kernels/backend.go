@@ -20,11 +20,11 @@ type backend struct {
 // Backend describes one GEMM implementation and whether this process can
 // use it, for `orthotune env`.
 type Backend struct {
-	Name      string // "blas", "simd" or "go"
-	Detail    string // library path or instruction set; empty when unavailable
-	Available bool
-	Reason    string // why it is unavailable
-	Selected  bool   // Gemm uses it
+	Name      string `json:"name"`             // "blas", "simd" or "go"
+	Detail    string `json:"detail,omitempty"` // library and kernel family, or instruction set
+	Available bool   `json:"available"`
+	Reason    string `json:"reason,omitempty"` // why it is unavailable
+	Selected  bool   `json:"selected"`         // Gemm uses it
 }
 
 // GemmEnv is the environment variable that forces a backend: "blas",

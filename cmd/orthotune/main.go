@@ -38,6 +38,7 @@ var commands = map[string]command{
 	"train":         {"fine-tune a model on a JSONL data set with OFT, LoRA or every weight; write a PEFT adapter", runTrain},
 	"eval":          {"loss and perplexity of a model (optionally through a PEFT adapter) on a JSONL data set", runEval},
 	"generate":      {"continue a prompt with a model (optionally through a PEFT adapter): greedy or sampled, streamed", runGenerate},
+	"env":           {"CPU, threads and the GEMM backends this machine offers (system BLAS, SIMD, Go), which is in use", runEnv},
 	"inspect-model": {"describe a Hugging Face model directory: architecture, sizes, dtypes, linear layers", runInspectModel},
 }
 
