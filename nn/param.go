@@ -45,6 +45,24 @@ type Layer interface {
 	Backward(dy *tensor.Tensor) *tensor.Tensor
 }
 
+// Releaser is implemented by layers that keep activations for Backward.
+// Release drops them (and any buffers the layer reuses between steps) so
+// that the garbage collector can take them; the next Forward makes them
+// again. Gradient checkpointing releases a block after its forward and
+// recomputes it before its backward.
+type Releaser interface {
+	Release()
+}
+
+// Release calls Release on every layer that implements Releaser.
+func Release(layers ...any) {
+	for _, l := range layers {
+		if r, ok := l.(Releaser); ok {
+			r.Release()
+		}
+	}
+}
+
 // rows splits a tensor's shape into (leading rows, last-axis width).
 func rows(t *tensor.Tensor) (int, int) {
 	w := t.Dim(-1)

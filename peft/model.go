@@ -360,3 +360,10 @@ func sortedKeys[V any](m map[string]V) []string {
 	sort.Strings(out)
 	return out
 }
+
+// SetGradientCheckpointing passes the setting to the wrapped model
+// (model.Checkpointer); the adapter layers in its slots take part in the
+// recomputation.
+func (m *Model) SetGradientCheckpointing(on bool) error {
+	return model.SetGradientCheckpointing(m.CausalLM, on)
+}

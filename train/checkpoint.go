@@ -227,8 +227,9 @@ func (t *Trainer) Resume(dir string) error {
 // configMismatch names the first field that changes the training
 // trajectory and differs between a and b, or returns "".
 func configMismatch(a, b Config) string {
-	a.LoggingSteps, a.EvalSteps, a.SaveSteps, a.SaveTotalLimit = 0, 0, 0, 0
-	b.LoggingSteps, b.EvalSteps, b.SaveSteps, b.SaveTotalLimit = 0, 0, 0, 0
+	// Intervals and checkpointing do not change what is computed.
+	a.LoggingSteps, a.EvalSteps, a.SaveSteps, a.SaveTotalLimit, a.GradientCheckpointing = 0, 0, 0, 0, false
+	b.LoggingSteps, b.EvalSteps, b.SaveSteps, b.SaveTotalLimit, b.GradientCheckpointing = 0, 0, 0, 0, false
 	if a == b {
 		return ""
 	}

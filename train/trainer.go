@@ -128,6 +128,11 @@ func (t *Trainer) setup() error {
 	if t.Model == nil || t.Target == nil || t.Train == nil {
 		return fmt.Errorf("train: Trainer needs a Model, a Target and Train batches")
 	}
+	if t.Config.GradientCheckpointing {
+		if err := model.SetGradientCheckpointing(t.Model, true); err != nil {
+			return fmt.Errorf("train: gradient_checkpointing: %w", err)
+		}
+	}
 	if t.opt == nil {
 		params := t.Target.Params()
 		if len(params) == 0 {

@@ -41,6 +41,7 @@ type benchResult struct {
 	TrainableParams      int     `json:"trainable_params"`
 	TotalParams          int     `json:"total_params"`
 	Gemm                 string  `json:"gemm"`
+	Checkpointing        bool    `json:"gradient_checkpointing,omitempty"`
 	FinalLoss            float64 `json:"final_loss"`
 }
 
@@ -64,6 +65,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	loraAlpha := fs.Float64("lora-alpha", 16, "LoRA alpha")
 	steps := fs.Int("steps", 10, "measured steps")
 	warmup := fs.Int("warmup", 2, "unmeasured steps first")
+	checkpointing := fs.Bool("gradient-checkpointing", false, "recompute each block's activations in the backward pass")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the measured steps to this file (go tool pprof)")
 	var seed uint64 = 1
 	fs.Var(uint64Flag{&seed}, "seed", "seed for weights, adapter and tokens")
@@ -112,6 +114,11 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		run, target = pm, train.AdapterTarget(a)
+	}
+	if *checkpointing {
+		if err := model.SetGradientCheckpointing(run, true); err != nil {
+			return err
+		}
 	}
 	target.SetTraining(true)
 	params := target.Params()
@@ -169,7 +176,8 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	res := benchResult{Arch: *arch, Method: *method, Layers: *layers, Hidden: *hidden, Seq: *seq, Batch: *batch,
 		Threads: kernels.Threads(), Steps: *steps, TokensPerS: tokens * float64(*steps) / total.Seconds(),
 		TokensPerSMedianStep: tokens / median, StepMsMedian: median * 1000, PeakRSSMiB: peakRSSMiB(),
-		TrainableParams: trainable, TotalParams: m.Info().Parameters, Gemm: kernels.GemmKernel(), FinalLoss: loss}
+		TrainableParams: trainable, TotalParams: m.Info().Parameters, Gemm: kernels.GemmKernel(), FinalLoss: loss,
+		Checkpointing: *checkpointing}
 	return json.NewEncoder(stdout).Encode(res)
 }
 

@@ -148,6 +148,7 @@ func trainFlags(j *trainJob) *flag.FlagSet {
 	fs.Float64Var(&c.AdamBeta2, "adam-beta2", c.AdamBeta2, "AdamW β2")
 	fs.Float64Var(&c.AdamEpsilon, "adam-epsilon", c.AdamEpsilon, "AdamW ε")
 	fs.Float64Var(&c.MaxGradNorm, "max-grad-norm", c.MaxGradNorm, "clip gradients to this global L2 norm (0: no clipping)")
+	fs.BoolVar(&c.GradientCheckpointing, "gradient-checkpointing", false, "recompute each block's activations in the backward pass instead of keeping them (less memory, ~1/3 more compute)")
 	fs.IntVar(&c.LoggingSteps, "logging-steps", 1, "write a metrics.jsonl line every N steps")
 	fs.IntVar(&c.EvalSteps, "eval-steps", 0, "evaluate every N steps (0: at the end only)")
 	fs.IntVar(&c.SaveSteps, "save-steps", 0, "write a checkpoint every N steps (0: none)")

@@ -77,6 +77,7 @@ type Model struct {
 	head   *model.LinearSlot
 
 	batch, seq int
+	checkpoint bool
 }
 
 type block struct {
@@ -86,6 +87,28 @@ type block struct {
 	act                       nn.GELU
 	qkv                       *tensor.Tensor
 	hidden, batch, seq        int
+	saved                     model.BlockCheckpoint
+}
+
+// slots lists the block's linear layers.
+func (b *block) slots() []*model.LinearSlot {
+	return []*model.LinearSlot{b.cAttn, b.cProj, b.cFC, b.mlpOut}
+}
+
+// release drops every activation the block keeps for backward.
+func (b *block) release() {
+	b.qkv = nil
+	nn.Release(b.ln1, b.ln2, b.attn, &b.act)
+	for _, s := range b.slots() {
+		nn.Release(s.Layer)
+	}
+}
+
+// SetGradientCheckpointing turns gradient checkpointing on or off
+// (model.Checkpointer).
+func (m *Model) SetGradientCheckpointing(on bool) error {
+	m.checkpoint = on
+	return nil
 }
 
 func build(c *model.Config, w *model.Weights) (model.CausalLM, error) {
@@ -247,7 +270,13 @@ func (m *Model) run(x *tensor.Tensor) (*tensor.Tensor, error) {
 	}
 	h := x.Reshape(m.batch*m.seq, d).AddInPlace(m.wpe.Forward(positions))
 	for _, b := range m.blocks {
+		if !m.checkpoint {
+			h = b.forward(h, m.batch, m.seq)
+			continue
+		}
+		b.saved.Save(h, b.slots())
 		h = b.forward(h, m.batch, m.seq)
+		b.release()
 	}
 	logits := m.head.Layer.Forward(m.lnF.Forward(h))
 	return logits.Reshape(m.batch, m.seq, m.cfg.Vocab), nil
@@ -257,7 +286,14 @@ func (m *Model) run(x *tensor.Tensor) (*tensor.Tensor, error) {
 func (m *Model) Backward(dlogits *tensor.Tensor) *tensor.Tensor {
 	dh := m.lnF.Backward(m.head.Layer.Backward(dlogits.Reshape(m.batch*m.seq, m.cfg.Vocab)))
 	for i := len(m.blocks) - 1; i >= 0; i-- {
-		dh = m.blocks[i].backward(dh)
+		b := m.blocks[i]
+		if in := b.saved.Restore(b.slots()); in != nil {
+			b.forward(in, m.batch, m.seq) // recompute what release dropped
+			dh = b.backward(dh)
+			b.release()
+			continue
+		}
+		dh = b.backward(dh)
 	}
 	m.wpe.Backward(dh)
 	m.wte.Backward(dh)

@@ -25,6 +25,7 @@ type Model struct {
 	rope   *nn.RoPE
 
 	batch, seq int
+	checkpoint bool
 }
 
 type block struct {
@@ -34,6 +35,28 @@ type block struct {
 	mlp                                 nn.SwiGLU
 	qOut, kOut, vOut                    *tensor.Tensor // after RoPE, kept for attention backward
 	heads, kvHeads, headDim, batch, seq int
+	saved                               model.BlockCheckpoint
+}
+
+// slots lists the block's linear layers.
+func (b *block) slots() []*model.LinearSlot {
+	return []*model.LinearSlot{b.q, b.k, b.v, b.o, b.gate, b.up, b.down}
+}
+
+// release drops every activation the block keeps for backward.
+func (b *block) release() {
+	b.qOut, b.kOut, b.vOut = nil, nil, nil
+	nn.Release(b.inputNorm, b.postNorm, b.attn, &b.mlp)
+	for _, s := range b.slots() {
+		nn.Release(s.Layer)
+	}
+}
+
+// SetGradientCheckpointing turns gradient checkpointing on or off
+// (model.Checkpointer).
+func (m *Model) SetGradientCheckpointing(on bool) error {
+	m.checkpoint = on
+	return nil
 }
 
 func build(c *model.Config, w *model.Weights) (model.CausalLM, error) {
@@ -160,7 +183,13 @@ func (m *Model) run(x *tensor.Tensor) *tensor.Tensor {
 	m.batch, m.seq = x.Shape[0], x.Shape[1]
 	h := x.Reshape(m.batch*m.seq, m.cfg.Hidden)
 	for _, b := range m.blocks {
+		if !m.checkpoint {
+			h = b.forward(h, m.rope, m.batch, m.seq)
+			continue
+		}
+		b.saved.Save(h, b.slots())
 		h = b.forward(h, m.rope, m.batch, m.seq)
+		b.release()
 	}
 	logits := m.head.Layer.Forward(m.norm.Forward(h))
 	return logits.Reshape(m.batch, m.seq, m.cfg.Vocab)
@@ -170,7 +199,14 @@ func (m *Model) run(x *tensor.Tensor) *tensor.Tensor {
 func (m *Model) Backward(dlogits *tensor.Tensor) *tensor.Tensor {
 	dh := m.norm.Backward(m.head.Layer.Backward(dlogits.Reshape(m.batch*m.seq, m.cfg.Vocab)))
 	for i := len(m.blocks) - 1; i >= 0; i-- {
-		dh = m.blocks[i].backward(dh, m.rope)
+		b := m.blocks[i]
+		if in := b.saved.Restore(b.slots()); in != nil {
+			b.forward(in, m.rope, m.batch, m.seq) // recompute what release dropped
+			dh = b.backward(dh, m.rope)
+			b.release()
+			continue
+		}
+		dh = b.backward(dh, m.rope)
 	}
 	m.embed.Backward(dh)
 	return dh.Reshape(m.batch, m.seq, m.cfg.Hidden)

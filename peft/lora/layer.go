@@ -88,6 +88,13 @@ func (l *Layer) Tensors() []peft.Tensor {
 	return []peft.Tensor{{Suffix: "lora_A.weight", Param: l.A}, {Suffix: "lora_B.weight", Param: l.B}}
 }
 
+// Release drops dropout(x), its mask and x·Aᵀ, and releases the base
+// layer (nn.Releaser).
+func (l *Layer) Release() {
+	l.xd, l.mask, l.h = nil, nil, nil
+	l.base.Release()
+}
+
 // SetTraining turns dropout on or off.
 func (l *Layer) SetTraining(on bool) { l.training = on }
 

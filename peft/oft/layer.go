@@ -305,5 +305,12 @@ func grow(s []float32, n int) []float32 {
 	return make([]float32, n)
 }
 
+// Release drops the input, the rotated input and the buffers kept between
+// steps, and releases the base layer (nn.Releaser).
+func (l *Layer) Release() {
+	l.x, l.xr, l.dx, l.perChunk, l.gr, l.dq = nil, nil, nil, nil, nil, nil
+	l.base.Release()
+}
+
 // RNG returns the generator that OFT block dropout draws from (peft.Stochastic).
 func (l *Layer) RNG() *tensor.RNG { return l.rng }

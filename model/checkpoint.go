@@ -1,0 +1,82 @@
+package model
+
+import (
+	"fmt"
+
+	"github.com/orthotune/orthotune/tensor"
+)
+
+// Checkpointer is implemented by models that support gradient
+// checkpointing: with it on, a training forward keeps only each decoder
+// block's input, releasing the block's activations (nn.Releaser) as soon as
+// its output is computed, and Backward recomputes a block's forward from
+// its input just before differentiating it. Peak activation memory drops
+// from every block's to one block's plus the block inputs, for about one
+// extra forward pass of compute. Gradients are the same as without it:
+// the recomputation repeats the forward exactly, random dropout masks
+// included.
+type Checkpointer interface {
+	SetGradientCheckpointing(on bool) error
+}
+
+// SetGradientCheckpointing turns gradient checkpointing on or off for m,
+// or reports that m does not support it.
+func SetGradientCheckpointing(m CausalLM, on bool) error {
+	c, ok := m.(Checkpointer)
+	if !ok {
+		return fmt.Errorf("model: %s does not support gradient checkpointing", m.Info().ModelType)
+	}
+	return c.SetGradientCheckpointing(on)
+}
+
+// stochastic is what an adapter layer with dropout offers: its generator
+// (peft.Stochastic, seen from below).
+type stochastic interface {
+	RNG() *tensor.RNG
+}
+
+// BlockCheckpoint is what gradient checkpointing keeps of one block: its
+// input, and the state before its forward of the random generators of the
+// layers in its slots, so that the recomputation draws the same dropout
+// masks.
+type BlockCheckpoint struct {
+	input *tensor.Tensor
+	rngs  [][]byte
+}
+
+// Save records the block's input and its slots' generator states; call it
+// just before the block's forward.
+func (c *BlockCheckpoint) Save(input *tensor.Tensor, slots []*LinearSlot) {
+	c.input, c.rngs = input, c.rngs[:0]
+	for _, s := range slots {
+		if r, ok := s.Layer.(stochastic); ok {
+			b, err := r.RNG().MarshalBinary()
+			if err != nil {
+				panic(fmt.Sprintf("model: checkpoint of %s: %v", s.Name, err))
+			}
+			c.rngs = append(c.rngs, b)
+		}
+	}
+}
+
+// Restore puts the slots' generators back to their saved states and
+// returns the saved input, or nil when nothing is saved; the checkpoint is
+// empty afterwards. After recomputing the forward, the generators are
+// where the original forward left them.
+func (c *BlockCheckpoint) Restore(slots []*LinearSlot) *tensor.Tensor {
+	in := c.input
+	if in == nil {
+		return nil
+	}
+	i := 0
+	for _, s := range slots {
+		if r, ok := s.Layer.(stochastic); ok {
+			if err := r.RNG().UnmarshalBinary(c.rngs[i]); err != nil {
+				panic(fmt.Sprintf("model: checkpoint of %s: %v", s.Name, err))
+			}
+			i++
+		}
+	}
+	c.input = nil
+	return in
+}
