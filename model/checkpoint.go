@@ -80,3 +80,22 @@ func (c *BlockCheckpoint) Restore(slots []*LinearSlot) *tensor.Tensor {
 	c.input = nil
 	return in
 }
+
+// StoreBaseBF16 holds the weights of m's frozen linear layers in bfloat16
+// (nn.Linear.StoreBF16), leaving trainable weights, embeddings, norms and
+// an output head tied to the embeddings in float32, and returns how many
+// bytes that saves. Call it after choosing what trains (attaching an
+// adapter). Merging and saving the model then fail with nn.ErrBF16.
+func StoreBaseBF16(m CausalLM) (saved int64, err error) {
+	for _, s := range m.Linears() {
+		if s.Base.Weight.Trainable() || s.Base.BF16() || (s.Head && m.Info().TiedEmbeddings) {
+			continue
+		}
+		n := s.Base.Weight.W.Len()
+		if err := s.Base.StoreBF16(); err != nil {
+			return saved, err
+		}
+		saved += 2 * int64(n)
+	}
+	return saved, nil
+}

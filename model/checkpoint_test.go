@@ -1,12 +1,16 @@
 package model_test
 
 import (
+	"errors"
+	"fmt"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"testing"
 
 	"github.com/orthotune/orthotune/internal/testmodel"
 	"github.com/orthotune/orthotune/model"
+	"github.com/orthotune/orthotune/nn"
 	"github.com/orthotune/orthotune/tensor"
 )
 
@@ -72,6 +76,77 @@ func TestGradientCheckpointingKeepsLess(t *testing.T) {
 			}
 			if dx := m.Backward(tensor.New(logits.Shape...)); dx == nil {
 				t.Fatal("Backward after a checkpointed forward returned nil")
+			}
+		})
+	}
+}
+
+// TestStoreBaseBF16 checks that holding frozen linear weights in bfloat16
+// changes nothing for weights that bfloat16 represents exactly (logits and
+// input gradients bit-identical), halves those weights' memory, keeps a
+// tied head in float32, and makes saving fail with nn.ErrBF16.
+func TestStoreBaseBF16(t *testing.T) {
+	for _, spec := range []testmodel.Spec{
+		{ModelType: "llama", Hidden: 32, Heads: 4, KVHeads: 2, Intermediate: 48, Layers: 2, Vocab: 40, Positions: 32, Seed: 4},
+		{ModelType: "llama", Tied: true, Hidden: 32, Heads: 4, KVHeads: 2, Intermediate: 48, Layers: 2, Vocab: 40, Positions: 32, Seed: 4},
+		{ModelType: "gpt2", Hidden: 32, Heads: 4, Intermediate: 48, Layers: 2, Vocab: 40, Positions: 32, Seed: 4},
+	} {
+		t.Run(fmt.Sprintf("%s tied=%v", spec.ModelType, spec.Tied), func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "m")
+			if _, err := testmodel.Write(dir, spec); err != nil {
+				t.Fatal(err)
+			}
+			load := func() model.CausalLM {
+				m, err := model.Load(dir)
+				if err != nil {
+					t.Fatal(err)
+				}
+				for _, p := range m.Params() { // make every weight bfloat16-exact
+					for i, v := range p.W.Data {
+						p.W.Data[i] = tensor.RoundBF16(v)
+					}
+				}
+				return m
+			}
+			ref, m := load(), load()
+			tied := m.Info().TiedEmbeddings // GPT-2 always ties
+			var linearBytes int64
+			for _, s := range m.Linears() {
+				if !(s.Head && tied) {
+					linearBytes += 4 * int64(s.Base.Weight.W.Len())
+				}
+			}
+			saved, err := model.StoreBaseBF16(m)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if saved != linearBytes/2 {
+				t.Errorf("saved %d bytes, want half of %d", saved, linearBytes)
+			}
+			for _, s := range m.Linears() {
+				if s.Head && tied && s.Base.BF16() {
+					t.Error("the tied head (the embedding table) was converted")
+				}
+			}
+			ids := [][]int{{1, 5, 9, 3, 7, 2}, {4, 4, 0, 39, 12, 8}}
+			want, err := ref.Forward(ids)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := m.Forward(ids)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !slices.Equal(got.Data, want.Data) {
+				t.Fatal("logits differ with bfloat16-held weights")
+			}
+			dy := tensor.NewRNG(1).Randn(1, got.Shape...)
+			if dw, dg := ref.Backward(dy), m.Backward(dy); !slices.Equal(dw.Data, dg.Data) {
+				t.Fatal("input gradients differ with bfloat16-held weights")
+			}
+			_, err = model.CheckpointEntries(m, nil)
+			if !errors.Is(err, nn.ErrBF16) {
+				t.Errorf("CheckpointEntries on a bfloat16 model: %v, want nn.ErrBF16", err)
 			}
 		})
 	}

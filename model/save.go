@@ -66,6 +66,9 @@ func CheckpointEntries(m CausalLM, ckpt *safetensors.Checkpoint) ([]safetensors.
 	// beside "model.embed_tokens.weight").
 	bySlot := map[string]*nn.Param{}
 	for _, s := range m.Linears() {
+		if s.Base.BF16() {
+			return nil, fmt.Errorf("model: %s: %w", s.Name, nn.ErrBF16)
+		}
 		bySlot[s.Name+".weight"] = s.Base.Weight
 		if s.Base.Bias != nil {
 			bySlot[s.Name+".bias"] = s.Base.Bias

@@ -1,6 +1,7 @@
 package nn
 
 import (
+	"errors"
 	"fmt"
 
 	"github.com/orthotune/orthotune/kernels"
@@ -21,7 +22,46 @@ type Linear struct {
 	Weight  *Param
 	Bias    *Param // nil when the layer has no bias
 
-	x *tensor.Tensor
+	x    *tensor.Tensor
+	bf16 []uint16 // the weight in bfloat16 after StoreBF16; Weight.W.Data is then nil
+}
+
+// ErrBF16 is returned (wrapped) by operations that need a float32 weight
+// from a layer whose weight is held in bfloat16.
+var ErrBF16 = errors.New("the base weight is held in bfloat16 (--base-dtype bf16); this needs float32 weights")
+
+// StoreBF16 keeps the frozen weight in bfloat16 from now on, halving its
+// memory: Weight.W keeps its shape but its Data becomes nil, and Forward and
+// Backward widen it to float32 one product at a time (kernels.GemmBF16).
+// Values are rounded to nearest even; a checkpoint stored in BF16 loses
+// nothing. A trainable weight cannot be stored so.
+func (l *Linear) StoreBF16() error {
+	if l.bf16 != nil {
+		return nil
+	}
+	if l.Weight.Trainable() {
+		return fmt.Errorf("nn: %s: a trainable weight cannot be held in bfloat16", l.Name)
+	}
+	w := l.Weight.W
+	l.bf16 = make([]uint16, len(w.Data))
+	for i, v := range w.Data {
+		l.bf16[i] = tensor.F32ToBF16(v)
+	}
+	l.Weight.W = &tensor.Tensor{Shape: w.Shape}
+	return nil
+}
+
+// BF16 reports whether the weight is held in bfloat16.
+func (l *Linear) BF16() bool { return l.bf16 != nil }
+
+// gemmWeight is Gemm with the layer's weight as B, from float32 or
+// bfloat16 storage.
+func (l *Linear) gemmWeight(transB bool, m, n, k int, a []float32, lda int, ldb int, beta float32, c []float32, ldc int) {
+	if l.bf16 != nil {
+		kernels.GemmBF16(false, transB, m, n, k, 1, a, lda, l.bf16, ldb, beta, c, ldc)
+		return
+	}
+	kernels.Gemm(false, transB, m, n, k, 1, a, lda, l.Weight.W.Data, ldb, beta, c, ldc)
 }
 
 // NewLinear builds a Linear around checkpoint tensors, checking shapes. bias
@@ -61,9 +101,9 @@ func (l *Linear) Forward(x *tensor.Tensor) *tensor.Tensor {
 		beta = 1
 	}
 	if l.Conv1D {
-		kernels.Gemm(false, false, n, l.Out, l.In, 1, x.Data, l.In, l.Weight.W.Data, l.Out, beta, y.Data, l.Out)
+		l.gemmWeight(false, n, l.Out, l.In, x.Data, l.In, l.Out, beta, y.Data, l.Out)
 	} else {
-		kernels.Gemm(false, true, n, l.Out, l.In, 1, x.Data, l.In, l.Weight.W.Data, l.In, beta, y.Data, l.Out)
+		l.gemmWeight(true, n, l.Out, l.In, x.Data, l.In, l.In, beta, y.Data, l.Out)
 	}
 	return y
 }
@@ -73,9 +113,9 @@ func (l *Linear) Backward(dy *tensor.Tensor) *tensor.Tensor {
 	n, _ := rows(dy)
 	dx := tensor.New(withLastDim(dy.Shape, l.In)...)
 	if l.Conv1D {
-		kernels.Gemm(false, true, n, l.In, l.Out, 1, dy.Data, l.Out, l.Weight.W.Data, l.Out, 0, dx.Data, l.In)
+		l.gemmWeight(true, n, l.In, l.Out, dy.Data, l.Out, l.Out, 0, dx.Data, l.In)
 	} else {
-		kernels.Gemm(false, false, n, l.In, l.Out, 1, dy.Data, l.Out, l.Weight.W.Data, l.In, 0, dx.Data, l.In)
+		l.gemmWeight(false, n, l.In, l.Out, dy.Data, l.Out, l.In, 0, dx.Data, l.In)
 	}
 	if g := l.Weight.Grad; g != nil {
 		if l.Conv1D { // dW (in,out) += xᵀ·dy
@@ -105,6 +145,15 @@ func addColumnSums(dst, m []float32, n, w int) {
 // over neurons (hyperspherical energy) read it.
 func (l *Linear) NeuronRows() []float32 {
 	w := l.Weight.W.Data
+	if l.bf16 != nil {
+		w = make([]float32, len(l.bf16))
+		for i, h := range l.bf16 {
+			w[i] = tensor.BF16ToF32(h)
+		}
+		if !l.Conv1D {
+			return w
+		}
+	}
 	if !l.Conv1D {
 		return w
 	}

@@ -42,6 +42,7 @@ type benchResult struct {
 	TotalParams          int     `json:"total_params"`
 	Gemm                 string  `json:"gemm"`
 	Checkpointing        bool    `json:"gradient_checkpointing,omitempty"`
+	BaseDType            string  `json:"base_dtype"`
 	FinalLoss            float64 `json:"final_loss"`
 }
 
@@ -65,6 +66,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	loraAlpha := fs.Float64("lora-alpha", 16, "LoRA alpha")
 	steps := fs.Int("steps", 10, "measured steps")
 	warmup := fs.Int("warmup", 2, "unmeasured steps first")
+	baseDType := fs.String("base-dtype", "f32", "hold frozen base weights as f32 or bf16")
 	checkpointing := fs.Bool("gradient-checkpointing", false, "recompute each block's activations in the backward pass")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the measured steps to this file (go tool pprof)")
 	var seed uint64 = 1
@@ -114,6 +116,9 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 		run, target = pm, train.AdapterTarget(a)
+	}
+	if err := holdBase(run, *baseDType, *method); err != nil {
+		return err
 	}
 	if *checkpointing {
 		if err := model.SetGradientCheckpointing(run, true); err != nil {
@@ -177,7 +182,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 		Threads: kernels.Threads(), Steps: *steps, TokensPerS: tokens * float64(*steps) / total.Seconds(),
 		TokensPerSMedianStep: tokens / median, StepMsMedian: median * 1000, PeakRSSMiB: peakRSSMiB(),
 		TrainableParams: trainable, TotalParams: m.Info().Parameters, Gemm: kernels.GemmKernel(), FinalLoss: loss,
-		Checkpointing: *checkpointing}
+		Checkpointing: *checkpointing, BaseDType: *baseDType}
 	return json.NewEncoder(stdout).Encode(res)
 }
 

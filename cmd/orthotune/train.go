@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	iofs "io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sort"
@@ -63,6 +64,7 @@ type trainJob struct {
 	EvalBatchSize   int
 	Resume          string // "", "latest" or a checkpoint directory
 	OverwriteOutput bool
+	BaseDType       string // "f32" or "bf16": how frozen base weights are held in memory
 	Config          train.Config
 	Quiet           bool // no progress bar or step lines (the demo prints its own)
 	Label           string
@@ -148,6 +150,7 @@ func trainFlags(j *trainJob) *flag.FlagSet {
 	fs.Float64Var(&c.AdamBeta2, "adam-beta2", c.AdamBeta2, "AdamW β2")
 	fs.Float64Var(&c.AdamEpsilon, "adam-epsilon", c.AdamEpsilon, "AdamW ε")
 	fs.Float64Var(&c.MaxGradNorm, "max-grad-norm", c.MaxGradNorm, "clip gradients to this global L2 norm (0: no clipping)")
+	fs.StringVar(&j.BaseDType, "base-dtype", "f32", "hold frozen base weights in memory as f32 or bf16 (half the memory; widened to f32 for each product)")
 	fs.BoolVar(&c.GradientCheckpointing, "gradient-checkpointing", false, "recompute each block's activations in the backward pass instead of keeping them (less memory, ~1/3 more compute)")
 	fs.IntVar(&c.LoggingSteps, "logging-steps", 1, "write a metrics.jsonl line every N steps")
 	fs.IntVar(&c.EvalSteps, "eval-steps", 0, "evaluate every N steps (0: at the end only)")
@@ -405,6 +408,9 @@ func (j *trainJob) run(stdout, stderr io.Writer) (*trainResult, error) {
 		runModel = pm
 		target = train.AdapterTarget(a)
 	}
+	if err := holdBase(runModel, j.BaseDType, j.Method); err != nil {
+		return nil, err
+	}
 	trainable := 0
 	for _, p := range target.Params() {
 		trainable += p.Param.W.Len()
@@ -535,4 +541,25 @@ func (j *trainJob) settings() map[string]any {
 		s["lora_r"], s["lora_alpha"], s["lora_dropout"], s["use_rslora"] = j.LoraR, j.LoraAlpha, j.LoraDropout, j.UseRSLoRA
 	}
 	return s
+}
+
+// holdBase applies --base-dtype: with bf16, the frozen linear weights of m
+// are held in bfloat16 (model.StoreBaseBF16).
+func holdBase(m model.CausalLM, dtype, method string) error {
+	switch strings.ToLower(dtype) {
+	case "", "f32", "float32":
+		return nil
+	case "bf16", "bfloat16":
+	default:
+		return fmt.Errorf("--base-dtype %q: want f32 or bf16", dtype)
+	}
+	if method == "full" {
+		return fmt.Errorf("--base-dtype bf16 holds frozen weights in bfloat16, and --method full trains every weight")
+	}
+	saved, err := model.StoreBaseBF16(m)
+	if err != nil {
+		return fmt.Errorf("--base-dtype bf16: %w", err)
+	}
+	slog.Info("frozen base weights held in bfloat16", "saved_mib", fmt.Sprintf("%.1f", float64(saved)/(1<<20)))
+	return nil
 }

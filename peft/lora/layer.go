@@ -158,6 +158,9 @@ func (l *Layer) Merge() error {
 	if l.merged {
 		return nil
 	}
+	if l.base.BF16() {
+		return fmt.Errorf("%s: merge: %w", l.base.Name, nn.ErrBF16)
+	}
 	l.addDelta(1)
 	l.merged = true
 	return l.checkFinite()

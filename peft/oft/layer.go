@@ -255,6 +255,9 @@ func (l *Layer) Merge() error {
 	if l.merged != nil {
 		return nil
 	}
+	if l.base.BF16() {
+		return fmt.Errorf("%s: merge: %w", l.base.Name, nn.ErrBF16)
+	}
 	r := l.Rotations()
 	l.merged = append([]float32(nil), r...)
 	l.rotateBase(l.merged)
