@@ -3,7 +3,6 @@ package nn
 import (
 	"fmt"
 	"math"
-	"slices"
 	"sync"
 
 	"github.com/orthotune/orthotune/kernels"
@@ -113,7 +112,7 @@ func (a *Attention) forwardRange(lo, hi int) {
 func (a *Attention) softmaxTileRow(row []float32, i, j0 int) float32 {
 	lo, hi := a.firstVisible(i)-j0, i-j0+1
 	vis := row[lo:hi]
-	m := slices.Max(vis)
+	m := kernels.Max(vis)
 	sum := kernels.ExpSlice(vis, vis, -m)
 	inv := float32(1 / sum)
 	for j := range vis {

@@ -13,8 +13,14 @@ import (
 // when Conv1D is set (GPT-2's transformers Conv1D, PEFT's fan_in_fan_out),
 // which computes y = x·W + b.
 //
-// Forward keeps a reference to x; Backward needs it only for the weight
-// gradient.
+// Forward keeps a reference to x while the weight is trainable; Backward
+// needs it only for the weight gradient.
+//
+// The layer reuses its output from one Forward to the next (the next layer
+// keeps it for its own backward anyway), so that training steps do not
+// allocate it: a result is valid until the layer's next Forward. A layer
+// whose output callers keep (a model's output head, which produces the
+// logits) sets FreshOutput.
 type Linear struct {
 	Name    string // module path in the checkpoint, e.g. "model.layers.0.self_attn.q_proj"
 	In, Out int
@@ -22,8 +28,12 @@ type Linear struct {
 	Weight  *Param
 	Bias    *Param // nil when the layer has no bias
 
+	// FreshOutput makes Forward return a new tensor on every call.
+	FreshOutput bool
+
 	x    *tensor.Tensor
-	bf16 []uint16 // the weight in bfloat16 after StoreBF16; Weight.W.Data is then nil
+	y    *tensor.Tensor // the reused output
+	bf16 []uint16       // the weight in bfloat16 after StoreBF16; Weight.W.Data is then nil
 }
 
 // ErrBF16 is returned (wrapped) by operations that need a float32 weight
@@ -90,8 +100,17 @@ func (l *Linear) Forward(x *tensor.Tensor) *tensor.Tensor {
 	if in != l.In {
 		panic(fmt.Sprintf("nn: %s: input width %d, layer expects %d", l.Name, in, l.In))
 	}
-	l.x = x
-	y := tensor.New(withLastDim(x.Shape, l.Out)...)
+	l.x = nil
+	if l.Weight.Grad != nil {
+		l.x = x
+	}
+	var y *tensor.Tensor
+	if l.FreshOutput {
+		y = tensor.New(withLastDim(x.Shape, l.Out)...)
+	} else {
+		l.y = tensor.Reuse(l.y, withLastDim(x.Shape, l.Out)...)
+		y = l.y
+	}
 	beta := float32(0)
 	if l.Bias != nil {
 		b := l.Bias.W.Data
@@ -111,6 +130,8 @@ func (l *Linear) Forward(x *tensor.Tensor) *tensor.Tensor {
 // Backward returns dL/dx and accumulates dL/dW and dL/db when trainable.
 func (l *Linear) Backward(dy *tensor.Tensor) *tensor.Tensor {
 	n, _ := rows(dy)
+	// Input gradients live only until the layer below has used them, so
+	// they are left to the collector rather than held between steps.
 	dx := tensor.New(withLastDim(dy.Shape, l.In)...)
 	if l.Conv1D {
 		l.gemmWeight(true, n, l.In, l.Out, dy.Data, l.Out, l.Out, 0, dx.Data, l.In)

@@ -76,7 +76,7 @@ func (c *CrossEntropy) Forward(logits *tensor.Tensor, targets []int) (float64, i
 				continue
 			}
 			row := logits.Data[i*v : (i+1)*v]
-			m := slices.Max(row)
+			m := kernels.Max(row)
 			sum := kernels.ExpSlice(e[i*v:(i+1)*v], row, -m)
 			invSum[i] = 1 / sum
 			// log Σ exp(x) = m + log Σ exp(x − m); an infinite or NaN

@@ -3,7 +3,7 @@ package nn
 // Release methods of the nn layers (see Releaser).
 
 // Release drops the input kept for the weight gradient.
-func (l *Linear) Release() { l.x = nil }
+func (l *Linear) Release() { l.x, l.y = nil, nil }
 
 // Release drops the input and per-row statistics.
 func (n *RMSNorm) Release() { n.x, n.invRMS = nil, nil }

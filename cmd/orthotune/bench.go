@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"runtime/pprof"
 	"slices"
 	"time"
@@ -43,6 +44,8 @@ type benchResult struct {
 	Gemm                 string  `json:"gemm"`
 	Checkpointing        bool    `json:"gradient_checkpointing,omitempty"`
 	BaseDType            string  `json:"base_dtype"`
+	AllocsPerStep        float64 `json:"allocs_per_step"`
+	AllocMiBPerStep      float64 `json:"alloc_mib_per_step"`
 	FinalLoss            float64 `json:"final_loss"`
 }
 
@@ -68,6 +71,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	warmup := fs.Int("warmup", 2, "unmeasured steps first")
 	baseDType := fs.String("base-dtype", "f32", "hold frozen base weights as f32 or bf16")
 	checkpointing := fs.Bool("gradient-checkpointing", false, "recompute each block's activations in the backward pass")
+	memProfile := fs.String("memprofile", "", "write an allocation profile of the run to this file (go tool pprof -sample_index=alloc_space)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the measured steps to this file (go tool pprof)")
 	var seed uint64 = 1
 	fs.Var(uint64Flag{&seed}, "seed", "seed for weights, adapter and tokens")
@@ -143,6 +147,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	batchOf := data.Batch{InputIDs: ids, Labels: ids, Tokens: *batch * *seq}
 	resetPeakRSS()
 	var stopProfile func()
+	var memBefore, memAfter runtime.MemStats
 	var times []float64
 	var total time.Duration
 	var loss float64
@@ -151,6 +156,9 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 			for t := range row {
 				row[t] = rng.IntN(*vocab)
 			}
+		}
+		if s == *warmup {
+			runtime.ReadMemStats(&memBefore)
 		}
 		if s == *warmup && *cpuProfile != "" {
 			if stopProfile, err = startCPUProfile(*cpuProfile); err != nil {
@@ -169,8 +177,14 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 			total += el
 		}
 	}
+	runtime.ReadMemStats(&memAfter)
 	if stopProfile != nil {
 		stopProfile()
+	}
+	if *memProfile != "" {
+		if err := writeHeapProfile(*memProfile); err != nil {
+			return err
+		}
 	}
 	tokens := float64(*batch * *seq)
 	slices.Sort(times)
@@ -182,7 +196,9 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 		Threads: kernels.Threads(), Steps: *steps, TokensPerS: tokens * float64(*steps) / total.Seconds(),
 		TokensPerSMedianStep: tokens / median, StepMsMedian: median * 1000, PeakRSSMiB: peakRSSMiB(),
 		TrainableParams: trainable, TotalParams: m.Info().Parameters, Gemm: kernels.GemmKernel(), FinalLoss: loss,
-		Checkpointing: *checkpointing, BaseDType: *baseDType}
+		Checkpointing: *checkpointing, BaseDType: *baseDType,
+		AllocsPerStep:   float64(memAfter.Mallocs-memBefore.Mallocs) / float64(*steps),
+		AllocMiBPerStep: float64(memAfter.TotalAlloc-memBefore.TotalAlloc) / float64(*steps) / (1 << 20)}
 	return json.NewEncoder(stdout).Encode(res)
 }
 
@@ -201,4 +217,17 @@ func startCPUProfile(path string) (func(), error) {
 		pprof.StopCPUProfile()
 		f.Close()
 	}, nil
+}
+
+// writeHeapProfile writes the allocation profile to path.
+func writeHeapProfile(path string) error {
+	f, err := os.Create(path)
+	if err != nil {
+		return fmt.Errorf("--memprofile: %w", err)
+	}
+	if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
+		f.Close()
+		return fmt.Errorf("--memprofile: %w", err)
+	}
+	return f.Close()
 }

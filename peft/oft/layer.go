@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"sync"
 
 	"github.com/orthotune/orthotune/model"
 	"github.com/orthotune/orthotune/nn"
@@ -36,7 +37,7 @@ type Layer struct {
 	x       *tensor.Tensor
 
 	// buffers reused from step to step
-	xr, dx           *tensor.Tensor
+	xr               *tensor.Tensor
 	perChunk, gr, dq []float32
 }
 
@@ -190,10 +191,20 @@ func (l *Layer) Forward(x *tensor.Tensor) *tensor.Tensor {
 	}
 	l.eff = blocks
 	rowsN := x.Len() / l.base.In
-	l.xr = tensor.Reuse(l.xr, x.Shape...)
-	orth.RotateRows(x.Data, rowsN, l.base.In, l.BlockSize, blocks, shared, l.xr.Data)
 	l.x = x
-	return l.base.Forward(l.xr)
+	if l.base.Weight.Trainable() { // the base keeps its input for its weight gradient
+		l.xr = tensor.Reuse(l.xr, x.Shape...)
+		orth.RotateRows(x.Data, rowsN, l.base.In, l.BlockSize, blocks, shared, l.xr.Data)
+		return l.base.Forward(l.xr)
+	}
+	// A frozen base does not keep its input, and Backward needs only x:
+	// the rotated input lives in scratch shared by every layer.
+	buf := scratchPool.Get().(*[]float32)
+	*buf = grow(*buf, x.Len())
+	orth.RotateRows(x.Data, rowsN, l.base.In, l.BlockSize, blocks, shared, *buf)
+	y := l.base.Forward(&tensor.Tensor{Shape: x.Shape, Data: *buf})
+	scratchPool.Put(buf)
+	return y
 }
 
 // Backward returns dL/dx and accumulates dL/d(oft_R.weight) when trainable.
@@ -202,8 +213,7 @@ func (l *Layer) Backward(dy *tensor.Tensor) *tensor.Tensor {
 	in, b := l.base.In, l.BlockSize
 	rowsN := dxr.Len() / in
 	shared := l.Shared && l.dropped == nil
-	l.dx = tensor.Reuse(l.dx, dxr.Shape...)
-	dx := l.dx
+	dx := tensor.New(dxr.Shape...)
 	orth.RotateRowsT(dxr.Data, rowsN, in, b, l.eff, shared, dx.Data)
 	g := l.Param.Grad
 	if g == nil {
@@ -301,6 +311,10 @@ func (l *Layer) checkFinite(op string) error {
 	return nil
 }
 
+// scratchPool holds rotated inputs for frozen base layers, used only for
+// the duration of one Forward.
+var scratchPool = sync.Pool{New: func() any { return new([]float32) }}
+
 func grow(s []float32, n int) []float32 {
 	if cap(s) >= n {
 		return s[:n]
@@ -311,7 +325,7 @@ func grow(s []float32, n int) []float32 {
 // Release drops the input, the rotated input and the buffers kept between
 // steps, and releases the base layer (nn.Releaser).
 func (l *Layer) Release() {
-	l.x, l.xr, l.dx, l.perChunk, l.gr, l.dq = nil, nil, nil, nil, nil, nil
+	l.x, l.xr, l.perChunk, l.gr, l.dq = nil, nil, nil, nil, nil
 	l.base.Release()
 }
 
