@@ -32,7 +32,7 @@ func (s *SwiGLU) Forward(gate, up *tensor.Tensor) *tensor.Tensor {
 
 // Backward returns dL/dgate and dL/dup.
 func (s *SwiGLU) Backward(dh *tensor.Tensor) (dgate, dup *tensor.Tensor) {
-	dgate, dup = tensor.New(dh.Shape...), tensor.New(dh.Shape...)
+	dgate, dup = tensor.Get(dh.Shape...), tensor.Get(dh.Shape...) // fully written below
 	kernels.ParallelFor(len(dh.Data), 4096, func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			g, u, d := s.gate.Data[i], s.up.Data[i], dh.Data[i]
@@ -85,7 +85,7 @@ func (a *GELU) Forward(x *tensor.Tensor) *tensor.Tensor {
 
 // Backward returns dL/dx.
 func (a *GELU) Backward(dy *tensor.Tensor) *tensor.Tensor {
-	dx := tensor.New(dy.Shape...)
+	dx := tensor.Get(dy.Shape...) // every element is written below
 	kernels.ParallelFor(len(dy.Data), 4096, func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			v := float64(a.x.Data[i])

@@ -28,7 +28,8 @@ type Linear struct {
 	Weight  *Param
 	Bias    *Param // nil when the layer has no bias
 
-	// FreshOutput makes Forward return a new tensor on every call.
+	// FreshOutput makes Forward return a new tensor (from tensor.Get) on
+	// every call, which the caller owns.
 	FreshOutput bool
 
 	x    *tensor.Tensor
@@ -105,8 +106,8 @@ func (l *Linear) Forward(x *tensor.Tensor) *tensor.Tensor {
 		l.x = x
 	}
 	var y *tensor.Tensor
-	if l.FreshOutput {
-		y = tensor.New(withLastDim(x.Shape, l.Out)...)
+	if l.FreshOutput { // every element is written below
+		y = tensor.Get(withLastDim(x.Shape, l.Out)...)
 	} else {
 		l.y = tensor.Reuse(l.y, withLastDim(x.Shape, l.Out)...)
 		y = l.y
@@ -130,9 +131,10 @@ func (l *Linear) Forward(x *tensor.Tensor) *tensor.Tensor {
 // Backward returns dL/dx and accumulates dL/dW and dL/db when trainable.
 func (l *Linear) Backward(dy *tensor.Tensor) *tensor.Tensor {
 	n, _ := rows(dy)
-	// Input gradients live only until the layer below has used them, so
-	// they are left to the collector rather than held between steps.
-	dx := tensor.New(withLastDim(dy.Shape, l.In)...)
+	// Input gradients live only until the layer below has used them: they
+	// come from tensor's pool (beta = 0 overwrites every element), and
+	// callers give them back.
+	dx := tensor.Get(withLastDim(dy.Shape, l.In)...)
 	if l.Conv1D {
 		l.gemmWeight(true, n, l.In, l.Out, dy.Data, l.Out, l.Out, 0, dx.Data, l.In)
 	} else {

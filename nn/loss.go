@@ -91,6 +91,10 @@ func (c *CrossEntropy) Forward(logits *tensor.Tensor, targets []int) (float64, i
 	return sum / float64(c.count), c.count, nil
 }
 
+// Release drops the references to the last Forward's logits and targets,
+// keeping the gradient buffer for the next Forward.
+func (c *CrossEntropy) Release() { c.logits, c.targets = nil, nil }
+
 // Backward returns dL/dlogits for L = scale · mean loss, once per Forward.
 // The returned tensor is owned by c: the next Forward overwrites it.
 func (c *CrossEntropy) Backward(scale float64) *tensor.Tensor {

@@ -58,7 +58,7 @@ func (n *RMSNorm) Forward(x *tensor.Tensor) *tensor.Tensor {
 // Backward returns dL/dx; dL/dw accumulates when trainable.
 func (n *RMSNorm) Backward(dy *tensor.Tensor) *tensor.Tensor {
 	r, d := rows(dy)
-	dx := tensor.New(dy.Shape...)
+	dx := tensor.Get(dy.Shape...) // every element is written below
 	w := n.Weight.W.Data
 	kernels.ParallelFor(r, 16, func(lo, hi int) {
 		for i := lo; i < hi; i++ {
@@ -144,7 +144,7 @@ func (n *LayerNorm) Forward(x *tensor.Tensor) *tensor.Tensor {
 // Backward returns dL/dx; dL/dw and dL/db accumulate when trainable.
 func (n *LayerNorm) Backward(dy *tensor.Tensor) *tensor.Tensor {
 	r, d := rows(dy)
-	dx := tensor.New(dy.Shape...)
+	dx := tensor.Get(dy.Shape...) // every element is written below
 	w := n.Weight.W.Data
 	kernels.ParallelFor(r, 16, func(lo, hi int) {
 		for i := lo; i < hi; i++ {

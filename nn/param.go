@@ -41,7 +41,9 @@ type Layer interface {
 	// Forward maps x [..., in] to y [..., out], keeping what Backward needs.
 	Forward(x *tensor.Tensor) *tensor.Tensor
 	// Backward takes dL/dy for the last Forward and returns dL/dx,
-	// accumulating into trainable parameters' gradients.
+	// accumulating into trainable parameters' gradients. The caller owns
+	// dL/dx; layers take it from tensor.Get, and a caller that is done with
+	// it may give it back with tensor.Put.
 	Backward(dy *tensor.Tensor) *tensor.Tensor
 }
 

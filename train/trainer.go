@@ -8,12 +8,14 @@ import (
 	"math"
 	"os"
 	"path/filepath"
+	"sync"
 	"time"
 
 	"github.com/orthotune/orthotune/data"
 	"github.com/orthotune/orthotune/internal/atomicfile"
 	"github.com/orthotune/orthotune/model"
 	"github.com/orthotune/orthotune/nn"
+	"github.com/orthotune/orthotune/tensor"
 )
 
 // File names in an output directory and in its checkpoints.
@@ -337,7 +339,11 @@ func Step(m model.CausalLM, opt *AdamW, batches []data.Batch, lr, maxGradNorm fl
 	for _, p := range opt.params {
 		p.Param.ZeroGrad()
 	}
-	var ce nn.CrossEntropy
+	ce := cePool.Get().(*nn.CrossEntropy)
+	defer func() {
+		ce.Release()
+		cePool.Put(ce)
+	}()
 	var lossSum float64
 	for i, b := range batches {
 		logits, err := m.Forward(b.InputIDs)
@@ -349,10 +355,12 @@ func Step(m model.CausalLM, opt *AdamW, batches []data.Batch, lr, maxGradNorm fl
 			return res, err
 		}
 		if n == 0 {
+			tensor.Put(logits)
 			continue
 		}
 		lossSum += loss * float64(n)
-		m.Backward(ce.Backward(float64(n) / float64(res.Targets)))
+		// The input gradient and the logits are this step's to give back.
+		tensor.Put(m.Backward(ce.Backward(float64(n)/float64(res.Targets))), logits)
 	}
 	res.Loss = lossSum / float64(res.Targets)
 	if math.IsNaN(res.Loss) || math.IsInf(res.Loss, 0) {
@@ -399,3 +407,7 @@ func Evaluate(m model.CausalLM, batches []data.Batch) (EvalResult, error) {
 	loss := sum / float64(count)
 	return EvalResult{Loss: loss, Perplexity: math.Exp(loss), Tokens: count}, nil
 }
+
+// cePool keeps cross-entropy layers, and with them their gradient buffers,
+// from one Step to the next.
+var cePool = sync.Pool{New: func() any { return new(nn.CrossEntropy) }}

@@ -229,6 +229,7 @@ func New(cfg *Config, w *model.Weights) (*Model, error) {
 	}
 	m.head = model.NewSlot(&nn.Linear{Name: "lm_head", In: d, Out: cfg.Vocab, Weight: headW})
 	m.head.Head = true
+	m.head.Base.FreshOutput = true // the logits, which callers keep
 	m.Slots = append(m.Slots, m.head)
 	m.Description = model.Info{
 		ModelType: "gpt2", Layers: cfg.Layers, Hidden: d, Heads: cfg.Heads, KVHeads: cfg.Heads,
@@ -284,16 +285,21 @@ func (m *Model) run(x *tensor.Tensor) (*tensor.Tensor, error) {
 
 // Backward returns dL/d(token embeddings) [batch, seq, hidden].
 func (m *Model) Backward(dlogits *tensor.Tensor) *tensor.Tensor {
-	dh := m.lnF.Backward(m.head.Layer.Backward(dlogits.Reshape(m.batch*m.seq, m.cfg.Vocab)))
+	dhead := m.head.Layer.Backward(dlogits.Reshape(m.batch*m.seq, m.cfg.Vocab))
+	dh := m.lnF.Backward(dhead)
+	tensor.Put(dhead)
 	for i := len(m.blocks) - 1; i >= 0; i-- {
 		b := m.blocks[i]
-		if in := b.saved.Restore(b.slots()); in != nil {
+		in := b.saved.Restore(b.slots())
+		if in != nil {
 			b.forward(in, m.batch, m.seq) // recompute what release dropped
-			dh = b.backward(dh)
-			b.release()
-			continue
 		}
-		dh = b.backward(dh)
+		next := b.backward(dh)
+		tensor.Put(dh)
+		dh = next
+		if in != nil {
+			b.release()
+		}
 	}
 	m.wpe.Backward(dh)
 	m.wte.Backward(dh)
@@ -312,13 +318,24 @@ func (b *block) forward(x *tensor.Tensor, batch, seq int) *tensor.Tensor {
 	return mlp.AddInPlace(x2)
 }
 
+// backward returns dL/dx for the block's input given dL/dy, giving each
+// intermediate gradient back to tensor's pool once used (dy is the
+// caller's to give back).
 func (b *block) backward(dy *tensor.Tensor) *tensor.Tensor {
 	d := b.hidden
-	dh2 := b.cFC.Layer.Backward(b.act.Backward(b.mlpOut.Layer.Backward(dy)))
+	dmlp := b.mlpOut.Layer.Backward(dy)
+	dact := b.act.Backward(dmlp)
+	dh2 := b.cFC.Layer.Backward(dact)
+	tensor.Put(dmlp, dact)
 	dx2 := b.ln2.Backward(dh2).AddInPlace(dy)
+	tensor.Put(dh2)
 	datt := b.cProj.Layer.Backward(dx2)
-	dqkv := tensor.New(b.batch*b.seq, 3*d)
+	dqkv := tensor.Get(b.batch*b.seq, 3*d) // attention overwrites every element
 	b.attn.Backward(datt.Data, nn.Strided{Data: dqkv.Data, Offset: 0, Stride: 3 * d}, nn.Strided{Data: dqkv.Data, Offset: d, Stride: 3 * d},
 		nn.Strided{Data: dqkv.Data, Offset: 2 * d, Stride: 3 * d})
-	return b.ln1.Backward(b.cAttn.Layer.Backward(dqkv)).AddInPlace(dx2)
+	tensor.Put(datt)
+	dln1 := b.cAttn.Layer.Backward(dqkv)
+	dx := b.ln1.Backward(dln1).AddInPlace(dx2)
+	tensor.Put(dqkv, dln1, dx2)
+	return dx
 }

@@ -151,6 +151,7 @@ func New(cfg *Config, w *model.Weights) (*Model, error) {
 		return nil, err
 	}
 	m.head.Head = true
+	m.head.Base.FreshOutput = true // the logits, which callers keep
 	m.Description = model.Info{
 		ModelType: cfg.ModelType, Layers: cfg.Layers, Hidden: d, Heads: cfg.Heads, KVHeads: cfg.KVHeads,
 		HeadDim: cfg.HeadDim, Intermediate: cfg.Intermediate, Vocab: cfg.Vocab, MaxPositions: cfg.MaxPositions,
@@ -197,16 +198,21 @@ func (m *Model) run(x *tensor.Tensor) *tensor.Tensor {
 
 // Backward returns dL/d(input embeddings) [batch, seq, hidden].
 func (m *Model) Backward(dlogits *tensor.Tensor) *tensor.Tensor {
-	dh := m.norm.Backward(m.head.Layer.Backward(dlogits.Reshape(m.batch*m.seq, m.cfg.Vocab)))
+	dhead := m.head.Layer.Backward(dlogits.Reshape(m.batch*m.seq, m.cfg.Vocab))
+	dh := m.norm.Backward(dhead)
+	tensor.Put(dhead)
 	for i := len(m.blocks) - 1; i >= 0; i-- {
 		b := m.blocks[i]
-		if in := b.saved.Restore(b.slots()); in != nil {
+		in := b.saved.Restore(b.slots())
+		if in != nil {
 			b.forward(in, m.rope, m.batch, m.seq) // recompute what release dropped
-			dh = b.backward(dh, m.rope)
-			b.release()
-			continue
 		}
-		dh = b.backward(dh, m.rope)
+		next := b.backward(dh, m.rope)
+		tensor.Put(dh)
+		dh = next
+		if in != nil {
+			b.release()
+		}
 	}
 	m.embed.Backward(dh)
 	return dh.Reshape(m.batch, m.seq, m.cfg.Hidden)
@@ -229,18 +235,33 @@ func (b *block) forward(x *tensor.Tensor, rope *nn.RoPE, batch, seq int) *tensor
 	return mlp.AddInPlace(x2)
 }
 
+// backward returns dL/dx for the block's input given dL/dy. Every gradient
+// a layer returns is dead once the next one is computed, so it goes back
+// to tensor's pool there (dy is the caller's to give back).
 func (b *block) backward(dy *tensor.Tensor, rope *nn.RoPE) *tensor.Tensor {
 	n := b.batch * b.seq
 	qd, kvd := b.heads*b.headDim, b.kvHeads*b.headDim
-	dgate, dup := b.mlp.Backward(b.down.Layer.Backward(dy))
-	dh2 := b.gate.Layer.Backward(dgate).AddInPlace(b.up.Layer.Backward(dup))
+	ddown := b.down.Layer.Backward(dy)
+	dgate, dup := b.mlp.Backward(ddown)
+	tensor.Put(ddown)
+	dh2, dupIn := b.gate.Layer.Backward(dgate), b.up.Layer.Backward(dup)
+	dh2.AddInPlace(dupIn)
+	tensor.Put(dgate, dup, dupIn)
 	dx2 := b.postNorm.Backward(dh2).AddInPlace(dy)
+	tensor.Put(dh2)
 	datt := b.o.Layer.Backward(dx2)
-	dq, dk, dv := tensor.New(n, qd), tensor.New(n, kvd), tensor.New(n, kvd)
+	// Attention overwrites every element of dq, dk and dv.
+	dq, dk, dv := tensor.Get(n, qd), tensor.Get(n, kvd), tensor.Get(n, kvd)
 	b.attn.Backward(datt.Data, nn.Strided{Data: dq.Data, Stride: qd}, nn.Strided{Data: dk.Data, Stride: kvd},
 		nn.Strided{Data: dv.Data, Stride: kvd})
+	tensor.Put(datt)
 	rope.Apply(dq.Data, 0, qd, n, b.seq, b.heads, true)
 	rope.Apply(dk.Data, 0, kvd, n, b.seq, b.kvHeads, true)
-	dh := b.q.Layer.Backward(dq).AddInPlace(b.k.Layer.Backward(dk)).AddInPlace(b.v.Layer.Backward(dv))
-	return b.inputNorm.Backward(dh).AddInPlace(dx2)
+	dh := b.q.Layer.Backward(dq)
+	dkIn, dvIn := b.k.Layer.Backward(dk), b.v.Layer.Backward(dv)
+	dh.AddInPlace(dkIn).AddInPlace(dvIn)
+	tensor.Put(dq, dk, dv, dkIn, dvIn)
+	dx := b.inputNorm.Backward(dh).AddInPlace(dx2)
+	tensor.Put(dh, dx2)
+	return dx
 }

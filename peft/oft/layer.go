@@ -213,10 +213,11 @@ func (l *Layer) Backward(dy *tensor.Tensor) *tensor.Tensor {
 	in, b := l.base.In, l.BlockSize
 	rowsN := dxr.Len() / in
 	shared := l.Shared && l.dropped == nil
-	dx := tensor.New(dxr.Shape...)
+	dx := tensor.Get(dxr.Shape...) // RotateRowsT writes every element
 	orth.RotateRowsT(dxr.Data, rowsN, in, b, l.eff, shared, dx.Data)
 	g := l.Param.Grad
 	if g == nil {
+		tensor.Put(dxr)
 		return dx
 	}
 	bb := b * b
@@ -224,6 +225,7 @@ func (l *Layer) Backward(dy *tensor.Tensor) *tensor.Tensor {
 	perChunk := l.perChunk
 	clear(perChunk)
 	orth.BlockGrad(l.x.Data, dxr.Data, rowsN, in, b, false, perChunk)
+	tensor.Put(dxr)
 	rows := l.Param.W.Shape[0]
 	if l.Shared {
 		l.gr = grow(l.gr, rows*bb)
