@@ -12,6 +12,7 @@ import (
 // (down_proj(silu(gate_proj(x)) · up_proj(x))). Forward keeps gate and up.
 type SwiGLU struct {
 	gate, up *tensor.Tensor
+	h        *tensor.Tensor // the output, reused between steps
 }
 
 // Forward returns silu(gate) ⊙ up; both inputs have the same shape.
@@ -20,7 +21,8 @@ func (s *SwiGLU) Forward(gate, up *tensor.Tensor) *tensor.Tensor {
 		panic(fmt.Sprintf("nn: SwiGLU: gate %v and up %v differ in shape", gate.Shape, up.Shape))
 	}
 	s.gate, s.up = gate, up
-	h := tensor.New(gate.Shape...)
+	s.h = tensor.Reuse(s.h, gate.Shape...) // every element is written below
+	h := s.h
 	kernels.ParallelFor(len(h.Data), 4096, func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			g := gate.Data[i]
@@ -61,7 +63,7 @@ const (
 // GELU applies a GELU activation elementwise. Forward keeps its input.
 type GELU struct {
 	Kind GELUKind
-	x    *tensor.Tensor
+	x, y *tensor.Tensor // y: the output, reused between steps
 }
 
 const sqrt2OverPi = 0.7978845608028654
@@ -69,7 +71,8 @@ const sqrt2OverPi = 0.7978845608028654
 // Forward applies the activation.
 func (a *GELU) Forward(x *tensor.Tensor) *tensor.Tensor {
 	a.x = x
-	y := tensor.New(x.Shape...)
+	a.y = tensor.Reuse(a.y, x.Shape...) // every element is written below
+	y := a.y
 	kernels.ParallelFor(len(x.Data), 4096, func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			v := float64(x.Data[i])

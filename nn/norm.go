@@ -17,6 +17,7 @@ type RMSNorm struct {
 
 	x      *tensor.Tensor
 	invRMS []float32
+	y      *tensor.Tensor // the output, reused between steps
 }
 
 // NewRMSNorm wraps a (dim) weight.
@@ -33,7 +34,8 @@ func (n *RMSNorm) Forward(x *tensor.Tensor) *tensor.Tensor {
 	if d != n.Weight.W.Len() {
 		panic(fmt.Sprintf("nn: %s: input width %d, weight has %d", n.Weight.Name, d, n.Weight.W.Len()))
 	}
-	y := tensor.New(x.Shape...)
+	n.y = tensor.Reuse(n.y, x.Shape...) // every element is written below
+	y := n.y
 	n.x = x
 	n.invRMS = grow(n.invRMS, r)
 	w := n.Weight.W.Data
@@ -95,6 +97,7 @@ type LayerNorm struct {
 
 	xhat   *tensor.Tensor
 	invStd []float32
+	y      *tensor.Tensor // the output, reused between steps
 }
 
 // NewLayerNorm wraps (dim) weight and bias.
@@ -111,8 +114,9 @@ func (n *LayerNorm) Forward(x *tensor.Tensor) *tensor.Tensor {
 	if d != n.Weight.W.Len() {
 		panic(fmt.Sprintf("nn: %s: input width %d, weight has %d", n.Weight.Name, d, n.Weight.W.Len()))
 	}
-	y := tensor.New(x.Shape...)
-	n.xhat = tensor.New(x.Shape...)
+	n.y = tensor.Reuse(n.y, x.Shape...)       // every element is written below
+	n.xhat = tensor.Reuse(n.xhat, x.Shape...) // likewise
+	y := n.y
 	n.invStd = grow(n.invStd, r)
 	w, b := n.Weight.W.Data, n.Bias.W.Data
 	kernels.ParallelFor(r, 16, func(lo, hi int) {

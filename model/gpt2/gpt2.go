@@ -85,7 +85,7 @@ type block struct {
 	cAttn, cProj, cFC, mlpOut *model.LinearSlot
 	attn                      *nn.Attention
 	act                       nn.GELU
-	qkv                       *tensor.Tensor
+	qkv, att                  *tensor.Tensor // att: attention output, reused between steps
 	hidden, batch, seq        int
 	saved                     model.BlockCheckpoint
 }
@@ -97,7 +97,7 @@ func (b *block) slots() []*model.LinearSlot {
 
 // release drops every activation the block keeps for backward.
 func (b *block) release() {
-	b.qkv = nil
+	b.qkv, b.att = nil, nil
 	nn.Release(b.ln1, b.ln2, b.attn, &b.act)
 	for _, s := range b.slots() {
 		nn.Release(s.Layer)
@@ -310,7 +310,8 @@ func (b *block) forward(x *tensor.Tensor, batch, seq int) *tensor.Tensor {
 	b.batch, b.seq = batch, seq
 	d := b.hidden
 	b.qkv = b.cAttn.Layer.Forward(b.ln1.Forward(x))
-	att := tensor.New(batch*seq, d)
+	b.att = tensor.Reuse(b.att, batch*seq, d) // attention writes every element
+	att := b.att
 	b.attn.Forward(nn.Strided{Data: b.qkv.Data, Offset: 0, Stride: 3 * d}, nn.Strided{Data: b.qkv.Data, Offset: d, Stride: 3 * d},
 		nn.Strided{Data: b.qkv.Data, Offset: 2 * d, Stride: 3 * d}, batch, seq, att.Data)
 	x2 := b.cProj.Layer.Forward(att).AddInPlace(x)

@@ -34,6 +34,7 @@ type block struct {
 	attn                                *nn.Attention
 	mlp                                 nn.SwiGLU
 	qOut, kOut, vOut                    *tensor.Tensor // after RoPE, kept for attention backward
+	att                                 *tensor.Tensor // attention output, reused between steps
 	heads, kvHeads, headDim, batch, seq int
 	saved                               model.BlockCheckpoint
 }
@@ -45,7 +46,7 @@ func (b *block) slots() []*model.LinearSlot {
 
 // release drops every activation the block keeps for backward.
 func (b *block) release() {
-	b.qOut, b.kOut, b.vOut = nil, nil, nil
+	b.qOut, b.kOut, b.vOut, b.att = nil, nil, nil, nil
 	nn.Release(b.inputNorm, b.postNorm, b.attn, &b.mlp)
 	for _, s := range b.slots() {
 		nn.Release(s.Layer)
@@ -226,7 +227,8 @@ func (b *block) forward(x *tensor.Tensor, rope *nn.RoPE, batch, seq int) *tensor
 	b.qOut, b.kOut, b.vOut = b.q.Layer.Forward(h), b.k.Layer.Forward(h), b.v.Layer.Forward(h)
 	rope.Apply(b.qOut.Data, 0, qd, n, seq, b.heads, false)
 	rope.Apply(b.kOut.Data, 0, kvd, n, seq, b.kvHeads, false)
-	att := tensor.New(n, qd)
+	b.att = tensor.Reuse(b.att, n, qd) // attention writes every element
+	att := b.att
 	b.attn.Forward(nn.Strided{Data: b.qOut.Data, Stride: qd}, nn.Strided{Data: b.kOut.Data, Stride: kvd},
 		nn.Strided{Data: b.vOut.Data, Stride: kvd}, batch, seq, att.Data)
 	x2 := b.o.Layer.Forward(att).AddInPlace(x)
