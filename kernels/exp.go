@@ -144,3 +144,19 @@ func max32(a, b float32) float32 {
 	}
 	return a
 }
+
+// Sigmoid sets dst[i] = 1/(1 + e^(−src[i])) with Exp's accuracy for the
+// exponential. dst and src may be the same slice.
+func Sigmoid(dst, src []float32) {
+	dst = dst[:len(src)]
+	for i, v := range src {
+		x := -v
+		var e float32
+		if inFast(x) {
+			e = expCore(x)
+		} else {
+			e = Exp(x)
+		}
+		dst[i] = 1 / (1 + e)
+	}
+}

@@ -150,3 +150,15 @@ func TestMax(t *testing.T) {
 		}
 	}
 }
+
+func TestSigmoid(t *testing.T) {
+	src := []float32{-100, -30, -5, -1, 0, 0.5, 3, 20, 90, 200, float32(math.Inf(1)), float32(math.Inf(-1))}
+	dst := make([]float32, len(src))
+	Sigmoid(dst, src)
+	for i, x := range src {
+		want := 1 / (1 + math.Exp(-float64(x)))
+		if d := math.Abs(float64(dst[i]) - want); d > 2e-7*math.Max(want, 1e-30) && d > 1e-38 {
+			t.Errorf("Sigmoid(%g) = %g, want %g", x, dst[i], want)
+		}
+	}
+}

@@ -9,9 +9,11 @@ import (
 )
 
 // SwiGLU computes h = silu(gate) ⊙ up, the gated activation of Llama's MLP
-// (down_proj(silu(gate_proj(x)) · up_proj(x))). Forward keeps gate and up.
+// (down_proj(silu(gate_proj(x)) · up_proj(x))). Forward keeps gate, up and
+// σ(gate), so that Backward needs no exponentials.
 type SwiGLU struct {
 	gate, up *tensor.Tensor
+	sig      []float32      // σ(gate)
 	h        *tensor.Tensor // the output, reused between steps
 }
 
@@ -22,11 +24,12 @@ func (s *SwiGLU) Forward(gate, up *tensor.Tensor) *tensor.Tensor {
 	}
 	s.gate, s.up = gate, up
 	s.h = tensor.Reuse(s.h, gate.Shape...) // every element is written below
-	h := s.h
+	s.sig = grow(s.sig, len(gate.Data))
+	h, sig := s.h, s.sig
 	kernels.ParallelFor(len(h.Data), 4096, func(lo, hi int) {
+		kernels.Sigmoid(sig[lo:hi], gate.Data[lo:hi])
 		for i := lo; i < hi; i++ {
-			g := gate.Data[i]
-			h.Data[i] = g * sigmoid(g) * up.Data[i]
+			h.Data[i] = gate.Data[i] * sig[i] * up.Data[i]
 		}
 	})
 	return h
@@ -37,8 +40,7 @@ func (s *SwiGLU) Backward(dh *tensor.Tensor) (dgate, dup *tensor.Tensor) {
 	dgate, dup = tensor.Get(dh.Shape...), tensor.Get(dh.Shape...) // fully written below
 	kernels.ParallelFor(len(dh.Data), 4096, func(lo, hi int) {
 		for i := lo; i < hi; i++ {
-			g, u, d := s.gate.Data[i], s.up.Data[i], dh.Data[i]
-			sg := sigmoid(g)
+			g, u, d, sg := s.gate.Data[i], s.up.Data[i], dh.Data[i], s.sig[i]
 			dup.Data[i] = d * g * sg
 			// silu'(g) = σ(g)·(1 + g·(1 − σ(g)))
 			dgate.Data[i] = d * u * sg * (1 + g*(1-sg))
@@ -47,7 +49,6 @@ func (s *SwiGLU) Backward(dh *tensor.Tensor) (dgate, dup *tensor.Tensor) {
 	return dgate, dup
 }
 
-func sigmoid(x float32) float32 { return 1 / (1 + kernels.Exp(-x)) }
 
 // GELUKind selects the GELU formula.
 type GELUKind int

@@ -12,7 +12,7 @@ func (n *RMSNorm) Release() { n.x, n.invRMS, n.y = nil, nil, nil }
 func (n *LayerNorm) Release() { n.xhat, n.invStd, n.y = nil, nil, nil }
 
 // Release drops gate and up.
-func (s *SwiGLU) Release() { s.gate, s.up, s.h = nil, nil, nil }
+func (s *SwiGLU) Release() { s.gate, s.up, s.sig, s.h = nil, nil, nil, nil }
 
 // Release drops the input.
 func (a *GELU) Release() { a.x, a.y = nil, nil }
