@@ -49,7 +49,6 @@ func (s *SwiGLU) Backward(dh *tensor.Tensor) (dgate, dup *tensor.Tensor) {
 	return dgate, dup
 }
 
-
 // GELUKind selects the GELU formula.
 type GELUKind int
 

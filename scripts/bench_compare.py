@@ -24,17 +24,38 @@ import time
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
+def busy_cpu_s():
+    """CPU seconds the whole machine has spent busy (Linux /proc/stat), or None."""
+    try:
+        with open("/proc/stat") as f:
+            v = [int(x) for x in f.readline().split()[1:]]
+    except (OSError, ValueError):
+        return None
+    hz = os.sysconf("SC_CLK_TCK")
+    return (sum(v[:8]) - v[3] - v[4]) / hz  # all but idle and iowait
+
+
+def children_cpu_s():
+    t = os.times()
+    return t.children_user + t.children_system
+
+
 def run_one(cmd):
-    """Run cmd, return (parsed JSON of its last JSON line, seconds) or raise."""
+    """Run cmd, return (parsed JSON of its last JSON line, seconds, foreign
+    cores: the average number of cores other processes kept busy meanwhile)
+    or raise."""
+    b0, c0 = busy_cpu_s(), children_cpu_s()
     t = time.perf_counter()
     p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     el = time.perf_counter() - t
+    b1, c1 = busy_cpu_s(), children_cpu_s()
+    foreign = max(0.0, ((b1 - b0) - (c1 - c0)) / el) if b0 is not None and b1 is not None else float("nan")
     if p.returncode != 0:
         raise RuntimeError(f"{' '.join(cmd)}: exit {p.returncode}\n{p.stderr.strip()[-2000:]}")
     for line in reversed(p.stdout.splitlines()):
         line = line.strip()
         if line.startswith("{"):
-            return json.loads(line), el
+            return json.loads(line), el, foreign
     raise RuntimeError(f"{' '.join(cmd)}: no JSON line in output:\n{p.stdout[-2000:]}")
 
 
@@ -62,6 +83,10 @@ def main():
     p.add_argument("--rounds", type=int, default=5)
     p.add_argument("--methods", default="oft,lora", help="comma list of oft, lora, full")
     p.add_argument("--json", metavar="FILE", help="write every raw JSON line here (one per line)")
+    p.add_argument("--max-foreign", type=float, default=0.25,
+                   help="rerun a run (after a pause) when other processes kept more than this many cores "
+                        "busy on average during it; 0 disables")
+    p.add_argument("--retries", type=int, default=3, help="reruns allowed per run for --max-foreign")
     a = p.parse_args(argv)
     methods = [m.strip() for m in a.methods.split(",") if m.strip()]
     sides = {
@@ -75,18 +100,29 @@ def main():
         order = list(sides) if r % 2 == 0 else list(sides)[::-1]
         for m in methods:
             for s in order:
-                try:
-                    res, el = run_one(sides[s](m))
-                except (RuntimeError, OSError, json.JSONDecodeError) as e:
+                res = None
+                for attempt in range(a.retries + 1):
+                    try:
+                        res, el, foreign = run_one(sides[s](m))
+                    except (RuntimeError, OSError, json.JSONDecodeError) as e:
+                        print(f"round {r + 1} {s} {m}: {e}", file=sys.stderr)
+                        res = None
+                        break
+                    if not (a.max_foreign > 0 and foreign > a.max_foreign) or attempt == a.retries:
+                        break
+                    print(f"round {r + 1} {s} {m}: other processes used {foreign:.2f} cores meanwhile; "
+                          f"rerunning in 20 s", file=sys.stderr, flush=True)
+                    time.sleep(20)
+                if res is None:
                     errors += 1
-                    print(f"round {r + 1} {s} {m}: {e}", file=sys.stderr)
                     continue
-                res = dict(res, side=s, round=r + 1, wall_s=round(el, 3), load1=os.getloadavg()[0])
+                res = dict(res, side=s, round=r + 1, wall_s=round(el, 3), foreign_cores=round(foreign, 3),
+                           load1=os.getloadavg()[0])
                 results[(s, m)].append(res)
                 raw.append(res)
                 print(f"round {r + 1}/{a.rounds} {s:9s} {m:4s} {res['tokens_per_s']:8.0f} tok/s "
                       f"{res['step_ms_median']:7.1f} ms/step {res['peak_rss_mib']:6.0f} MiB "
-                      f"(load {res['load1']:.2f})", file=sys.stderr, flush=True)
+                      f"(others {res['foreign_cores']:.2f} cores)", file=sys.stderr, flush=True)
     if a.json:
         with open(a.json, "w") as f:
             for res in raw:
@@ -116,6 +152,9 @@ def main():
         print(f"| {m} | {fmt(ot_tps)} | {fmt(t_tps)} | {fmt(ot_tps / t_tps if t_tps else float('nan'), 2)}× "
               f"| {fmt(ot_ms, 1)} | {fmt(t_ms, 1)} | {fmt(ot_rss)} | {fmt(t_rss)} "
               f"| {fmt(t_rss / ot_rss if ot_rss else float('nan'), 2)}× | {tr} |")
+    noisy = [x for x in raw if x["foreign_cores"] > a.max_foreign > 0]
+    if noisy:
+        print(f"\n{len(noisy)} run(s) kept despite other processes using > {a.max_foreign} cores (see --json)")
     if "oft" in step and "lora" in step:
         (oo, to), (ol, tl) = step["oft"], step["lora"]
         print(f"\nOFT/LoRA step-time ratio: orthotune {fmt(oo / ol, 2)}×, torch {fmt(to / tl, 2)}×")

@@ -58,6 +58,8 @@ def parse_args(argv=None):
     p.add_argument("--seed", type=int, default=1, help="seed for weights, adapter and tokens")
     p.add_argument("--no-pin-openblas", action="store_true",
                    help="leave OPENBLAS_CORETYPE unset (default: choose it from the CPU's features, as orthotune does)")
+    p.add_argument("--omp-default", action="store_true",
+                   help="leave OMP_WAIT_POLICY unset (default: PASSIVE, see below)")
     p.add_argument("--self-test", action="store_true", help="check the adapter math and exit")
     a = p.parse_args(argv)
     if a.steps < 1 or a.warmup < 0 or a.seq < 2 or a.batch < 1 or a.layers < 1 or a.vocab < 2:
@@ -78,6 +80,13 @@ ARGS = parse_args()
 # is loaded, and torch does not set it for a "generic" BLAS: match --threads.
 os.environ.setdefault("OPENBLAS_NUM_THREADS", str(ARGS.threads))
 os.environ.setdefault("OMP_NUM_THREADS", str(ARGS.threads))
+# Debian's torch runs its elementwise ops on OpenMP threads and its GEMMs on
+# OpenBLAS's own pthreads: two pools. With GNU OpenMP's default spin-waiting
+# the idle OpenMP threads keep the cores busy while OpenBLAS works, and on a
+# 2-core machine steps took 2-4x longer and varied from 0.3 to 4 s. Passive
+# waiting is the usual remedy, so it is the default here (--omp-default: not).
+if not ARGS.omp_default:
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 
 def pin_openblas_core():
@@ -401,11 +410,11 @@ def reset_peak_rss():
         pass
 
 
-def peak_rss_mib():
+def peak_rss_mib(field="VmHWM:"):
     try:
         with open("/proc/self/status") as f:
             for line in f:
-                if line.startswith("VmHWM:"):
+                if line.startswith(field):
                     return float(line.split()[1]) / 1024
     except OSError:
         pass
@@ -452,12 +461,17 @@ def gemm_info():
             conf = " ".join(lib.openblas_get_config().decode().split()[:2])  # "OpenBLAS 0.3.21"
             core = lib.openblas_get_corename().decode()  # the kernel set DYNAMIC_ARCH chose
             nt = lib.openblas_get_num_threads()
-            return f"torch {ver} ({conf} {core}, {nt} BLAS threads, {os.path.basename(path)})"
+            return f"torch {ver} ({conf} {core}, {nt} BLAS threads, {os.path.basename(path)}){env_note()}"
         except (OSError, AttributeError):
             continue
     if libs:
         blas += ", " + os.path.basename(libs[0])
-    return f"torch {ver} ({blas})"
+    return f"torch {ver} ({blas}){env_note()}"
+
+
+def env_note():
+    v = [f"{k}={os.environ[k]}" for k in ("OPENBLAS_CORETYPE", "OMP_WAIT_POLICY") if os.environ.get(k)]
+    return "; " + ", ".join(v) if v else ""
 
 
 # ----------------------------------------------------------------------------
@@ -588,6 +602,7 @@ def main(a):
     tok_gen = torch.Generator().manual_seed(a.seed + 7)
 
     reset_peak_rss()
+    start_rss = peak_rss_mib("VmRSS:")
     times, loss = [], float("nan")
     for s in range(a.warmup + a.steps):
         ids = torch.randint(0, a.vocab, (a.batch, a.seq), generator=tok_gen)
@@ -610,7 +625,11 @@ def main(a):
                threads=torch.get_num_threads(), steps=a.steps, tokens_per_s=tokens * a.steps / sum(times),
                tokens_per_s_median_step=tokens / median, step_ms_median=median * 1000, peak_rss_mib=peak,
                trainable_params=trainable, total_params=total, gemm=gemm_info(), final_loss=loss)
+    # Extra keys (orthotune bench has neither): the attention path, and the
+    # resident set when the high-water mark was reset (torch's libraries, the
+    # model), so peak_rss_mib - start_rss_mib is what training added.
     res["attention"] = "sdpa" if HAVE_SDPA else "masked-softmax"
+    res["start_rss_mib"] = start_rss
     print(json.dumps(res), flush=True)
 
 
