@@ -96,7 +96,37 @@ func NewLinear(name string, weight, bias *tensor.Tensor, conv1D bool) (*Linear, 
 }
 
 // Forward computes y = x·Wᵀ + b for x [..., In].
-func (l *Linear) Forward(x *tensor.Tensor) *tensor.Tensor {
+func (l *Linear) Forward(x *tensor.Tensor) *tensor.Tensor { return l.forward(x, nil) }
+
+// ForwardWith computes the layer's output with w, laid out as the layer's
+// weight and in float32, in place of that weight: an adapter that folds
+// itself into the weight for one pass (OFT, when the batch has more rows
+// than the layer has outputs) uses it. The layer must be frozen; Backward
+// still differentiates through the layer's own weight.
+func (l *Linear) ForwardWith(x *tensor.Tensor, w []float32) *tensor.Tensor {
+	if l.Weight.Trainable() {
+		panic(fmt.Sprintf("nn: %s: ForwardWith on a trainable layer", l.Name))
+	}
+	if len(w) != l.In*l.Out {
+		panic(fmt.Sprintf("nn: %s: ForwardWith weight has %d values, want %d", l.Name, len(w), l.In*l.Out))
+	}
+	return l.forward(x, w)
+}
+
+// WeightInto copies the weight, as stored (widened from bfloat16 if so
+// held), into dst, which must hold In·Out values.
+func (l *Linear) WeightInto(dst []float32) {
+	if l.bf16 != nil {
+		for i, h := range l.bf16 {
+			dst[i] = tensor.BF16ToF32(h)
+		}
+		return
+	}
+	copy(dst[:l.In*l.Out], l.Weight.W.Data)
+}
+
+// forward is Forward with w (nil: the layer's own weight).
+func (l *Linear) forward(x *tensor.Tensor, w []float32) *tensor.Tensor {
 	n, in := rows(x)
 	if in != l.In {
 		panic(fmt.Sprintf("nn: %s: input width %d, layer expects %d", l.Name, in, l.In))
@@ -120,9 +150,14 @@ func (l *Linear) Forward(x *tensor.Tensor) *tensor.Tensor {
 		}
 		beta = 1
 	}
-	if l.Conv1D {
+	switch {
+	case w != nil && l.Conv1D:
+		kernels.Gemm(false, false, n, l.Out, l.In, 1, x.Data, l.In, w, l.Out, beta, y.Data, l.Out)
+	case w != nil:
+		kernels.Gemm(false, true, n, l.Out, l.In, 1, x.Data, l.In, w, l.In, beta, y.Data, l.Out)
+	case l.Conv1D:
 		l.gemmWeight(false, n, l.Out, l.In, x.Data, l.In, l.Out, beta, y.Data, l.Out)
-	} else {
+	default:
 		l.gemmWeight(true, n, l.Out, l.In, x.Data, l.In, l.In, beta, y.Data, l.Out)
 	}
 	return y

@@ -150,24 +150,31 @@ func RotateWeightLinear(w []float32, out, in, b int, blocks []float32, shared bo
 // in place: W ← R_bd·W, so that x·R_bd·W = x·(R_bd·W). in must be a
 // multiple of b. It allocates one copy of W.
 func RotateWeightConv1D(w []float32, in, out, b int, blocks []float32, shared bool) {
+	src := make([]float32, len(w))
+	copy(src, w)
+	RotateLeft(src, in, out, b, blocks, shared, w)
+}
+
+// RotateLeft sets dst = R_bd·w for an (in, out) matrix w, in a multiple of
+// b: row band i (rows [i·b, (i+1)·b)) becomes R_i times that band. dst must
+// not alias w.
+func RotateLeft(w []float32, in, out, b int, blocks []float32, shared bool, dst []float32) {
 	if b < 1 || in%b != 0 {
-		panic(fmt.Sprintf("orth.RotateWeightConv1D: in %d is not a multiple of block size %d", in, b))
+		panic(fmt.Sprintf("orth.RotateLeft: in %d is not a multiple of block size %d", in, b))
 	}
 	nb := in / b
 	if shared {
 		nb = 1
 	}
-	if out < 0 || len(w) < in*out || len(blocks) < nb*b*b {
-		panic(fmt.Sprintf("orth.RotateWeightConv1D: %d×%d with %d block(s) of %d×%d needs %d and %d values; got %d and %d",
-			in, out, nb, b, b, in*out, nb*b*b, len(w), len(blocks)))
+	if out < 0 || len(w) < in*out || len(dst) < in*out || len(blocks) < nb*b*b {
+		panic(fmt.Sprintf("orth.RotateLeft: %d×%d with %d block(s) of %d×%d needs %d and %d values; got %d, %d and %d",
+			in, out, nb, b, b, in*out, nb*b*b, len(w), len(dst), len(blocks)))
 	}
 	if in == 0 || out == 0 {
 		return
 	}
-	src := make([]float32, in*out)
-	copy(src, w)
 	j := rotPool.Get().(*rotJob)
-	j.op, j.x, j.y, j.blocks, j.rows, j.width, j.b, j.shared = opLeft, src, w, blocks, b, out, b, shared
+	j.op, j.x, j.y, j.blocks, j.rows, j.width, j.b, j.shared = opLeft, w, dst, blocks, b, out, b, shared
 	kernels.ParallelFor(in/b, 1, j.run)
 	j.x, j.y, j.blocks = nil, nil, nil
 	rotPool.Put(j)

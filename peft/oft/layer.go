@@ -197,14 +197,29 @@ func (l *Layer) Forward(x *tensor.Tensor) *tensor.Tensor {
 		orth.RotateRows(x.Data, rowsN, l.base.In, l.BlockSize, blocks, shared, l.xr.Data)
 		return l.base.Forward(l.xr)
 	}
-	// A frozen base does not keep its input, and Backward needs only x:
-	// the rotated input lives in scratch shared by every layer.
+	// A frozen base does not keep its input, and Backward needs only x, so
+	// the rotation may go either side of the product: x·R_bd·Wᵀ =
+	// x·(W·R_bdᵀ)ᵀ. Rotating the weight costs out·in·b against rows·in·b
+	// for the input, so a training batch (more rows than outputs) folds it
+	// into a scratch copy of the weight; generation (a row or a few)
+	// rotates the input. Either way the scratch is shared by every layer.
 	buf := scratchPool.Get().(*[]float32)
+	defer scratchPool.Put(buf)
+	in, out := l.base.In, l.base.Out
+	if rowsN > out {
+		*buf = grow(*buf, 2*in*out)
+		w, weff := (*buf)[:in*out], (*buf)[in*out:]
+		l.base.WeightInto(w)
+		if l.base.Conv1D { // W (in, out) ← R_bd·W
+			orth.RotateLeft(w, in, out, l.BlockSize, blocks, shared, weff)
+		} else { // W (out, in) ← W·R_bdᵀ
+			orth.RotateRowsT(w, out, in, l.BlockSize, blocks, shared, weff)
+		}
+		return l.base.ForwardWith(x, weff)
+	}
 	*buf = grow(*buf, x.Len())
-	orth.RotateRows(x.Data, rowsN, l.base.In, l.BlockSize, blocks, shared, *buf)
-	y := l.base.Forward(&tensor.Tensor{Shape: x.Shape, Data: *buf})
-	scratchPool.Put(buf)
-	return y
+	orth.RotateRows(x.Data, rowsN, in, l.BlockSize, blocks, shared, *buf)
+	return l.base.Forward(&tensor.Tensor{Shape: x.Shape, Data: *buf})
 }
 
 // Backward returns dL/dx and accumulates dL/d(oft_R.weight) when trainable.

@@ -176,3 +176,28 @@ func TestMergeRefusesBF16Base(t *testing.T) {
 		t.Error("layer reports merged after a refused merge")
 	}
 }
+
+// TestForwardFoldsIntoWeightForLargeBatches checks that the two forward
+// paths agree: a batch with more rows than the layer has outputs folds the
+// rotation into the weight, one with fewer rotates the input. Both layouts,
+// separate and shared blocks.
+func TestForwardFoldsIntoWeightForLargeBatches(t *testing.T) {
+	for _, conv1D := range []bool{false, true} {
+		for _, share := range []bool{false, true} {
+			l, base := randomLayer(t, func(c *Config) { c.BlockSize, c.BlockShare = 4, share }, conv1D)
+			rows := 3 * base.Out
+			x := tensor.NewRNG(8).Randn(1, rows, base.In)
+			whole := l.Forward(x).Clone() // rows > out: folded into the weight
+			for r0 := 0; r0 < rows; r0 += base.Out - 1 {
+				r1 := min(r0+base.Out-1, rows)
+				part := &tensor.Tensor{Shape: []int{r1 - r0, base.In}, Data: x.Data[r0*base.In : r1*base.In]}
+				got := l.Forward(part) // rows < out: the input rotated
+				for i, v := range got.Data {
+					if d := math.Abs(float64(v - whole.Data[r0*base.Out+i])); d > 1e-5 {
+						t.Fatalf("conv1D=%v shared=%v: row %d differs by %.3g between the paths", conv1D, share, r0+i/base.Out, d)
+					}
+				}
+			}
+		}
+	}
+}
