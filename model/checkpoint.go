@@ -35,19 +35,34 @@ type stochastic interface {
 	RNG() *tensor.RNG
 }
 
-// BlockCheckpoint is what gradient checkpointing keeps of one block: its
-// input, and the state before its forward of the random generators of the
-// layers in its slots, so that the recomputation draws the same dropout
-// masks.
+// BlockCheckpoint is what gradient checkpointing keeps of one block: a copy
+// of its input, and the state before its forward of the random generators
+// of the layers in its slots, so that the recomputation draws the same
+// dropout masks. The copy is the checkpoint's own, so the buffers the
+// previous block released can be reused at once; it is kept from step to
+// step.
 type BlockCheckpoint struct {
-	input *tensor.Tensor
-	rngs  [][]byte
+	input   *tensor.Tensor
+	pending bool // Restore has something to return
+	rngs    [][]byte
 }
 
-// Save records the block's input and its slots' generator states; call it
-// just before the block's forward.
-func (c *BlockCheckpoint) Save(input *tensor.Tensor, slots []*LinearSlot) {
-	c.input, c.rngs = input, c.rngs[:0]
+// Copy copies input into the checkpoint's own buffer and returns that
+// copy, without marking the block for recomputation: for a block that is
+// not released (the last one, whose backward comes straight after).
+func (c *BlockCheckpoint) Copy(input *tensor.Tensor) *tensor.Tensor {
+	c.input = tensor.Reuse(c.input, input.Shape...)
+	copy(c.input.Data, input.Data)
+	c.pending = false
+	return c.input
+}
+
+// Save copies the block's input (see Copy) and records its slots'
+// generator states, and returns the copy for the block's forward to run
+// on; call it just before that forward.
+func (c *BlockCheckpoint) Save(input *tensor.Tensor, slots []*LinearSlot) *tensor.Tensor {
+	in := c.Copy(input)
+	c.pending, c.rngs = true, c.rngs[:0]
 	for _, s := range slots {
 		if r, ok := s.Layer.(stochastic); ok {
 			b, err := r.RNG().MarshalBinary()
@@ -57,6 +72,7 @@ func (c *BlockCheckpoint) Save(input *tensor.Tensor, slots []*LinearSlot) {
 			c.rngs = append(c.rngs, b)
 		}
 	}
+	return in
 }
 
 // Restore puts the slots' generators back to their saved states and
@@ -64,10 +80,10 @@ func (c *BlockCheckpoint) Save(input *tensor.Tensor, slots []*LinearSlot) {
 // empty afterwards. After recomputing the forward, the generators are
 // where the original forward left them.
 func (c *BlockCheckpoint) Restore(slots []*LinearSlot) *tensor.Tensor {
-	in := c.input
-	if in == nil {
+	if !c.pending {
 		return nil
 	}
+	in := c.input
 	i := 0
 	for _, s := range slots {
 		if r, ok := s.Layer.(stochastic); ok {
@@ -77,7 +93,7 @@ func (c *BlockCheckpoint) Restore(slots []*LinearSlot) *tensor.Tensor {
 			i++
 		}
 	}
-	c.input = nil
+	c.pending = false
 	return in
 }
 

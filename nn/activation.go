@@ -13,7 +13,7 @@ import (
 // σ(gate), so that Backward needs no exponentials.
 type SwiGLU struct {
 	gate, up *tensor.Tensor
-	sig      []float32      // σ(gate)
+	sig      *tensor.Tensor // σ(gate)
 	h        *tensor.Tensor // the output, reused between steps
 }
 
@@ -24,8 +24,8 @@ func (s *SwiGLU) Forward(gate, up *tensor.Tensor) *tensor.Tensor {
 	}
 	s.gate, s.up = gate, up
 	s.h = tensor.Reuse(s.h, gate.Shape...) // every element is written below
-	s.sig = grow(s.sig, len(gate.Data))
-	h, sig := s.h, s.sig
+	s.sig = tensor.Reuse(s.sig, gate.Shape...) // likewise
+	h, sig := s.h, s.sig.Data
 	kernels.ParallelFor(len(h.Data), 4096, func(lo, hi int) {
 		kernels.Sigmoid(sig[lo:hi], gate.Data[lo:hi])
 		for i := lo; i < hi; i++ {
@@ -40,7 +40,7 @@ func (s *SwiGLU) Backward(dh *tensor.Tensor) (dgate, dup *tensor.Tensor) {
 	dgate, dup = tensor.Get(dh.Shape...), tensor.Get(dh.Shape...) // fully written below
 	kernels.ParallelFor(len(dh.Data), 4096, func(lo, hi int) {
 		for i := lo; i < hi; i++ {
-			g, u, d, sg := s.gate.Data[i], s.up.Data[i], dh.Data[i], s.sig[i]
+			g, u, d, sg := s.gate.Data[i], s.up.Data[i], dh.Data[i], s.sig.Data[i]
 			dup.Data[i] = d * g * sg
 			// silu'(g) = σ(g)·(1 + g·(1 − σ(g)))
 			dgate.Data[i] = d * u * sg * (1 + g*(1-sg))

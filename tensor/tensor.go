@@ -20,15 +20,16 @@ func New(shape ...int) *Tensor {
 	return &Tensor{Shape: slices.Clone(shape), Data: make([]float32, n)}
 }
 
-// Reuse returns t when it already has the given shape, else a new zeroed
-// tensor of that shape. A reused tensor keeps its old contents. Layers use
-// it to keep their outputs and scratch from one training step to the next
-// instead of allocating them anew.
+// Reuse returns t when it already has the given shape, else a tensor of
+// that shape from Get; either way its contents are unspecified, so it is
+// for results the caller overwrites completely. Layers use it to keep
+// their outputs from one training step to the next instead of allocating
+// them anew, and give them back with Put when released.
 func Reuse(t *Tensor, shape ...int) *Tensor {
 	if t != nil && slices.Equal(t.Shape, shape) {
 		return t
 	}
-	return New(shape...)
+	return Get(shape...)
 }
 
 // FromSlice wraps data (not copied) in a tensor of the given shape. It

@@ -97,6 +97,7 @@ func (b *block) slots() []*model.LinearSlot {
 
 // release drops every activation the block keeps for backward.
 func (b *block) release() {
+	tensor.Put(b.att)
 	b.qkv, b.att = nil, nil
 	nn.Release(b.ln1, b.ln2, b.attn, &b.act)
 	for _, s := range b.slots() {
@@ -270,14 +271,25 @@ func (m *Model) run(x *tensor.Tensor) (*tensor.Tensor, error) {
 		positions[i] = i % m.seq
 	}
 	h := x.Reshape(m.batch*m.seq, d).AddInPlace(m.wpe.Forward(positions))
-	for _, b := range m.blocks {
+	for i, b := range m.blocks {
 		if !m.checkpoint {
 			h = b.forward(h, m.batch, m.seq)
 			continue
 		}
-		b.saved.Save(h, b.slots())
-		h = b.forward(h, m.batch, m.seq)
-		b.release()
+		// Each block runs on its checkpoint's copy of its input, so the
+		// previous block can be released (its buffers reused) before it.
+		// The last block is kept: its backward comes first, with no
+		// recomputation.
+		var in *tensor.Tensor
+		if i == len(m.blocks)-1 {
+			in = b.saved.Copy(h)
+		} else {
+			in = b.saved.Save(h, b.slots())
+		}
+		if i > 0 {
+			m.blocks[i-1].release()
+		}
+		h = b.forward(in, m.batch, m.seq)
 	}
 	logits := m.head.Layer.Forward(m.lnF.Forward(h))
 	return logits.Reshape(m.batch, m.seq, m.cfg.Vocab), nil
@@ -297,7 +309,7 @@ func (m *Model) Backward(dlogits *tensor.Tensor) *tensor.Tensor {
 		next := b.backward(dh)
 		tensor.Put(dh)
 		dh = next
-		if in != nil {
+		if m.checkpoint {
 			b.release()
 		}
 	}

@@ -46,6 +46,7 @@ func (b *block) slots() []*model.LinearSlot {
 
 // release drops every activation the block keeps for backward.
 func (b *block) release() {
+	tensor.Put(b.att)
 	b.qOut, b.kOut, b.vOut, b.att = nil, nil, nil, nil
 	nn.Release(b.inputNorm, b.postNorm, b.attn, &b.mlp)
 	for _, s := range b.slots() {
@@ -184,14 +185,25 @@ func (m *Model) ForwardEmbeddings(x *tensor.Tensor) (*tensor.Tensor, error) {
 func (m *Model) run(x *tensor.Tensor) *tensor.Tensor {
 	m.batch, m.seq = x.Shape[0], x.Shape[1]
 	h := x.Reshape(m.batch*m.seq, m.cfg.Hidden)
-	for _, b := range m.blocks {
+	for i, b := range m.blocks {
 		if !m.checkpoint {
 			h = b.forward(h, m.rope, m.batch, m.seq)
 			continue
 		}
-		b.saved.Save(h, b.slots())
-		h = b.forward(h, m.rope, m.batch, m.seq)
-		b.release()
+		// Each block runs on its checkpoint's copy of its input, so the
+		// previous block can be released (its buffers reused) before it.
+		// The last block is kept: its backward comes first, with no
+		// recomputation.
+		var in *tensor.Tensor
+		if i == len(m.blocks)-1 {
+			in = b.saved.Copy(h)
+		} else {
+			in = b.saved.Save(h, b.slots())
+		}
+		if i > 0 {
+			m.blocks[i-1].release()
+		}
+		h = b.forward(in, m.rope, m.batch, m.seq)
 	}
 	logits := m.head.Layer.Forward(m.norm.Forward(h))
 	return logits.Reshape(m.batch, m.seq, m.cfg.Vocab)
@@ -211,7 +223,7 @@ func (m *Model) Backward(dlogits *tensor.Tensor) *tensor.Tensor {
 		next := b.backward(dh, m.rope)
 		tensor.Put(dh)
 		dh = next
-		if in != nil {
+		if m.checkpoint {
 			b.release()
 		}
 	}
