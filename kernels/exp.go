@@ -76,7 +76,18 @@ func expCore(x float32) float32 {
 // accumulated in float64: softmax's and cross-entropy's inner loop. dst and
 // src may be the same slice.
 func ExpSlice(dst, src []float32, shift float32) float64 {
-	dst = dst[:len(src)]
+	return expSliceImpl(dst[:len(src)], src, shift)
+}
+
+// expSliceImpl, sigmoidImpl and maxImpl are the portable loops, replaced
+// by vector ones where the SIMD build finds AVX-512.
+var (
+	expSliceImpl = expSliceGo
+	sigmoidImpl  = sigmoidGo
+	maxImpl      = maxGo
+)
+
+func expSliceGo(dst, src []float32, shift float32) float64 {
 	var s0, s1, s2, s3 float32 // partial sums of at most 8 terms each, see below
 	var sum float64
 	i := 0
@@ -118,7 +129,9 @@ func inFast(x float32) bool { return x >= -87.33654475055310 && x <= expFastMax 
 // Max returns the largest element of x, NaN if any element is NaN, and −Inf
 // for an empty x. It is slices.Max without the per-element NaN branch that
 // makes that several times slower on float32.
-func Max(x []float32) float32 {
+func Max(x []float32) float32 { return maxImpl(x) }
+
+func maxGo(x []float32) float32 {
 	m0, m1, m2, m3 := float32(math.Inf(-1)), float32(math.Inf(-1)), float32(math.Inf(-1)), float32(math.Inf(-1))
 	nan := false
 	i := 0
@@ -147,8 +160,9 @@ func max32(a, b float32) float32 {
 
 // Sigmoid sets dst[i] = 1/(1 + e^(−src[i])) with Exp's accuracy for the
 // exponential. dst and src may be the same slice.
-func Sigmoid(dst, src []float32) {
-	dst = dst[:len(src)]
+func Sigmoid(dst, src []float32) { sigmoidImpl(dst[:len(src)], src) }
+
+func sigmoidGo(dst, src []float32) {
 	for i, v := range src {
 		x := -v
 		var e float32
