@@ -20,7 +20,7 @@ func init() {
 // expConsts holds the broadcast constants, built once per call.
 type expConsts struct {
 	lo, hi, log2e, negLn2Hi, negLn2Lo, one archsimd.Float32x16
-	p0, p1, p2, p3, p4, p5                  archsimd.Float32x16
+	p0, p1, p2, p3, p4, p5                 archsimd.Float32x16
 }
 
 func newExpConsts() expConsts {
