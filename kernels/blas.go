@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"unsafe"
 
 	"github.com/ebitengine/purego"
@@ -47,7 +48,7 @@ var (
 	blasLib     string
 	sgemmFn     uintptr // sgemm_
 	blasThreads uintptr // openblas_set_num_threads & co., taking an int by value; 0 if absent
-	blasThrOnce sync.Once
+	blasThrN    atomic.Int32 // what the library was last told; 0: not yet
 )
 
 // loadBLAS finds and binds a system BLAS once.
@@ -55,7 +56,7 @@ func loadBLAS() error {
 	blasOnce.Do(func() {
 		for _, name := range blasLibraries[runtime.GOOS] {
 			if strings.Contains(name, "openblas") {
-				pinOpenBLASCore()
+				pinOpenBLASEnv()
 			}
 			h, err := purego.Dlopen(name, purego.RTLD_NOW|purego.RTLD_GLOBAL)
 			if err != nil {
@@ -85,25 +86,35 @@ func loadBLAS() error {
 	return blasErr
 }
 
-// The library runs single-threaded and orthotune splits each product into
-// strips of C that goroutines hand to it concurrently. OpenBLAS's own
-// thread pool serialises concurrent callers and its idle threads spin, and
-// most of training's products are called from inside parallel loops (one
-// per attention head, one per OFT block): with the library's threads
-// those ran 5× slower than with this scheme, which matches the library's
-// own threading on a lone large product (1024³: 310 GFLOP/s on 2 cores).
+// Threads. The library runs single-threaded on the calling goroutine's
+// thread, and orthotune spreads the work itself:
+//   - a product called from inside one of orthotune's parallel loops (one
+//     per attention head, one per OFT block) runs as it is, the loop
+//     already keeping every core busy; OpenBLAS's thread pool would
+//     serialise such concurrent callers (5× slower here);
+//   - any other product is split into strips of C that goroutines hand to
+//     the library concurrently;
+//   - except a very large one (blasThreadedVolume) with nothing else
+//     running, which uses the library's own threads: they share the packed
+//     operands, where each strip packs its own copy of the other operand
+//     (1024³: 292 against 214 GFLOP/s on 2 cores). Only rare products are
+//     that large, so the library's idle threads, which spin for a while
+//     after each call and would take cores from the goroutines (a training
+//     step ran 40% slower when every product used them), matter little;
+//     their spin is also cut short (OPENBLAS_THREAD_TIMEOUT, see
+//     pinOpenBLASEnv).
 
 // blasStrip is the granularity of a strip of C, a multiple of every
-// library's register tile, and blasGrain roughly the least work (m·n·k) worth
-// a goroutine of its own.
+// library's register tile, and blasGrain roughly the least work (m·n·k)
+// worth a goroutine of its own.
 const (
-	blasStrip = 64
-	blasGrain = 64 * 64 * 64
+	blasStrip          = 64
+	blasGrain          = 64 * 64 * 64
+	blasThreadedVolume = 1 << 30
 )
 
 // blasJob carries one product to ParallelFor's goroutines; pooled with its
-// run method bound once, and holding the pointed-at arguments of sgemm_, so
-// that a call allocates nothing.
+// run method bound once, so that a call allocates nothing.
 type blasJob struct {
 	transA, transB bool
 	splitRows      bool
@@ -121,10 +132,21 @@ var blasPool = sync.Pool{New: func() any {
 }}
 
 func gemmBLAS(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-	if m*n*k < blasMinVolume {
+	vol := m * n * k
+	switch {
+	case vol < blasMinVolume:
 		gemmSmall(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 		return
+	case parallelDepth.Load() > 0: // inside a parallel loop
+		setBLASThreads(1)
+		sgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+		return
+	case vol >= blasThreadedVolume:
+		setBLASThreads(Threads())
+		sgemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+		return
 	}
+	setBLASThreads(1)
 	j := blasPool.Get().(*blasJob)
 	*j = blasJob{transA: transA, transB: transB, splitRows: m >= n, m: m, n: n, k: k, alpha: alpha, beta: beta,
 		a: a, b: b, c: c, lda: lda, ldb: ldb, ldc: ldc, run: j.run}
@@ -167,9 +189,8 @@ type sgemmArgs struct {
 
 var sgemmPool = sync.Pool{New: func() any { return new(sgemmArgs) }}
 
-// sgemm calls the library once, single-threaded, for row-major operands.
+// sgemm calls the library once for row-major operands.
 func sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-	setBLASThreads(1)
 	p := sgemmPool.Get().(*sgemmArgs)
 	*p = sgemmArgs{transA: 'N', transB: 'N', m: int32(n), n: int32(m), k: int32(k),
 		lda: int32(ldb), ldb: int32(lda), ldc: int32(ldc), alpha: alpha, beta: beta}
@@ -197,12 +218,15 @@ func sgemm(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int
 	sgemmPool.Put(p)
 }
 
-// setBLASThreads tells the library how many threads to use, once.
+// setBLASThreads tells the library how many threads to use when that
+// differs from what it was last told. Concurrent callers all want one
+// thread (see gemmBLAS), so the race between them is harmless.
 func setBLASThreads(n int) {
-	if blasThreads == 0 {
+	if blasThreads == 0 || int(blasThrN.Load()) == n {
 		return
 	}
-	blasThrOnce.Do(func() { purego.SyscallN(blasThreads, uintptr(n)) })
+	blasThrN.Store(int32(n))
+	purego.SyscallN(blasThreads, uintptr(n))
 }
 
 // blasBackend returns the system BLAS backend, or an error saying why there
@@ -214,36 +238,45 @@ func blasBackend() (backend, error) {
 	return backend{name: "blas", detail: blasLib, gemm: gemmBLAS}, nil
 }
 
-// pinOpenBLASCore chooses OpenBLAS's kernel family from the CPU's features
-// when the user has not (OPENBLAS_CORETYPE), before the library loads and
-// reads it. OpenBLAS builds with DYNAMIC_ARCH pick kernels by CPU model, and
-// a model newer than the library (or one a hypervisor disguises) falls back
-// to the SSE3 "Prescott" kernels: on a 2-core Xeon (Emerald Rapids, KVM)
-// Debian's OpenBLAS 0.3.21 ran 1024³ at 70 GFLOP/s that way and at 310
-// GFLOP/s with SkylakeX. The variable is set in the C environment, which
-// is the one the library reads; Go's os.Setenv does not reach it without
-// cgo.
-func pinOpenBLASCore() {
-	if runtime.GOARCH != "amd64" || runtime.GOOS != "linux" || os.Getenv("OPENBLAS_CORETYPE") != "" {
+// pinOpenBLASEnv sets, in the C environment the library reads as it
+// loads (Go's os.Setenv does not reach it without cgo), what the user has
+// not set:
+//
+//   - OPENBLAS_CORETYPE, its kernel family, from the CPU's features.
+//     OpenBLAS builds with DYNAMIC_ARCH pick kernels by CPU model, and a
+//     model newer than the library (or one a hypervisor disguises) falls
+//     back to the SSE3 "Prescott" kernels: on a 2-core Xeon (Emerald
+//     Rapids, KVM) Debian's OpenBLAS 0.3.21 ran 1024³ at 70 GFLOP/s that
+//     way and at 310 GFLOP/s with SkylakeX.
+//   - OPENBLAS_THREAD_TIMEOUT, how long its idle threads spin before
+//     sleeping: 2^28 cycles by default, a tenth of a second in which they
+//     hold cores orthotune's goroutines need. 2^20 cycles (~0.4 ms) keeps them for
+//     back-to-back products only.
+func pinOpenBLASEnv() {
+	if runtime.GOOS != "linux" {
 		return
 	}
 	var core string
 	switch {
+	case runtime.GOARCH != "amd64":
 	case cpu.X86.HasAVX512F && cpu.X86.HasAVX512BW && cpu.X86.HasAVX512VL && cpu.X86.HasAVX512DQ:
 		core = "SkylakeX"
 	case cpu.X86.HasAVX2 && cpu.X86.HasFMA:
 		core = "Haswell"
-	default:
-		return // older CPUs are ones OpenBLAS knows
 	}
 	libc, err := purego.Dlopen("libc.so.6", purego.RTLD_NOW|purego.RTLD_GLOBAL)
 	if err != nil {
 		return
 	}
-	var setenv func(name, value string, overwrite int32) int32
 	if _, err := purego.Dlsym(libc, "setenv"); err != nil {
 		return
 	}
+	var setenv func(name, value string, overwrite int32) int32
 	purego.RegisterLibFunc(&setenv, libc, "setenv")
-	setenv("OPENBLAS_CORETYPE", core, 0)
+	if core != "" && os.Getenv("OPENBLAS_CORETYPE") == "" {
+		setenv("OPENBLAS_CORETYPE", core, 0)
+	}
+	if os.Getenv("OPENBLAS_THREAD_TIMEOUT") == "" {
+		setenv("OPENBLAS_THREAD_TIMEOUT", "20", 0)
+	}
 }

@@ -47,6 +47,8 @@ func ParallelFor(n, minChunk int, fn func(lo, hi int)) {
 		return
 	}
 	chunk := (n + workers - 1) / workers
+	parallelDepth.Add(1)
+	defer parallelDepth.Add(-1)
 	wg := wgPool.Get().(*sync.WaitGroup)
 	for lo := chunk; lo < n; lo += chunk {
 		wg.Add(1)
@@ -61,6 +63,11 @@ func ParallelFor(n, minChunk int, fn func(lo, hi int)) {
 	wg.Wait()
 	wgPool.Put(wg)
 }
+
+// parallelDepth counts the ParallelFor calls running on more than one
+// goroutine. A backend with its own threads (a system BLAS) uses them only
+// when it is zero, that is when nothing else of ours is computing.
+var parallelDepth atomic.Int32
 
 // task is one chunk of a ParallelFor call.
 type task struct {
