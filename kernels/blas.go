@@ -46,8 +46,8 @@ var (
 	blasOnce    sync.Once
 	blasErr     error
 	blasLib     string
-	sgemmFn     uintptr // sgemm_
-	blasThreads uintptr // openblas_set_num_threads & co., taking an int by value; 0 if absent
+	sgemmFn     uintptr      // sgemm_
+	blasThreads uintptr      // openblas_set_num_threads & co., taking an int by value; 0 if absent
 	blasThrN    atomic.Int32 // what the library was last told; 0: not yet
 )
 
