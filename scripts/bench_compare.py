@@ -87,13 +87,20 @@ def main():
                    help="rerun a run (after a pause) when other processes kept more than this many cores "
                         "busy on average during it; 0 disables")
     p.add_argument("--retries", type=int, default=3, help="reruns allowed per run for --max-foreign")
+    p.add_argument("--from-json", metavar="FILE", help="tabulate lines saved by --json instead of running")
     a = p.parse_args(argv)
     methods = [m.strip() for m in a.methods.split(",") if m.strip()]
+    if a.from_json:
+        with open(a.from_json) as f:
+            raw = [json.loads(line) for line in f if line.strip()]
+        if not raw:
+            sys.exit("no results")
+        tabulate(raw, [m for m in methods if any(x["method"] == m for x in raw)], a.max_foreign)
+        return
     sides = {
         "orthotune": lambda m: [a.orthotune, "bench", "--method", m] + extra,
         "torch": lambda m: [a.python, a.torch_script, "--method", m] + extra,
     }
-    results = {(s, m): [] for s in sides for m in methods}
     raw = []
     errors = 0
     for r in range(a.rounds):
@@ -118,7 +125,6 @@ def main():
                     continue
                 res = dict(res, side=s, round=r + 1, wall_s=round(el, 3), foreign_cores=round(foreign, 3),
                            load1=os.getloadavg()[0])
-                results[(s, m)].append(res)
                 raw.append(res)
                 print(f"round {r + 1}/{a.rounds} {s:9s} {m:4s} {res['tokens_per_s']:8.0f} tok/s "
                       f"{res['step_ms_median']:7.1f} ms/step {res['peak_rss_mib']:6.0f} MiB "
@@ -129,38 +135,55 @@ def main():
                 f.write(json.dumps(res) + "\n")
     if not raw:
         sys.exit("no results")
+    tabulate(raw, methods, a.max_foreign, extra)
+    if errors:
+        print(f"\n{errors} run(s) failed; see stderr", file=sys.stderr)
+        sys.exit(1)
 
+
+def tabulate(raw, methods, max_foreign, extra=()):
+    """Print the markdown table for raw result lines (each with side, method,
+    round and foreign_cores). Runs during which other processes kept more
+    than max_foreign cores busy are left out when the same side and method
+    has a clean run."""
+    sides = ("orthotune", "torch")
+    rounds = max((x.get("round", 1) for x in raw), default=0)
     first = raw[0]
     print(f"\nShape: {first['arch']}, {first['layers']} layers, hidden {first['hidden']}, seq {first['seq']}, "
           f"batch {first['batch']}, {first['threads']} threads, {first['steps']} measured steps; "
-          f"median of {a.rounds} interleaved rounds" + (f"; extra flags: {' '.join(extra)}" if extra else ""))
+          f"medians over {rounds} interleaved rounds" + (f"; extra flags: {' '.join(extra)}" if extra else ""))
     for s in sides:
         g = next((x["gemm"] for x in raw if x["side"] == s), "?")
         print(f"- {s}: {g}")
     print()
     print("| method | orthotune tokens/s | torch tokens/s | orthotune/torch | orthotune step ms | torch step ms "
-          "| orthotune peak RSS MiB | torch peak RSS MiB | torch/orthotune RSS | trainable (ot / torch) |")
+          "| orthotune peak RSS MiB | torch peak RSS MiB | torch/orthotune RSS | runs used (ot / torch) |")
     print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
-    step = {}
+    step, dropped = {}, 0
     for m in methods:
-        o, t = results[("orthotune", m)], results[("torch", m)]
+        used = {}
+        for s in sides:
+            rows = [x for x in raw if x["side"] == s and x["method"] == m]
+            clean = [x for x in rows if not x.get("foreign_cores", 0) > max_foreign > 0]
+            dropped += len(rows) - len(clean) if clean else 0
+            used[s] = clean or rows
+        o, t = used["orthotune"], used["torch"]
         ot_tps, t_tps = med(o, "tokens_per_s"), med(t, "tokens_per_s")
         ot_ms, t_ms = med(o, "step_ms_median"), med(t, "step_ms_median")
         ot_rss, t_rss = med(o, "peak_rss_mib"), med(t, "peak_rss_mib")
         step[m] = (ot_ms, t_ms)
-        tr = f"{o[0]['trainable_params'] if o else '–'} / {t[0]['trainable_params'] if t else '–'}"
         print(f"| {m} | {fmt(ot_tps)} | {fmt(t_tps)} | {fmt(ot_tps / t_tps if t_tps else float('nan'), 2)}× "
               f"| {fmt(ot_ms, 1)} | {fmt(t_ms, 1)} | {fmt(ot_rss)} | {fmt(t_rss)} "
-              f"| {fmt(t_rss / ot_rss if ot_rss else float('nan'), 2)}× | {tr} |")
-    noisy = [x for x in raw if x["foreign_cores"] > a.max_foreign > 0]
-    if noisy:
-        print(f"\n{len(noisy)} run(s) kept despite other processes using > {a.max_foreign} cores (see --json)")
+              f"| {fmt(t_rss / ot_rss if ot_rss else float('nan'), 2)}× | {len(o)} / {len(t)} |")
+    if dropped:
+        print(f"\n{dropped} run(s) left out: other processes kept > {max_foreign} cores busy during them")
+    noisy = [x for m in methods for s in sides for x in raw
+             if x["side"] == s and x["method"] == m and x.get("foreign_cores", 0) > max_foreign > 0]
+    if len(noisy) > dropped:
+        print(f"\n{len(noisy) - dropped} noisy run(s) used: no clean run of that side and method")
     if "oft" in step and "lora" in step:
         (oo, to), (ol, tl) = step["oft"], step["lora"]
         print(f"\nOFT/LoRA step-time ratio: orthotune {fmt(oo / ol, 2)}×, torch {fmt(to / tl, 2)}×")
-    if errors:
-        print(f"\n{errors} run(s) failed; see stderr", file=sys.stderr)
-        sys.exit(1)
 
 
 if __name__ == "__main__":
