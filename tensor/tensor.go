@@ -4,6 +4,8 @@ import (
 	"fmt"
 	"math"
 	"slices"
+
+	"github.com/orthotune/orthotune/kernels"
 )
 
 // Tensor is a contiguous row-major float32 array with a shape. The zero
@@ -149,8 +151,19 @@ func (t *Tensor) AddInPlace(u *Tensor) *Tensor {
 	if len(t.Data) != len(u.Data) {
 		panic(fmt.Sprintf("tensor: AddInPlace of %v and %v", t.Shape, u.Shape))
 	}
-	for i, v := range u.Data {
-		t.Data[i] += v
+	if len(t.Data) < 1<<16 {
+		addTo(t.Data, u.Data)
+		return t
 	}
+	// Residual connections add whole activations: spread them over the
+	// cores like the layers around them.
+	kernels.ParallelFor(len(t.Data), 1<<14, func(lo, hi int) { addTo(t.Data[lo:hi], u.Data[lo:hi]) })
 	return t
+}
+
+func addTo(dst, src []float32) {
+	src = src[:len(dst)]
+	for i, v := range src {
+		dst[i] += v
+	}
 }
