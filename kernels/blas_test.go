@@ -33,6 +33,9 @@ func TestBackendsLargeMatchReference(t *testing.T) {
 // TestBackendNoAllocs checks that a call on every backend, the foreign call
 // into a system BLAS included, allocates nothing in the steady state.
 func TestBackendNoAllocs(t *testing.T) {
+	if testing.CoverMode() != "" || raceEnabled {
+		t.Skip("coverage and the race detector allocate on their own")
+	}
 	forEachBackend(t, func(t *testing.T) {
 		m, n, k := 96, 80, 72
 		a, b, c := make([]float32, m*k), make([]float32, k*n), make([]float32, m*n)

@@ -23,7 +23,7 @@ func (s *SwiGLU) Forward(gate, up *tensor.Tensor) *tensor.Tensor {
 		panic(fmt.Sprintf("nn: SwiGLU: gate %v and up %v differ in shape", gate.Shape, up.Shape))
 	}
 	s.gate, s.up = gate, up
-	s.h = tensor.Reuse(s.h, gate.Shape...) // every element is written below
+	s.h = tensor.Reuse(s.h, gate.Shape...)     // every element is written below
 	s.sig = tensor.Reuse(s.sig, gate.Shape...) // likewise
 	h, sig := s.h, s.sig.Data
 	kernels.ParallelFor(len(h.Data), 4096, func(lo, hi int) {

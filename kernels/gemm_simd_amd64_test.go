@@ -1,0 +1,168 @@
+//go:build goexperiment.simd && amd64
+
+package kernels
+
+import (
+	"math"
+	"math/rand/v2"
+	"simd/archsimd"
+	"testing"
+)
+
+// simdKernels lists the micro-kernels this CPU can run: on an AVX-512
+// machine the AVX2 one is tested too.
+func simdKernels(t testing.TB) []*simdKernel {
+	var out []*simdKernel
+	if archsimd.X86.AVX512() {
+		out = append(out, &kernelAVX512)
+	}
+	if archsimd.X86.AVX2() && archsimd.X86.FMA() {
+		out = append(out, &kernelAVX2)
+	}
+	if len(out) == 0 {
+		t.Skip("CPU has neither AVX-512 nor AVX2 with FMA")
+	}
+	return out
+}
+
+// forEachSIMDKernel runs fn as a subtest once per micro-kernel, with Gemm
+// dispatching every product (thin ones included) to it.
+func forEachSIMDKernel(t *testing.T, fn func(t *testing.T, kr *simdKernel)) {
+	for _, kr := range simdKernels(t) {
+		t.Run(kr.name, func(t *testing.T) {
+			useBackend(t, backend{name: "simd", detail: kr.name, gemm: func(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+				gemmSIMDWith(kr, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+			}})
+			fn(t, kr)
+		})
+	}
+}
+
+// TestSIMDBlockEdges checks every micro-kernel against the float64
+// reference on sizes one either side of its tile and cache-block
+// boundaries (mr, nr, simdKC, simdNC and a group of simdPanels panels), in
+// all four transpose combinations, with and without padded leading
+// dimensions, on one and two threads.
+func TestSIMDBlockEdges(t *testing.T) {
+	forEachSIMDKernel(t, func(t *testing.T, kr *simdKernel) {
+		mr, nr := kr.mr, kr.nr
+		sizes := [][3]int{ // m, n, k
+			{1, 1, 1}, {mr, nr, 1}, {mr - 1, nr - 1, 2}, {mr + 1, nr + 1, 3},
+			{2*mr + 3, 3*nr - 5, simdKC - 1}, {3 * mr, 2 * nr, simdKC},
+			{4*mr + 1, nr + 7, simdKC + 1}, {7, 2*nr + 1, 2*simdKC + 5},
+			{mr + 2, simdNC + nr + 3, 17}, {53, 61, 300},
+			{mr + 1, simdNC, simdPanels*simdKC + 5}, // a full group of panels, then one more
+		}
+		if testing.Short() {
+			sizes = sizes[:6]
+		}
+		scalars := [][2]float32{{1, 0}, {-0.5, 0.75}, {2, 1}}
+		rng := rand.New(rand.NewPCG(7, 8))
+		defer SetThreads(SetThreads(1))
+		for _, sz := range sizes {
+			for _, tr := range [][2]bool{{false, false}, {true, false}, {false, true}, {true, true}} {
+				for si, ab := range scalars {
+					tc := gemmCase{
+						transA: tr[0], transB: tr[1],
+						m: sz[0], n: sz[1], k: sz[2],
+						alpha: ab[0], beta: ab[1],
+					}
+					if si == 1 {
+						tc.padA, tc.padB, tc.padC = 3, 5, 7
+					}
+					SetThreads(1 + si%2)
+					runCase(t, tc, rng)
+				}
+			}
+		}
+	})
+}
+
+// TestSIMDPropagatesNaN runs the shared NaN and infinity checks with every
+// micro-kernel, on sizes that the backend would otherwise hand to the
+// portable kernel.
+func TestSIMDPropagatesNaN(t *testing.T) {
+	forEachSIMDKernel(t, func(t *testing.T, _ *simdKernel) { testGemmPropagatesNaN(t) })
+}
+
+// TestSIMDMatchesReference runs the shared reference sizes with every
+// micro-kernel.
+func TestSIMDMatchesReference(t *testing.T) {
+	forEachSIMDKernel(t, func(t *testing.T, _ *simdKernel) { testGemmMatchesReference(t) })
+}
+
+// TestSIMDThreadsDeterministic checks that the SIMD results are bit-for-bit
+// the same on 1 to 4 threads, in all four transpose combinations; each
+// case has work enough for two or three goroutines.
+func TestSIMDThreadsDeterministic(t *testing.T) {
+	defer SetThreads(SetThreads(1))
+	forEachSIMDKernel(t, func(t *testing.T, kr *simdKernel) {
+		for _, tc := range []gemmCase{
+			{m: 300, n: 70, k: 300, alpha: 1, beta: 0},
+			{transA: true, m: 130, n: 500, k: 70, alpha: 0.5, beta: 1},
+			{transB: true, m: 131, n: 400, k: simdKC + 7, alpha: -1, beta: 0.5},
+			{transA: true, transB: true, m: 66, n: simdNC + 100, k: 33, alpha: 1, beta: 0}, // n > simdNC
+			{m: 203, n: 97, k: simdPanels*simdKC + 1, alpha: 1.5, beta: -2},                // two groups of panels
+		} {
+			var results [][]float32
+			for _, threads := range []int{1, 2, 3, 4} {
+				SetThreads(threads)
+				o := newOperands(tc, rand.New(rand.NewPCG(5, 6)))
+				Gemm(tc.transA, tc.transB, tc.m, tc.n, tc.k, tc.alpha, o.a, o.lda, o.b, o.ldb, tc.beta, o.c, o.ldc)
+				results = append(results, o.c)
+			}
+			for i, r := range results[1:] {
+				for idx := range r {
+					if math.Float32bits(r[idx]) != math.Float32bits(results[0][idx]) {
+						t.Fatalf("%v: element %d with %d threads is %g, with 1 thread %g", tc, idx, i+2, r[idx], results[0][idx])
+					}
+				}
+			}
+		}
+	})
+}
+
+// TestSIMDNoAllocs checks that steady-state calls reuse the packing
+// buffers and goroutines.
+func TestSIMDNoAllocs(t *testing.T) {
+	if testing.CoverMode() != "" || raceEnabled {
+		t.Skip("instrumented builds allocate")
+	}
+	forEachSIMDKernel(t, func(t *testing.T, kr *simdKernel) {
+		m, n, k := 96, 80, 172
+		a, b, c := make([]float32, m*k), make([]float32, k*n), make([]float32, m*n)
+		for _, threads := range []int{1, 2} {
+			prev := SetThreads(threads)
+			Gemm(true, false, m, n, k, 1, a, m, b, n, 0, c, n)
+			allocs := testing.AllocsPerRun(50, func() {
+				Gemm(true, false, m, n, k, 1, a, m, b, n, 0, c, n)
+			})
+			SetThreads(prev)
+			if allocs != 0 {
+				t.Errorf("threads=%d: %v allocations per call, want 0", threads, allocs)
+			}
+		}
+	})
+}
+
+// TestPeakGFLOPS checks that the peak measurement returns a plausible
+// figure: positive, finite, and not more than 2 FMAs of 16 lanes per cycle
+// at 10 GHz per thread.
+func TestPeakGFLOPS(t *testing.T) {
+	if testing.Short() {
+		t.Skip("takes 0.2 s per thread count")
+	}
+	for _, threads := range []int{1, 2} {
+		g, err := PeakGFLOPS(threads)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !(g > 1 && g < float64(threads)*2*16*2*10) {
+			t.Errorf("PeakGFLOPS(%d) = %g", threads, g)
+		}
+		t.Logf("PeakGFLOPS(%d) = %.1f", threads, g)
+	}
+	if _, err := PeakGFLOPS(0); err == nil {
+		t.Error("PeakGFLOPS(0) succeeded")
+	}
+}
