@@ -87,6 +87,8 @@ def main():
                    help="rerun a run (after a pause) when other processes kept more than this many cores "
                         "busy on average during it; 0 disables")
     p.add_argument("--retries", type=int, default=3, help="reruns allowed per run for --max-foreign")
+    p.add_argument("--torch-args", default="",
+                   help="extra arguments for the torch side only, e.g. '--no-pin-openblas --omp-default' (stock PyTorch)")
     p.add_argument("--from-json", metavar="FILE", help="tabulate lines saved by --json instead of running")
     a = p.parse_args(argv)
     methods = [m.strip() for m in a.methods.split(",") if m.strip()]
@@ -99,7 +101,7 @@ def main():
         return
     sides = {
         "orthotune": lambda m: [a.orthotune, "bench", "--method", m] + extra,
-        "torch": lambda m: [a.python, a.torch_script, "--method", m] + extra,
+        "torch": lambda m: [a.python, a.torch_script, "--method", m] + extra + a.torch_args.split(),
     }
     raw = []
     errors = 0
