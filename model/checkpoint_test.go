@@ -39,12 +39,14 @@ func TestGradientCheckpointingKeepsLess(t *testing.T) {
 	for _, arch := range []string{"llama", "gpt2"} {
 		t.Run(arch, func(t *testing.T) {
 			dir := filepath.Join(t.TempDir(), "m")
-			spec := testmodel.Spec{ModelType: arch, Hidden: 64, Heads: 4, KVHeads: 2, Intermediate: 256, Layers: 12, Vocab: 50, Positions: 64, Seed: 1}
+			// Large enough that activations (~140 MiB without checkpointing)
+			// dwarf the GEMM backends' pooled packing buffers (a few MiB).
+			spec := testmodel.Spec{ModelType: arch, Hidden: 128, Heads: 4, KVHeads: 2, Intermediate: 512, Layers: 12, Vocab: 50, Positions: 64, Seed: 1}
 			if _, err := testmodel.Write(dir, spec); err != nil {
 				t.Fatal(err)
 			}
 			rng := tensor.NewRNG(2)
-			ids := make([][]int, 4)
+			ids := make([][]int, 16)
 			for i := range ids {
 				ids[i] = make([]int, 64)
 				for j := range ids[i] {
