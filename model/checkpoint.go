@@ -115,3 +115,61 @@ func StoreBaseBF16(m CausalLM) (saved int64, err error) {
 	}
 	return saved, nil
 }
+
+// Block is one decoder block of a stack that ForwardBlocks and
+// BackwardBlocks run: its forward and backward (with whatever shapes and
+// tables the model set up for this pass), its linear slots, its
+// checkpoint and the release of its activations.
+type Block interface {
+	Forward(x *tensor.Tensor) *tensor.Tensor
+	// Backward returns dL/dx, from tensor.Get; dy stays the caller's.
+	Backward(dy *tensor.Tensor) *tensor.Tensor
+	Slots() []*LinearSlot
+	Checkpoint() *BlockCheckpoint
+	Release()
+}
+
+// ForwardBlocks runs h through the blocks in order and returns the last
+// one's output. With checkpointing, each block runs on its checkpoint's
+// copy of its input, so the previous block can be released (its buffers
+// going back to tensor's pool for this one) before it runs; the last block
+// is kept, as its backward comes first and needs no recomputation.
+func ForwardBlocks[B Block](blocks []B, h *tensor.Tensor, checkpoint bool) *tensor.Tensor {
+	for i, b := range blocks {
+		if !checkpoint {
+			h = b.Forward(h)
+			continue
+		}
+		var in *tensor.Tensor
+		if i == len(blocks)-1 {
+			in = b.Checkpoint().Copy(h)
+		} else {
+			in = b.Checkpoint().Save(h, b.Slots())
+		}
+		if i > 0 {
+			blocks[i-1].Release()
+		}
+		h = b.Forward(in)
+	}
+	return h
+}
+
+// BackwardBlocks runs the blocks' backward passes in reverse order from
+// dL/d(output) dh, which it gives back to tensor's pool as it goes, and
+// returns dL/d(input). A released block is recomputed from its checkpoint
+// first; with checkpointing every block is released after its backward.
+func BackwardBlocks[B Block](blocks []B, dh *tensor.Tensor, checkpoint bool) *tensor.Tensor {
+	for i := len(blocks) - 1; i >= 0; i-- {
+		b := blocks[i]
+		if in := b.Checkpoint().Restore(b.Slots()); in != nil {
+			b.Forward(in) // recompute what Release dropped
+		}
+		next := b.Backward(dh)
+		tensor.Put(dh)
+		dh = next
+		if checkpoint {
+			b.Release()
+		}
+	}
+	return dh
+}

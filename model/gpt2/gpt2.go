@@ -90,17 +90,27 @@ type block struct {
 	saved                     model.BlockCheckpoint
 }
 
-// slots lists the block's linear layers.
-func (b *block) slots() []*model.LinearSlot {
+// Forward runs the block for the pass the model set up (model.Block).
+func (b *block) Forward(x *tensor.Tensor) *tensor.Tensor { return b.forward(x, b.batch, b.seq) }
+
+// Backward differentiates the block's last Forward (model.Block).
+func (b *block) Backward(dy *tensor.Tensor) *tensor.Tensor { return b.backward(dy) }
+
+// Checkpoint returns the block's checkpoint (model.Block).
+func (b *block) Checkpoint() *model.BlockCheckpoint { return &b.saved }
+
+// Slots lists the block's linear layers (model.Block).
+func (b *block) Slots() []*model.LinearSlot {
 	return []*model.LinearSlot{b.cAttn, b.cProj, b.cFC, b.mlpOut}
 }
 
-// release drops every activation the block keeps for backward.
-func (b *block) release() {
+// Release drops every activation the block keeps for backward
+// (model.Block).
+func (b *block) Release() {
 	tensor.Put(b.att)
 	b.qkv, b.att = nil, nil
 	nn.Release(b.ln1, b.ln2, b.attn, &b.act)
-	for _, s := range b.slots() {
+	for _, s := range b.Slots() {
 		nn.Release(s.Layer)
 	}
 }
@@ -271,26 +281,10 @@ func (m *Model) run(x *tensor.Tensor) (*tensor.Tensor, error) {
 		positions[i] = i % m.seq
 	}
 	h := x.Reshape(m.batch*m.seq, d).AddInPlace(m.wpe.Forward(positions))
-	for i, b := range m.blocks {
-		if !m.checkpoint {
-			h = b.forward(h, m.batch, m.seq)
-			continue
-		}
-		// Each block runs on its checkpoint's copy of its input, so the
-		// previous block can be released (its buffers reused) before it.
-		// The last block is kept: its backward comes first, with no
-		// recomputation.
-		var in *tensor.Tensor
-		if i == len(m.blocks)-1 {
-			in = b.saved.Copy(h)
-		} else {
-			in = b.saved.Save(h, b.slots())
-		}
-		if i > 0 {
-			m.blocks[i-1].release()
-		}
-		h = b.forward(in, m.batch, m.seq)
+	for _, b := range m.blocks {
+		b.batch, b.seq = m.batch, m.seq
 	}
+	h = model.ForwardBlocks(m.blocks, h, m.checkpoint)
 	logits := m.head.Layer.Forward(m.lnF.Forward(h))
 	return logits.Reshape(m.batch, m.seq, m.cfg.Vocab), nil
 }
@@ -300,19 +294,7 @@ func (m *Model) Backward(dlogits *tensor.Tensor) *tensor.Tensor {
 	dhead := m.head.Layer.Backward(dlogits.Reshape(m.batch*m.seq, m.cfg.Vocab))
 	dh := m.lnF.Backward(dhead)
 	tensor.Put(dhead)
-	for i := len(m.blocks) - 1; i >= 0; i-- {
-		b := m.blocks[i]
-		in := b.saved.Restore(b.slots())
-		if in != nil {
-			b.forward(in, m.batch, m.seq) // recompute what release dropped
-		}
-		next := b.backward(dh)
-		tensor.Put(dh)
-		dh = next
-		if m.checkpoint {
-			b.release()
-		}
-	}
+	dh = model.BackwardBlocks(m.blocks, dh, m.checkpoint)
 	m.wpe.Backward(dh)
 	m.wte.Backward(dh)
 	return dh.Reshape(m.batch, m.seq, m.cfg.Hidden)

@@ -37,19 +37,30 @@ type block struct {
 	att                                 *tensor.Tensor // attention output, reused between steps
 	heads, kvHeads, headDim, batch, seq int
 	saved                               model.BlockCheckpoint
+	rope                                *nn.RoPE // the model's, for Forward and Backward
 }
 
-// slots lists the block's linear layers.
-func (b *block) slots() []*model.LinearSlot {
+// Forward runs the block for the pass the model set up (model.Block).
+func (b *block) Forward(x *tensor.Tensor) *tensor.Tensor { return b.forward(x, b.rope, b.batch, b.seq) }
+
+// Backward differentiates the block's last Forward (model.Block).
+func (b *block) Backward(dy *tensor.Tensor) *tensor.Tensor { return b.backward(dy, b.rope) }
+
+// Checkpoint returns the block's checkpoint (model.Block).
+func (b *block) Checkpoint() *model.BlockCheckpoint { return &b.saved }
+
+// Slots lists the block's linear layers (model.Block).
+func (b *block) Slots() []*model.LinearSlot {
 	return []*model.LinearSlot{b.q, b.k, b.v, b.o, b.gate, b.up, b.down}
 }
 
-// release drops every activation the block keeps for backward.
-func (b *block) release() {
+// Release drops every activation the block keeps for backward
+// (model.Block).
+func (b *block) Release() {
 	tensor.Put(b.att)
 	b.qOut, b.kOut, b.vOut, b.att = nil, nil, nil, nil
 	nn.Release(b.inputNorm, b.postNorm, b.attn, &b.mlp)
-	for _, s := range b.slots() {
+	for _, s := range b.Slots() {
 		nn.Release(s.Layer)
 	}
 }
@@ -185,26 +196,10 @@ func (m *Model) ForwardEmbeddings(x *tensor.Tensor) (*tensor.Tensor, error) {
 func (m *Model) run(x *tensor.Tensor) *tensor.Tensor {
 	m.batch, m.seq = x.Shape[0], x.Shape[1]
 	h := x.Reshape(m.batch*m.seq, m.cfg.Hidden)
-	for i, b := range m.blocks {
-		if !m.checkpoint {
-			h = b.forward(h, m.rope, m.batch, m.seq)
-			continue
-		}
-		// Each block runs on its checkpoint's copy of its input, so the
-		// previous block can be released (its buffers reused) before it.
-		// The last block is kept: its backward comes first, with no
-		// recomputation.
-		var in *tensor.Tensor
-		if i == len(m.blocks)-1 {
-			in = b.saved.Copy(h)
-		} else {
-			in = b.saved.Save(h, b.slots())
-		}
-		if i > 0 {
-			m.blocks[i-1].release()
-		}
-		h = b.forward(in, m.rope, m.batch, m.seq)
+	for _, b := range m.blocks {
+		b.rope, b.batch, b.seq = m.rope, m.batch, m.seq
 	}
+	h = model.ForwardBlocks(m.blocks, h, m.checkpoint)
 	logits := m.head.Layer.Forward(m.norm.Forward(h))
 	return logits.Reshape(m.batch, m.seq, m.cfg.Vocab)
 }
@@ -214,19 +209,7 @@ func (m *Model) Backward(dlogits *tensor.Tensor) *tensor.Tensor {
 	dhead := m.head.Layer.Backward(dlogits.Reshape(m.batch*m.seq, m.cfg.Vocab))
 	dh := m.norm.Backward(dhead)
 	tensor.Put(dhead)
-	for i := len(m.blocks) - 1; i >= 0; i-- {
-		b := m.blocks[i]
-		in := b.saved.Restore(b.slots())
-		if in != nil {
-			b.forward(in, m.rope, m.batch, m.seq) // recompute what release dropped
-		}
-		next := b.backward(dh, m.rope)
-		tensor.Put(dh)
-		dh = next
-		if m.checkpoint {
-			b.release()
-		}
-	}
+	dh = model.BackwardBlocks(m.blocks, dh, m.checkpoint)
 	m.embed.Backward(dh)
 	return dh.Reshape(m.batch, m.seq, m.cfg.Hidden)
 }
