@@ -25,25 +25,32 @@ func (s *SwiGLU) Forward(gate, up *tensor.Tensor) *tensor.Tensor {
 	s.gate, s.up = gate, up
 	s.h = tensor.Reuse(s.h, gate.Shape...)     // every element is written below
 	s.sig = tensor.Reuse(s.sig, gate.Shape...) // likewise
-	h, sig := s.h, s.sig.Data
-	kernels.ParallelFor(len(h.Data), 4096, func(lo, hi int) {
-		kernels.Sigmoid(sig[lo:hi], gate.Data[lo:hi])
-		for i := lo; i < hi; i++ {
-			h.Data[i] = gate.Data[i] * sig[i] * up.Data[i]
+	hd, sigd, gd, ud := s.h.Data, s.sig.Data, gate.Data, up.Data
+	kernels.ParallelFor(len(hd), 4096, func(lo, hi int) {
+		// Local re-slices of equal length: no bounds checks, no reloads.
+		h, sig, g := hd[lo:hi], sigd[lo:hi], gd[lo:hi]
+		u := ud[lo:hi][:len(h)]
+		sig, g = sig[:len(h)], g[:len(h)]
+		kernels.Sigmoid(sig, g)
+		for i := range h {
+			h[i] = g[i] * sig[i] * u[i]
 		}
 	})
-	return h
+	return s.h
 }
 
 // Backward returns dL/dgate and dL/dup.
 func (s *SwiGLU) Backward(dh *tensor.Tensor) (dgate, dup *tensor.Tensor) {
 	dgate, dup = tensor.Get(dh.Shape...), tensor.Get(dh.Shape...) // fully written below
-	kernels.ParallelFor(len(dh.Data), 4096, func(lo, hi int) {
-		for i := lo; i < hi; i++ {
-			g, u, d, sg := s.gate.Data[i], s.up.Data[i], dh.Data[i], s.sig.Data[i]
-			dup.Data[i] = d * g * sg
+	gd, ud, sd, dd, dgd, dud := s.gate.Data, s.up.Data, s.sig.Data, dh.Data, dgate.Data, dup.Data
+	kernels.ParallelFor(len(dd), 4096, func(lo, hi int) {
+		d := dd[lo:hi]
+		g, u, sig, dg, du := gd[lo:hi][:len(d)], ud[lo:hi][:len(d)], sd[lo:hi][:len(d)], dgd[lo:hi][:len(d)], dud[lo:hi][:len(d)]
+		for i, di := range d {
+			gi, sg := g[i], sig[i]
+			du[i] = di * gi * sg
 			// silu'(g) = σ(g)·(1 + g·(1 − σ(g)))
-			dgate.Data[i] = d * u * sg * (1 + g*(1-sg))
+			dg[i] = di * u[i] * sg * (1 + gi*(1-sg))
 		}
 	})
 	return dgate, dup

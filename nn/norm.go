@@ -64,16 +64,18 @@ func (n *RMSNorm) Backward(dy *tensor.Tensor) *tensor.Tensor {
 	w := n.Weight.W.Data
 	kernels.ParallelFor(r, 16, func(lo, hi int) {
 		for i := lo; i < hi; i++ {
-			xr, dyr, dxr := n.x.Data[i*d:(i+1)*d], dy.Data[i*d:(i+1)*d], dx.Data[i*d:(i+1)*d]
+			xr := n.x.Data[i*d : (i+1)*d]
+			dyr, dxr, wr := dy.Data[i*d : (i+1)*d][:len(xr)], dx.Data[i*d : (i+1)*d][:len(xr)], w[:len(xr)]
 			inv := float64(n.invRMS[i])
-			// x̂ = x·inv; dx̂ = dy·w; dx = inv·(dx̂ − x̂·mean(dx̂·x̂)).
+			// x̂ = x·inv; dx̂ = dy·w; dx = inv·(dx̂ − x̂·mean(dx̂·x̂))
+			//                              = inv·dx̂ − x·(inv³·mean(dx̂·x)).
 			var dot float64
-			for j := range xr {
-				dot += float64(dyr[j]) * float64(w[j]) * float64(xr[j]) * inv
+			for j, xv := range xr {
+				dot += float64(dyr[j]*wr[j]) * float64(xv)
 			}
-			m := dot / float64(d)
-			for j := range xr {
-				dxr[j] = float32(inv * (float64(dyr[j])*float64(w[j]) - float64(xr[j])*inv*m))
+			a, c := float32(inv), float32(inv*inv*inv*dot/float64(d))
+			for j, xv := range xr {
+				dxr[j] = a*(dyr[j]*wr[j]) - xv*c
 			}
 		}
 	})
