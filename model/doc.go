@@ -7,4 +7,9 @@
 // github.com/orthotune/orthotune/model/llama (llama, mistral, qwen2) and
 // github.com/orthotune/orthotune/model/gpt2 (gpt2) for their side effects,
 // then call Load. Any other model_type is an error that names the field.
+//
+// Training helpers shared by the architectures: SetGradientCheckpointing
+// (blocks keep only their input and are recomputed in the backward pass,
+// through ForwardBlocks and BackwardBlocks), StoreBaseBF16 (frozen linear
+// weights in bfloat16), WriteDir and the KV cache for generation.
 package model

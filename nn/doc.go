@@ -11,4 +11,11 @@
 // returns the gradient of the layer's input and accumulates (adds) into the
 // gradient buffers of trainable parameters; frozen parameters have no
 // gradient buffer at all.
+//
+// Memory: a layer reuses its output buffer between steps (a result is valid
+// until the layer's next Forward; the output head sets Linear.FreshOutput),
+// and the input gradient Backward returns comes from tensor.Get for the
+// caller to give back with tensor.Put. Releaser drops what a layer keeps,
+// for gradient checkpointing. Frozen Linear weights may be held in bfloat16
+// (Linear.StoreBF16).
 package nn
