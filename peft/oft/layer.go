@@ -208,8 +208,11 @@ func (l *Layer) Forward(x *tensor.Tensor) *tensor.Tensor {
 	in, out := l.base.In, l.base.Out
 	if rowsN > out {
 		*buf = grow(*buf, 2*in*out)
-		w, weff := (*buf)[:in*out], (*buf)[in*out:]
-		l.base.WeightInto(w)
+		w, weff := l.base.Weight.W.Data, (*buf)[in*out:]
+		if l.base.BF16() { // widen into scratch; a float32 weight is read in place
+			w = (*buf)[:in*out]
+			l.base.WeightInto(w)
+		}
 		if l.base.Conv1D { // W (in, out) ← R_bd·W
 			orth.RotateLeft(w, in, out, l.BlockSize, blocks, shared, weff)
 		} else { // W (out, in) ← W·R_bdᵀ

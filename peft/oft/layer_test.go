@@ -201,3 +201,25 @@ func TestForwardFoldsIntoWeightForLargeBatches(t *testing.T) {
 		}
 	}
 }
+
+// TestFoldedForwardWithBF16Base checks the folded forward (rows > outputs)
+// over a base weight held in bfloat16 against the same weight in float32.
+func TestFoldedForwardWithBF16Base(t *testing.T) {
+	l32, b32 := randomLayer(t, func(c *Config) { c.BlockSize = 4 }, false)
+	l16, b16 := randomLayer(t, func(c *Config) { c.BlockSize = 4 }, false)
+	for _, b := range []*nn.Linear{b32, b16} {
+		for i, v := range b.Weight.W.Data {
+			b.Weight.W.Data[i] = tensor.RoundBF16(v)
+		}
+	}
+	if err := b16.StoreBF16(); err != nil {
+		t.Fatal(err)
+	}
+	x := tensor.NewRNG(9).Randn(1, 3*b32.Out, b32.In)
+	want, got := l32.Forward(x).Clone(), l16.Forward(x)
+	for i := range want.Data {
+		if got.Data[i] != want.Data[i] {
+			t.Fatalf("output %d: %g with a bfloat16 base, %g with float32", i, got.Data[i], want.Data[i])
+		}
+	}
+}
