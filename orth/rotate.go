@@ -15,9 +15,10 @@ import (
 type rotOp int
 
 const (
-	opRotate rotOp = iota // y_i = x_i·R_i
-	opGrad                // dR_i += x_iᵀ·y_i
-	opLeft                // y_i = R_i·x_i with x_i the i-th b×cols row band (Conv1D merge)
+	opRotate   rotOp = iota // y_i = x_i·R_i
+	opGrad                  // dR_i += x_iᵀ·y_i
+	opLeft                  // y_i = R_i·x_i with x_i the i-th b×cols row band (Conv1D merge)
+	opBackward              // out_i = y_i·R_iᵀ and grad_i += x_iᵀ·y_i (RotateBackward)
 )
 
 // rotJob carries one call to ParallelFor's goroutines; pooled with its run
@@ -25,6 +26,7 @@ const (
 type rotJob struct {
 	op             rotOp
 	x, y, blocks   []float32
+	out, grad      []float32 // opBackward's dx and dblocks
 	rows, width, b int
 	shared         bool
 	run            func(lo, hi int)
@@ -55,6 +57,13 @@ func (j *rotJob) do(lo, hi int) {
 		case opLeft:
 			// x, y are (n·b)×w; band i is rows [i·b, (i+1)·b).
 			kernels.Gemm(false, false, b, w, b, 1, j.block(i), b, j.x[off*w:], w, 0, j.y[off*w:], w)
+		case opBackward:
+			// dy·Rᵀ as dy times a transposed copy (see RotateRowsT).
+			t := getScratch(b * b)
+			transposeInto(*t, j.block(i), b)
+			kernels.Gemm(false, false, j.rows, b, b, 1, j.y[off:], w, *t, b, 0, j.out[off:], w)
+			putScratch(t)
+			kernels.Gemm(true, false, b, b, j.rows, 1, j.x[off:], w, j.y[off:], w, 1, j.grad[i*b*b:], b)
 		}
 	}
 }
@@ -134,6 +143,24 @@ func BlockGrad(x, dy []float32, rows, width, b int, shared bool, dblocks []float
 		return
 	}
 	runBlocks(opGrad, x, dy, rows, width, b, dblocks, false)
+}
+
+// RotateBackward is RotateRowsT(dy, …, dx) and BlockGrad(x, dy, …, dblocks)
+// for separate (not shared) blocks in one pass over the blocks: the input
+// gradient and the blocks' gradient of RotateRows, with half the parallel
+// hand-offs of the two calls. dx must not alias x or dy.
+func RotateBackward(x, dy []float32, rows, width, b int, blocks, dx, dblocks []float32) {
+	checkRotate("RotateBackward", x, rows, width, b, blocks, false, dx)
+	checkRotate("RotateBackward", dy, rows, width, b, dblocks, false, dx)
+	if rows == 0 || width == 0 {
+		return
+	}
+	j := rotPool.Get().(*rotJob)
+	j.op, j.x, j.y, j.blocks, j.rows, j.width, j.b, j.shared = opBackward, x, dy, blocks, rows, width, b, false
+	j.out, j.grad = dx, dblocks
+	kernels.ParallelFor(width/b, 1, j.run)
+	j.x, j.y, j.blocks, j.out, j.grad = nil, nil, nil, nil, nil
+	rotPool.Put(j)
 }
 
 // RotateWeightLinear merges a rotation into an nn.Linear weight (out, in),

@@ -2,6 +2,7 @@ package orth
 
 import (
 	"fmt"
+	"slices"
 	"testing"
 
 	"github.com/orthotune/orthotune/internal/gradcheck"
@@ -185,5 +186,31 @@ func BenchmarkRotationExact(bm *testing.B) {
 	bm.ReportAllocs()
 	for bm.Loop() {
 		Cayley{Kind: Exact}.Rotation(q, b, r)
+	}
+}
+
+// TestRotateBackwardMatchesSeparateCalls checks the fused backward against
+// RotateRowsT and BlockGrad called one after the other, bit for bit, with
+// a gradient that already holds values (BlockGrad accumulates).
+func TestRotateBackwardMatchesSeparateCalls(t *testing.T) {
+	rng := tensor.NewRNG(21)
+	for _, tc := range []struct{ rows, width, b int }{{5, 12, 4}, {70, 96, 32}, {1, 8, 8}} {
+		n := tc.width / tc.b
+		x := randVec(rng, tc.rows*tc.width, 1)
+		dy := randVec(rng, tc.rows*tc.width, 1)
+		blocks := make([]float32, n*tc.b*tc.b)
+		for i := range n {
+			_, q := randSkew(rng, tc.b, 0.2)
+			copy(blocks[i*tc.b*tc.b:], rotation(Cayley{Kind: Neumann, Terms: 5}, q, tc.b))
+		}
+		start := randVec(rng, len(blocks), 1)
+		wantDX, wantG := make([]float32, len(x)), slices.Clone(start)
+		RotateRowsT(dy, tc.rows, tc.width, tc.b, blocks, false, wantDX)
+		BlockGrad(x, dy, tc.rows, tc.width, tc.b, false, wantG)
+		gotDX, gotG := make([]float32, len(x)), slices.Clone(start)
+		RotateBackward(x, dy, tc.rows, tc.width, tc.b, blocks, gotDX, gotG)
+		if !slices.Equal(gotDX, wantDX) || !slices.Equal(gotG, wantG) {
+			t.Errorf("%+v: RotateBackward differs from RotateRowsT + BlockGrad", tc)
+		}
 	}
 }

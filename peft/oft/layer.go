@@ -231,18 +231,24 @@ func (l *Layer) Backward(dy *tensor.Tensor) *tensor.Tensor {
 	in, b := l.base.In, l.BlockSize
 	rowsN := dxr.Len() / in
 	shared := l.Shared && l.dropped == nil
-	dx := tensor.Get(dxr.Shape...) // RotateRowsT writes every element
-	orth.RotateRowsT(dxr.Data, rowsN, in, b, l.eff, shared, dx.Data)
+	dx := tensor.Get(dxr.Shape...) // the rotation writes every element
 	g := l.Param.Grad
-	if g == nil {
-		tensor.Put(dxr)
-		return dx
+	if g == nil || shared {
+		orth.RotateRowsT(dxr.Data, rowsN, in, b, l.eff, shared, dx.Data)
+		if g == nil {
+			tensor.Put(dxr)
+			return dx
+		}
 	}
 	bb := b * b
 	l.perChunk = grow(l.perChunk, l.Blocks*bb)
 	perChunk := l.perChunk
 	clear(perChunk)
-	orth.BlockGrad(l.x.Data, dxr.Data, rowsN, in, b, false, perChunk)
+	if shared {
+		orth.BlockGrad(l.x.Data, dxr.Data, rowsN, in, b, false, perChunk)
+	} else { // both in one pass over the blocks
+		orth.RotateBackward(l.x.Data, dxr.Data, rowsN, in, b, l.eff, dx.Data, perChunk)
+	}
 	tensor.Put(dxr)
 	rows := l.Param.W.Shape[0]
 	if l.Shared {
