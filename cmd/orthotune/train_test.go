@@ -339,3 +339,41 @@ func FuzzConfigFile(f *testing.F) {
 		}
 	})
 }
+
+// TestTrainMemoryFlags checks --gradient-checkpointing and --base-dtype
+// through the CLI: checkpointing changes nothing in the adapter (dropout
+// on), a bfloat16 base trains to a finite, lower loss, and bf16 with
+// --method full or an unknown dtype is refused before anything is written.
+func TestTrainMemoryFlags(t *testing.T) {
+	f := newPipelineFixture(t)
+	plain, ckpt, bf16 := filepath.Join(t.TempDir(), "plain"), filepath.Join(t.TempDir(), "ckpt"), filepath.Join(t.TempDir(), "bf16")
+	for _, run := range []struct {
+		out  string
+		args []string
+	}{
+		{plain, []string{"--module-dropout", "0.1"}},
+		{ckpt, []string{"--module-dropout", "0.1", "--gradient-checkpointing"}},
+		{bf16, []string{"--base-dtype", "bf16", "--gradient-checkpointing"}},
+	} {
+		if code, _, stderr := orthotune(f.trainArgs(run.out, run.args...)...); code != 0 {
+			t.Fatalf("%v: exit %d\n%s", run.args, code, stderr)
+		}
+	}
+	a, _ := os.ReadFile(filepath.Join(plain, "adapter_model.safetensors"))
+	b, _ := os.ReadFile(filepath.Join(ckpt, "adapter_model.safetensors"))
+	if len(a) == 0 || string(a) != string(b) {
+		t.Error("--gradient-checkpointing changed the trained adapter")
+	}
+	if first, last := metricLosses(t, bf16); !(last < first) {
+		t.Errorf("--base-dtype bf16: loss %g → %g", first, last)
+	}
+	for _, extra := range [][]string{{"--base-dtype", "bf16", "--method", "full"}, {"--base-dtype", "f8"}} {
+		out := filepath.Join(t.TempDir(), "refused")
+		if code, _, stderr := orthotune(f.trainArgs(out, extra...)...); code == 0 || !strings.Contains(stderr, "--base-dtype") {
+			t.Errorf("%v: exit %d, stderr %q; want a failure naming --base-dtype", extra, code, stderr)
+		}
+		if _, err := os.Stat(out); err == nil {
+			t.Errorf("%v: the refused run created its output directory", extra)
+		}
+	}
+}
