@@ -3,7 +3,6 @@
 package kernels
 
 import (
-	"math"
 	"math/rand/v2"
 	"simd/archsimd"
 	"testing"
@@ -104,20 +103,7 @@ func TestSIMDThreadsDeterministic(t *testing.T) {
 			{transA: true, transB: true, m: 66, n: simdNC + 100, k: 33, alpha: 1, beta: 0}, // n > simdNC
 			{m: 203, n: 97, k: simdPanels*simdKC + 1, alpha: 1.5, beta: -2},                // two groups of panels
 		} {
-			var results [][]float32
-			for _, threads := range []int{1, 2, 3, 4} {
-				SetThreads(threads)
-				o := newOperands(tc, rand.New(rand.NewPCG(5, 6)))
-				Gemm(tc.transA, tc.transB, tc.m, tc.n, tc.k, tc.alpha, o.a, o.lda, o.b, o.ldb, tc.beta, o.c, o.ldc)
-				results = append(results, o.c)
-			}
-			for i, r := range results[1:] {
-				for idx := range r {
-					if math.Float32bits(r[idx]) != math.Float32bits(results[0][idx]) {
-						t.Fatalf("%v: element %d with %d threads is %g, with 1 thread %g", tc, idx, i+2, r[idx], results[0][idx])
-					}
-				}
-			}
+			checkSameOverThreads(t, tc)
 		}
 	})
 }

@@ -282,20 +282,7 @@ func TestGemmThreadsDeterministic(t *testing.T) {
 		{m: 1, n: 3000, k: 200, alpha: 1, beta: 0},                             // direct, split over columns
 		{transB: true, m: 900, n: 2, k: 200, alpha: 1, beta: 0.5},              // direct, split over rows
 	} {
-		var results [][]float32
-		for _, threads := range []int{1, 2, 3, 4} {
-			SetThreads(threads)
-			o := newOperands(tc, rand.New(rand.NewPCG(5, 6)))
-			Gemm(tc.transA, tc.transB, tc.m, tc.n, tc.k, tc.alpha, o.a, o.lda, o.b, o.ldb, tc.beta, o.c, o.ldc)
-			results = append(results, o.c)
-		}
-		for i, r := range results[1:] {
-			for idx := range r {
-				if math.Float32bits(r[idx]) != math.Float32bits(results[0][idx]) {
-					t.Fatalf("%v: element %d with %d threads is %g, with 1 thread %g", tc, idx, i+2, r[idx], results[0][idx])
-				}
-			}
-		}
+		checkSameOverThreads(t, tc)
 	}
 }
 
@@ -450,5 +437,25 @@ func forEachBackend(t *testing.T, fn func(t *testing.T)) {
 			useBackend(t, b)
 			fn(t)
 		})
+	}
+}
+
+// checkSameOverThreads runs tc with 1 to 4 threads on the selected backend
+// and fails unless every result is bit-for-bit the single-thread one.
+func checkSameOverThreads(t *testing.T, tc gemmCase) {
+	t.Helper()
+	var results [][]float32
+	for _, threads := range []int{1, 2, 3, 4} {
+		SetThreads(threads)
+		o := newOperands(tc, rand.New(rand.NewPCG(5, 6)))
+		Gemm(tc.transA, tc.transB, tc.m, tc.n, tc.k, tc.alpha, o.a, o.lda, o.b, o.ldb, tc.beta, o.c, o.ldc)
+		results = append(results, o.c)
+	}
+	for i, r := range results[1:] {
+		for idx := range r {
+			if math.Float32bits(r[idx]) != math.Float32bits(results[0][idx]) {
+				t.Fatalf("%v: element %d with %d threads is %g, with 1 thread %g", tc, idx, i+2, r[idx], results[0][idx])
+			}
+		}
 	}
 }
