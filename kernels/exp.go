@@ -16,15 +16,8 @@ import "math"
 // interval), and 2^n put straight into the exponent bits.
 func Exp(x float32) float32 {
 	const (
-		maxArg  = 88.72283905206835  // ln(MaxFloat32)
-		minArg  = -87.33654475055310 // ln(smallest normal float32)
-		log2e   = 1.44269504088896341
-		ln2Hi   = 0.693359375 // 8 significant bits: n·ln2Hi is exact
-		ln2Lo   = -2.12194440e-4
-		p0, p1  = 1.9875691500e-4, 1.3981999507e-3
-		p2, p3  = 8.3334519073e-3, 4.1665795894e-2
-		p4, p5  = 1.6666665459e-1, 5.0000001201e-1
-		roundup = 0x1.8p23 // adding and subtracting it rounds to an integer
+		maxArg = 88.72283905206835  // ln(MaxFloat32)
+		minArg = -87.33654475055310 // ln(smallest normal float32)
 	)
 	switch {
 	case x > maxArg:
@@ -33,43 +26,35 @@ func Exp(x float32) float32 {
 		return 0
 	case x != x:
 		return x
+	case x > expFastMax:
+		// 2^128 is past the exponent field expCore builds; this sliver
+		// below overflow is rare enough for float64.
+		return float32(math.Exp(float64(x)))
 	}
-	fn := (x*log2e + roundup) - roundup // round to nearest
-	r := x - fn*ln2Hi - fn*ln2Lo
-	z := r * r
-	y := ((((p0*r+p1)*r+p2)*r+p3)*r+p4)*r + p5
-	y = y*z + r + 1
-	// 2^n for n in [−126, 128] as two exact factors, so that the exponent
-	// field neither overflows nor reaches the subnormals.
-	n := int32(fn)
-	if n > 0 {
-		return y * math.Float32frombits(uint32(n+126)<<23) * 2
-	}
-	return y * math.Float32frombits(uint32(n+128)<<23) * 0.5
+	return expCore(x)
 }
 
 // expFastMax is the largest x for which expCore's 2^n stays a normal
 // float32 exponent (n ≤ 127).
 const expFastMax = 88.3762626647949
 
-// expCore is Exp for x in [−87.33, expFastMax], small enough to inline.
+// expCore is Exp for x in [−87.33, expFastMax], small enough to inline
+// into the slice loops.
 func expCore(x float32) float32 {
 	const (
 		log2e   = 1.44269504088896341
-		ln2Hi   = 0.693359375
+		ln2Hi   = 0.693359375 // 8 significant bits: n·ln2Hi is exact
 		ln2Lo   = -2.12194440e-4
 		p0, p1  = 1.9875691500e-4, 1.3981999507e-3
 		p2, p3  = 8.3334519073e-3, 4.1665795894e-2
 		p4, p5  = 1.6666665459e-1, 5.0000001201e-1
-		roundup = 0x1.8p23
+		roundup = 0x1.8p23 // adding and subtracting it rounds to an integer
 	)
-	t := x*log2e + roundup // n = round(x·log2e) sits in t's low mantissa bits
-	fn := t - roundup
+	fn := (x*log2e + roundup) - roundup // n = round(x·log2e)
 	r := x - fn*ln2Hi - fn*ln2Lo
 	y := ((((p0*r+p1)*r+p2)*r+p3)*r+p4)*r + p5
 	y = y*(r*r) + r + 1
-	// 2^n: n's bits from t, rebased onto the exponent bias.
-	return y * math.Float32frombits((math.Float32bits(t)-0x4B400000+127)<<23)
+	return y * math.Float32frombits(uint32(int32(fn)+127)<<23) // 2^n in the exponent bits
 }
 
 // ExpSlice sets dst[i] = Exp(src[i] + shift) and returns their sum,
