@@ -75,9 +75,6 @@ func (a *Attention) Forward(q, k, v Strided, batch, seq int, out []float32) {
 	a.out = nil
 }
 
-// keyRange returns the keys query tile [i0, i1) needs: [j0, i1).
-func (a *Attention) keyRange(i0 int) int { return a.firstVisible(i0) }
-
 func (a *Attention) forwardRange(lo, hi int) {
 	seq, hd, width := a.seq, a.HeadDim, a.Heads*a.HeadDim
 	group := a.Heads / a.KVHeads
@@ -91,7 +88,7 @@ func (a *Attention) forwardRange(lo, hi int) {
 		lse := a.lse[bh*seq : (bh+1)*seq]
 		for i0 := 0; i0 < seq; i0 += attnTile {
 			i1 := min(i0+attnTile, seq)
-			tq, j0 := i1-i0, a.keyRange(i0)
+			tq, j0 := i1-i0, a.firstVisible(i0)
 			nk := i1 - j0
 			s := sc.s[:tq*nk]
 			// scores = scale · q_h k_gᵀ over the visible keys
@@ -171,7 +168,7 @@ func (a *Attention) Backward(dout []float32, dq, dk, dv Strided) {
 				lse := a.lse[(b*a.Heads+h)*seq:][:seq]
 				for i0 := 0; i0 < seq; i0 += attnTile {
 					i1 := min(i0+attnTile, seq)
-					tq, j0 := i1-i0, a.keyRange(i0)
+					tq, j0 := i1-i0, a.firstVisible(i0)
 					nk := i1 - j0
 					p, ds := sc.s[:tq*nk], sc.dp[:tq*nk]
 					qt, dot := a.q.at(row0+i0, h*hd), dout[(row0+i0)*width+h*hd:]

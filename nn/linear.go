@@ -65,14 +65,17 @@ func (l *Linear) StoreBF16() error {
 // BF16 reports whether the weight is held in bfloat16.
 func (l *Linear) BF16() bool { return l.bf16 != nil }
 
-// gemmWeight is Gemm with the layer's weight as B, from float32 or
-// bfloat16 storage.
-func (l *Linear) gemmWeight(transB bool, m, n, k int, a []float32, lda int, ldb int, beta float32, c []float32, ldc int) {
-	if l.bf16 != nil {
+// gemmWeight is Gemm with a weight as B: w when given (ForwardWith),
+// else the layer's own, from float32 or bfloat16 storage.
+func (l *Linear) gemmWeight(w []float32, transB bool, m, n, k int, a []float32, lda int, ldb int, beta float32, c []float32, ldc int) {
+	switch {
+	case w != nil:
+		kernels.Gemm(false, transB, m, n, k, 1, a, lda, w, ldb, beta, c, ldc)
+	case l.bf16 != nil:
 		kernels.GemmBF16(false, transB, m, n, k, 1, a, lda, l.bf16, ldb, beta, c, ldc)
-		return
+	default:
+		kernels.Gemm(false, transB, m, n, k, 1, a, lda, l.Weight.W.Data, ldb, beta, c, ldc)
 	}
-	kernels.Gemm(false, transB, m, n, k, 1, a, lda, l.Weight.W.Data, ldb, beta, c, ldc)
 }
 
 // NewLinear builds a Linear around checkpoint tensors, checking shapes. bias
@@ -150,15 +153,10 @@ func (l *Linear) forward(x *tensor.Tensor, w []float32) *tensor.Tensor {
 		}
 		beta = 1
 	}
-	switch {
-	case w != nil && l.Conv1D:
-		kernels.Gemm(false, false, n, l.Out, l.In, 1, x.Data, l.In, w, l.Out, beta, y.Data, l.Out)
-	case w != nil:
-		kernels.Gemm(false, true, n, l.Out, l.In, 1, x.Data, l.In, w, l.In, beta, y.Data, l.Out)
-	case l.Conv1D:
-		l.gemmWeight(false, n, l.Out, l.In, x.Data, l.In, l.Out, beta, y.Data, l.Out)
-	default:
-		l.gemmWeight(true, n, l.Out, l.In, x.Data, l.In, l.In, beta, y.Data, l.Out)
+	if l.Conv1D {
+		l.gemmWeight(w, false, n, l.Out, l.In, x.Data, l.In, l.Out, beta, y.Data, l.Out)
+	} else {
+		l.gemmWeight(w, true, n, l.Out, l.In, x.Data, l.In, l.In, beta, y.Data, l.Out)
 	}
 	return y
 }
@@ -171,9 +169,9 @@ func (l *Linear) Backward(dy *tensor.Tensor) *tensor.Tensor {
 	// callers give them back.
 	dx := tensor.Get(withLastDim(dy.Shape, l.In)...)
 	if l.Conv1D {
-		l.gemmWeight(true, n, l.In, l.Out, dy.Data, l.Out, l.Out, 0, dx.Data, l.In)
+		l.gemmWeight(nil, true, n, l.In, l.Out, dy.Data, l.Out, l.Out, 0, dx.Data, l.In)
 	} else {
-		l.gemmWeight(false, n, l.In, l.Out, dy.Data, l.Out, l.In, 0, dx.Data, l.In)
+		l.gemmWeight(nil, false, n, l.In, l.Out, dy.Data, l.Out, l.In, 0, dx.Data, l.In)
 	}
 	if g := l.Weight.Grad; g != nil {
 		if l.Conv1D { // dW (in,out) += xᵀ·dy

@@ -49,7 +49,7 @@ func runEnv(args []string, stdout, stderr io.Writer) error {
 	if *peak {
 		r.PeakGFLOPS = map[string]float64{}
 		for _, t := range uniqueInts(1, kernels.Threads()) {
-			g, err := peakGFLOPS(t)
+			g, err := kernels.PeakGFLOPS(t)
 			if err != nil {
 				r.PeakError = err.Error()
 				break
@@ -144,6 +144,3 @@ func cpuFeatures() []string {
 	}
 	return out
 }
-
-// peakGFLOPS measures the FMA peak on t threads.
-var peakGFLOPS = kernels.PeakGFLOPS
