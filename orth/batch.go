@@ -15,19 +15,6 @@ import (
 // parallel. Results agree with the per-block float64 routines to float32
 // rounding of a few products.
 
-// f32Workspace is pooled float32 scratch of b×b matrices.
-type f32Workspace struct{ f []float32 }
-
-var f32Pool = sync.Pool{New: func() any { return new(f32Workspace) }}
-
-func getF32(nmat, b int) (*f32Workspace, []float32) {
-	ws := f32Pool.Get().(*f32Workspace)
-	if cap(ws.f) < nmat*b*b {
-		ws.f = make([]float32, nmat*b*b)
-	}
-	return ws, ws.f[:nmat*b*b]
-}
-
 // batchJob carries one batched call to ParallelFor's goroutines; pooled
 // with its run method bound once, so that calls do not allocate.
 type batchJob struct {
@@ -98,8 +85,9 @@ func (c Cayley) seriesRotation32(q []float32, b int, r []float32) {
 		setIdentity32(r, b, 1)
 		return
 	}
-	ws, f := getF32(2, b)
-	defer f32Pool.Put(ws)
+	ws := getScratch(2 * bb)
+	defer putScratch(ws)
+	f := *ws
 	h, t := f[:bb], f[bb:]
 	cm := float32(c.coef(m, m))
 	for i, v := range q[:bb] {
@@ -124,8 +112,9 @@ func (c Cayley) seriesBackward32(q, g []float32, b int, dq []float32) {
 		clear(dq[:bb])
 		return
 	}
-	ws, f := getF32(3, b)
-	defer f32Pool.Put(ws)
+	ws := getScratch(3 * bb)
+	defer putScratch(ws)
+	f := *ws
 	h, acc, t := f[:bb], f[bb:2*bb], f[2*bb:]
 	// j = m−1: H_m = c_m·I, so acc = c_m·G and H_{m−1} = c_m·Q + c_{m−1}·I.
 	cm := float32(c.coef(m, m))

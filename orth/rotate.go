@@ -241,8 +241,12 @@ func transposeInto(dst, src []float32, b int) {
 	}
 }
 
+// scratchPool holds float32 scratch for the per-block routines (transposed
+// blocks, Horner terms), so that they allocate nothing in steady state.
 var scratchPool = sync.Pool{New: func() any { return new([]float32) }}
 
+// getScratch returns pooled scratch of n values; give it back with
+// putScratch.
 func getScratch(n int) *[]float32 {
 	s := scratchPool.Get().(*[]float32)
 	if cap(*s) < n {

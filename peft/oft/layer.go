@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
-	"sync"
 
 	"github.com/orthotune/orthotune/model"
 	"github.com/orthotune/orthotune/nn"
@@ -203,14 +202,13 @@ func (l *Layer) Forward(x *tensor.Tensor) *tensor.Tensor {
 	// for the input, so a training batch (more rows than outputs) folds it
 	// into a scratch copy of the weight; generation (a row or a few)
 	// rotates the input. Either way the scratch is shared by every layer.
-	buf := scratchPool.Get().(*[]float32)
-	defer scratchPool.Put(buf)
 	in, out := l.base.In, l.base.Out
 	if rowsN > out {
-		*buf = grow(*buf, 2*in*out)
-		w, weff := l.base.Weight.W.Data, (*buf)[in*out:]
+		buf := tensor.Get(2 * in * out)
+		defer tensor.Put(buf)
+		w, weff := l.base.Weight.W.Data, buf.Data[in*out:]
 		if l.base.BF16() { // widen into scratch; a float32 weight is read in place
-			w = (*buf)[:in*out]
+			w = buf.Data[:in*out]
 			l.base.WeightInto(w)
 		}
 		if l.base.Conv1D { // W (in, out) ← R_bd·W
@@ -220,9 +218,10 @@ func (l *Layer) Forward(x *tensor.Tensor) *tensor.Tensor {
 		}
 		return l.base.ForwardWith(x, weff)
 	}
-	*buf = grow(*buf, x.Len())
-	orth.RotateRows(x.Data, rowsN, in, l.BlockSize, blocks, shared, *buf)
-	return l.base.Forward(&tensor.Tensor{Shape: x.Shape, Data: *buf})
+	xr := tensor.Get(x.Shape...)
+	defer tensor.Put(xr)
+	orth.RotateRows(x.Data, rowsN, in, l.BlockSize, blocks, shared, xr.Data)
+	return l.base.Forward(xr)
 }
 
 // Backward returns dL/dx and accumulates dL/d(oft_R.weight) when trainable.
@@ -336,10 +335,6 @@ func (l *Layer) checkFinite(op string) error {
 	}
 	return nil
 }
-
-// scratchPool holds rotated inputs for frozen base layers, used only for
-// the duration of one Forward.
-var scratchPool = sync.Pool{New: func() any { return new([]float32) }}
 
 func grow(s []float32, n int) []float32 {
 	if cap(s) >= n {
