@@ -1,7 +1,6 @@
 package lora
 
 import (
-	"errors"
 	"math"
 	"testing"
 
@@ -171,20 +170,5 @@ func TestDropout(t *testing.T) {
 	l.SetTraining(false)
 	if d := tensor.MaxAbsDiff(l.Forward(x).Data, eval.Data); d != 0 {
 		t.Fatalf("evaluation output changed by %g", d)
-	}
-}
-
-// TestMergeRefusesBF16Base checks that merging into a base weight held in
-// bfloat16 fails with nn.ErrBF16 and leaves the layer unmerged.
-func TestMergeRefusesBF16Base(t *testing.T) {
-	l, base := randomLayer(t, func(*Config) {}, false)
-	if err := base.StoreBF16(); err != nil {
-		t.Fatal(err)
-	}
-	if err := l.Merge(); !errors.Is(err, nn.ErrBF16) {
-		t.Fatalf("Merge with a bfloat16 base: %v, want nn.ErrBF16", err)
-	}
-	if l.Merged() {
-		t.Error("layer reports merged after a refused merge")
 	}
 }

@@ -1,7 +1,6 @@
 package oft
 
 import (
-	"errors"
 	"math"
 	"testing"
 
@@ -159,21 +158,6 @@ func TestMergeUnmergeRoundTrip(t *testing.T) {
 		if d := tensor.MaxAbsDiff(base.Weight.W.Data, orig.Data); d > 1e-6 {
 			t.Errorf("neumann=%v: unmerge left the weight %g away from the original", neumann, d)
 		}
-	}
-}
-
-// TestMergeRefusesBF16Base checks that merging into a base weight held in
-// bfloat16 fails with nn.ErrBF16 and leaves the layer unmerged.
-func TestMergeRefusesBF16Base(t *testing.T) {
-	l, base := randomLayer(t, func(*Config) {}, false)
-	if err := base.StoreBF16(); err != nil {
-		t.Fatal(err)
-	}
-	if err := l.Merge(); !errors.Is(err, nn.ErrBF16) {
-		t.Fatalf("Merge with a bfloat16 base: %v, want nn.ErrBF16", err)
-	}
-	if l.Merged() {
-		t.Error("layer reports merged after a refused merge")
 	}
 }
 
