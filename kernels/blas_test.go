@@ -30,18 +30,37 @@ func TestBackendsLargeMatchReference(t *testing.T) {
 	})
 }
 
-// TestBackendNoAllocs checks that a call on every backend, the foreign call
-// into a system BLAS included, allocates nothing in the steady state.
+// TestBackendNoAllocs checks that steady-state calls on every backend (the
+// foreign call into a system BLAS included) reuse their packing buffers and
+// goroutines and allocate nothing, on one thread and on two, plain and
+// with A transposed over a deeper k.
 func TestBackendNoAllocs(t *testing.T) {
 	if testing.CoverMode() != "" || raceEnabled {
 		t.Skip("coverage and the race detector allocate on their own")
 	}
 	forEachBackend(t, func(t *testing.T) {
-		m, n, k := 96, 80, 72
-		a, b, c := make([]float32, m*k), make([]float32, k*n), make([]float32, m*n)
-		Gemm(false, true, m, n, k, 1, a, k, b, k, 0, c, n)
-		if allocs := testing.AllocsPerRun(50, func() { Gemm(false, true, m, n, k, 1, a, k, b, k, 0, c, n) }); allocs != 0 {
-			t.Errorf("%v allocations per call, want 0", allocs)
+		for _, tc := range []struct {
+			transA, transB bool
+			m, n, k        int
+		}{{false, true, 96, 80, 72}, {true, false, 96, 80, 172}} {
+			a, b, c := make([]float32, tc.m*tc.k), make([]float32, tc.k*tc.n), make([]float32, tc.m*tc.n)
+			lda, ldb := tc.k, tc.n
+			if tc.transA {
+				lda = tc.m
+			}
+			if tc.transB {
+				ldb = tc.k
+			}
+			call := func() { Gemm(tc.transA, tc.transB, tc.m, tc.n, tc.k, 1, a, lda, b, ldb, 0, c, tc.n) }
+			for _, threads := range []int{1, 2} {
+				prev := SetThreads(threads)
+				call()
+				allocs := testing.AllocsPerRun(50, call)
+				SetThreads(prev)
+				if allocs != 0 {
+					t.Errorf("%+v, threads=%d: %v allocations per call, want 0", tc, threads, allocs)
+				}
+			}
 		}
 	})
 }

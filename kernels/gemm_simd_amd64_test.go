@@ -108,29 +108,6 @@ func TestSIMDThreadsDeterministic(t *testing.T) {
 	})
 }
 
-// TestSIMDNoAllocs checks that steady-state calls reuse the packing
-// buffers and goroutines.
-func TestSIMDNoAllocs(t *testing.T) {
-	if testing.CoverMode() != "" || raceEnabled {
-		t.Skip("instrumented builds allocate")
-	}
-	forEachSIMDKernel(t, func(t *testing.T, kr *simdKernel) {
-		m, n, k := 96, 80, 172
-		a, b, c := make([]float32, m*k), make([]float32, k*n), make([]float32, m*n)
-		for _, threads := range []int{1, 2} {
-			prev := SetThreads(threads)
-			Gemm(true, false, m, n, k, 1, a, m, b, n, 0, c, n)
-			allocs := testing.AllocsPerRun(50, func() {
-				Gemm(true, false, m, n, k, 1, a, m, b, n, 0, c, n)
-			})
-			SetThreads(prev)
-			if allocs != 0 {
-				t.Errorf("threads=%d: %v allocations per call, want 0", threads, allocs)
-			}
-		}
-	})
-}
-
 // TestPeakGFLOPS checks that the peak measurement returns a plausible
 // figure: positive, finite, and not more than 2 FMAs of 16 lanes per cycle
 // at 10 GHz per thread.

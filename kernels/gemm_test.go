@@ -286,27 +286,6 @@ func TestGemmThreadsDeterministic(t *testing.T) {
 	}
 }
 
-// TestGemmNoAllocs checks that steady-state calls on the packed, parallel
-// path reuse their packing buffers and goroutines.
-func TestGemmNoAllocs(t *testing.T) {
-	if testing.CoverMode() != "" || raceEnabled {
-		t.Skip("instrumented builds allocate")
-	}
-	useBackend(t, backend{name: "go", gemm: gemmGo})
-	m, n, k := 96, 80, 72
-	a, b, c := make([]float32, m*k), make([]float32, k*n), make([]float32, m*n)
-	for _, threads := range []int{1, 2} {
-		prev := SetThreads(threads)
-		allocs := testing.AllocsPerRun(50, func() {
-			Gemm(false, true, m, n, k, 1, a, k, b, k, 0, c, n)
-		})
-		SetThreads(prev)
-		if allocs != 0 {
-			t.Errorf("threads=%d: %v allocations per call, want 0", threads, allocs)
-		}
-	}
-}
-
 func TestGemmPanics(t *testing.T) {
 	buf := make([]float32, 100)
 	for _, tc := range []struct {
