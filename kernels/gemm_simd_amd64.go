@@ -43,14 +43,18 @@ import (
 // on its own), so results do not depend on Threads().
 
 const (
-	// simdKC is the depth of a packed panel. At 112 the expanded sliver
-	// of A (35 KiB) and the sliver of B (14 KiB) no longer fit in a 48 KiB
-	// L1 together and 1024³ ran 20% slower; 64–96 were within noise of
-	// each other, and deeper panels mean fewer passes over C. Keeping a
-	// block of rows of C in L2 across panels made no difference, whether
-	// by repacking op(B) for each block (slower) or by ordering the work
-	// within a group of panels (the same).
-	simdKC = 96
+	// simdKC is the depth of a packed panel: the expanded sliver of A
+	// (5·kc·64 bytes) and the sliver of B streaming past it (32·kc·4) must
+	// share L1. On a 48 KiB L1 (Intel, Emerald Rapids) 112 no longer fit
+	// and 1024³ ran 20% slower, while 64–96 were within noise of each
+	// other. On a 32 KiB L1 (AMD Zen 4, EPYC 9xx4) 96 (42 KiB) spilled to
+	// L2: 1024³ on two cores ran at 127–137 GFLOP/s with 96 and at 174–194
+	// with 64 or 48, the micro-kernel alone at 110 of a measured 114 peak
+	// per core. 64 (28 KiB) fits both. Keeping a block of rows of C in L2
+	// across panels made no difference, whether by repacking op(B) for
+	// each block (slower) or by ordering the work within a group of panels
+	// (the same).
+	simdKC = 64
 	simdNC = 2048 // columns of op(B) packed at a time, a multiple of every nr
 
 	// simdPanels is how many panels of op(B) the goroutines pack together
