@@ -67,6 +67,9 @@ func ExpSlice(dst, src []float32, shift float32) float64 {
 // expSliceImpl, sigmoidImpl and maxImpl are the portable loops, replaced
 // by vector ones where the SIMD build finds AVX-512.
 var (
+	// vectorExp names the vector loops chosen ("avx2", "avx512"), or is
+	// empty for the portable ones.
+	vectorExp    string
 	expSliceImpl = expSliceGo
 	sigmoidImpl  = sigmoidGo
 	maxImpl      = maxGo

@@ -14,6 +14,7 @@ import "simd/archsimd"
 func init() {
 	if archsimd.X86.AVX512() {
 		expSliceImpl, sigmoidImpl, maxImpl = expSliceAVX512, sigmoidAVX512, maxAVX512
+		vectorExp = "avx512" // over the default build's AVX2 loops, whichever init ran first
 	}
 }
 

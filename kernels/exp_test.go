@@ -66,26 +66,68 @@ func TestExpSpecialValues(t *testing.T) {
 	}
 }
 
-// TestExpSliceMatchesExp checks the inlined fast path against Exp over
-// the whole finite range, edges, infinities and NaN included, at every
-// alignment of the unrolled loop.
+// An expImpl is one implementation of ExpSlice and Sigmoid's loops.
+type expImpl struct {
+	name     string
+	expSlice func(dst, src []float32, shift float32) float64
+	sigmoid  func(dst, src []float32)
+	max      func(x []float32) float32
+}
+
+// expImpls lists the portable loops, the ones this build and CPU chose,
+// and (in expImplsMore) any other vector loops the CPU can run.
+func expImpls() []expImpl {
+	return append([]expImpl{
+		{"go", expSliceGo, sigmoidGo, maxGo},
+		{"selected(" + vectorExp + ")", expSliceImpl, sigmoidImpl, maxImpl},
+	}, expImplsMore...)
+}
+
+var expImplsMore []expImpl
+
+// TestExpSliceMatchesExp checks every implementation of ExpSlice against
+// Exp over the whole finite range, edges, infinities and NaN included, at
+// every alignment of the unrolled and vector loops, and its sum.
 func TestExpSliceMatchesExp(t *testing.T) {
 	var src []float32
 	for x := float32(-100); x < 100; x += 0.0137 {
 		src = append(src, x)
 	}
+	finite := len(src)
 	src = append(src, 88.37, 88.38, 88.72, -87.33, -87.34, float32(math.Inf(1)), float32(math.Inf(-1)), float32(math.NaN()), 0)
+	src = append(src, src[:100]...) // vector blocks after the specials
 	dst := make([]float32, len(src))
-	for off := range 4 {
-		ExpSlice(dst[off:], src[off:], 0)
-		for i := off; i < len(src); i++ {
-			want := Exp(src[i])
-			if got := dst[i]; got != want && !(got != got && want != want) {
-				if d := ulpDiff(got, math.Exp(float64(src[i]))); d > 2 {
-					t.Fatalf("ExpSlice at %g = %g, Exp = %g (%.2f ulp from exact)", src[i], got, want, d)
+	for _, impl := range expImpls() {
+		t.Run(impl.name, func(t *testing.T) {
+			for off := range 8 {
+				sum := impl.expSlice(dst[off:], src[off:], 0)
+				var want float64
+				for i := off; i < len(src); i++ {
+					w := Exp(src[i])
+					if got := dst[i]; got != w && !(got != got && w != w) {
+						if d := ulpDiff(got, math.Exp(float64(src[i]))); d > 2 {
+							t.Fatalf("offset %d: at %g got %g, Exp = %g (%.2f ulp from exact)", off, src[i], got, w, d)
+						}
+					}
+					want += float64(w)
+				}
+				if !math.IsNaN(sum) || !math.IsNaN(want) {
+					t.Fatalf("offset %d: sum %g over a NaN, want NaN", off, sum)
 				}
 			}
-		}
+			// The sum over finite results, shifted.
+			for _, n := range []int{7, 8, 9, 1003, finite} {
+				src := src[:n]
+				sum := impl.expSlice(dst, src, -1.5)
+				var want float64
+				for _, x := range src {
+					want += float64(Exp(x - 1.5))
+				}
+				if math.Abs(sum-want) > 1e-6*want+1e-30 { // AVX-512 keeps subnormals
+					t.Fatalf("%d values: sum %g, want %g", n, sum, want)
+				}
+			}
+		})
 	}
 }
 
@@ -130,7 +172,16 @@ func BenchmarkExp(b *testing.B) {
 
 func TestMax(t *testing.T) {
 	nan, inf := float32(math.NaN()), float32(math.Inf(1))
-	for _, tc := range []struct {
+	long := make([]float32, 37) // vector blocks and a tail
+	for i := range long {
+		long[i] = float32((i*17)%37) - 20
+	}
+	at := func(i int, v float32) []float32 {
+		x := append([]float32(nil), long...)
+		x[i] = v
+		return x
+	}
+	cases := []struct {
 		x    []float32
 		want float32
 	}{
@@ -143,22 +194,44 @@ func TestMax(t *testing.T) {
 		{[]float32{1, 2, 3, 4, nan, 6}, nan},
 		{[]float32{1, 2, 3, 4, 5, nan}, nan},
 		{[]float32{nan}, nan},
-	} {
-		got := Max(tc.x)
-		if got != tc.want && !(got != got && tc.want != tc.want) {
-			t.Errorf("Max(%v) = %g, want %g", tc.x, got, tc.want)
+		{long, 16},
+		{at(0, 99), 99}, {at(13, 99), 99}, {at(36, 99), 99},
+		{at(0, nan), nan}, {at(13, nan), nan}, {at(36, nan), nan},
+		{at(5, inf), inf},
+	}
+	for _, impl := range expImpls() {
+		for _, tc := range cases {
+			got := impl.max(tc.x)
+			if got != tc.want && !(got != got && tc.want != tc.want) {
+				t.Errorf("%s: Max(%v) = %g, want %g", impl.name, tc.x, got, tc.want)
+			}
 		}
 	}
 }
 
 func TestSigmoid(t *testing.T) {
-	src := []float32{-100, -30, -5, -1, 0, 0.5, 3, 20, 90, 200, float32(math.Inf(1)), float32(math.Inf(-1))}
+	src := []float32{-100, -30, -5, -1, 0, 0.5, 3, 20, 90, 200, float32(math.Inf(1)), float32(math.Inf(-1)), -88.3, -88.4, 87.3, 87.4}
+	for x := float32(-95); x < 95; x += 0.173 {
+		src = append(src, x)
+	}
 	dst := make([]float32, len(src))
-	Sigmoid(dst, src)
-	for i, x := range src {
-		want := 1 / (1 + math.Exp(-float64(x)))
-		if d := math.Abs(float64(dst[i]) - want); d > 2e-7*math.Max(want, 1e-30) && d > 1e-38 {
-			t.Errorf("Sigmoid(%g) = %g, want %g", x, dst[i], want)
-		}
+	for _, impl := range expImpls() {
+		t.Run(impl.name, func(t *testing.T) {
+			for off := range 8 {
+				impl.sigmoid(dst[off:], src[off:])
+				for i := off; i < len(src); i++ {
+					x := src[i]
+					want := 1 / (1 + math.Exp(-float64(x)))
+					if d := math.Abs(float64(dst[i]) - want); d > 2e-7*math.Max(want, 1e-30) && d > 1e-38 {
+						t.Fatalf("offset %d: Sigmoid(%g) = %g, want %g", off, x, dst[i], want)
+					}
+				}
+			}
+			nan := []float32{1, 2, float32(math.NaN()), 4, 5, 6, 7, 8, 9}
+			impl.sigmoid(nan, nan)
+			if nan[2] == nan[2] || nan[0] != float32(1/(1+math.Exp(-1))) {
+				t.Errorf("Sigmoid over a NaN: %v", nan)
+			}
+		})
 	}
 }
