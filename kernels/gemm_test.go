@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
+	"runtime"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -435,6 +436,63 @@ func checkSameOverThreads(t *testing.T, tc gemmCase) {
 			if math.Float32bits(r[idx]) != math.Float32bits(results[0][idx]) {
 				t.Fatalf("%v: element %d with %d threads is %g, with 1 thread %g", tc, idx, i+2, r[idx], results[0][idx])
 			}
+		}
+	}
+}
+
+// TestConcurrently: every index runs once, each on its own goroutine at
+// the same time; inside, ParallelFor runs its whole range in place and a
+// product equals the one computed outside; GOMAXPROCS is raised while the
+// calls run and restored after.
+func TestConcurrently(t *testing.T) {
+	defer SetThreads(SetThreads(4))
+	procs := runtime.GOMAXPROCS(0)
+	for _, n := range []int{0, 1, 2, 3} {
+		const m, k = 70, 50
+		a, b := make([]float32, m*k), make([]float32, k*m)
+		for i := range a {
+			a[i], b[i] = float32(i%7)-3, float32(i%5)-2
+		}
+		want := make([]float32, m*m)
+		Gemm(false, false, m, m, k, 1, a, k, b, m, 0, want, m)
+		hits := make([]atomic.Int32, n)
+		var arrived atomic.Int32
+		release := make(chan struct{})
+		Concurrently(n, func(i int) {
+			hits[i].Add(1)
+			if arrived.Add(1) == int32(n) {
+				close(release) // all n are running at once
+			}
+			<-release
+			if n > 1 && runtime.GOMAXPROCS(0) < 2*n {
+				t.Errorf("n=%d: GOMAXPROCS %d while running", n, runtime.GOMAXPROCS(0))
+			}
+			var chunks atomic.Int32
+			ParallelFor(100, 1, func(lo, hi int) {
+				chunks.Add(1)
+				if n > 1 && (lo != 0 || hi != 100) {
+					t.Errorf("n=%d: ParallelFor chunk [%d, %d) inside Concurrently", n, lo, hi)
+				}
+			})
+			if c := chunks.Load(); n > 1 && c != 1 {
+				t.Errorf("n=%d: ParallelFor ran %d chunks inside Concurrently", n, c)
+			}
+			got := make([]float32, m*m)
+			Gemm(false, false, m, m, k, 1, a, k, b, m, 0, got, m)
+			for j := range got {
+				if got[j] != want[j] {
+					t.Errorf("n=%d: product element %d = %g inside Concurrently, %g outside", n, j, got[j], want[j])
+					return
+				}
+			}
+		})
+		for i := range hits {
+			if h := hits[i].Load(); h != 1 {
+				t.Errorf("n=%d: index %d ran %d times", n, i, h)
+			}
+		}
+		if got := runtime.GOMAXPROCS(0); got != procs {
+			t.Errorf("n=%d: GOMAXPROCS %d after, was %d", n, got, procs)
 		}
 	}
 }
