@@ -367,3 +367,14 @@ func sortedKeys[V any](m map[string]V) []string {
 func (m *Model) SetGradientCheckpointing(on bool) error {
 	return model.SetGradientCheckpointing(m.CausalLM, on)
 }
+
+// Replica returns a replica of the wrapped model, with the adapters as
+// routed now, for data-parallel training (see model.Replicator). The
+// replica runs the model; it does not manage adapters.
+func (pm *Model) Replica(r *nn.Replicas) (model.CausalLM, error) {
+	rep, ok := pm.CausalLM.(model.Replicator)
+	if !ok {
+		return nil, fmt.Errorf("peft: %T cannot make replicas of itself", pm.CausalLM)
+	}
+	return rep.Replica(r)
+}

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"log/slog"
 	"math"
 	"os"
 	"path/filepath"
@@ -15,7 +16,6 @@ import (
 	"github.com/orthotune/orthotune/internal/atomicfile"
 	"github.com/orthotune/orthotune/model"
 	"github.com/orthotune/orthotune/nn"
-	"github.com/orthotune/orthotune/tensor"
 )
 
 // File names in an output directory and in its checkpoints.
@@ -109,8 +109,14 @@ type Trainer struct {
 	OutputDir string
 	// Observe, if set, sees every step, evaluation and checkpoint.
 	Observe func(Event)
+	// Replicas is how many replicas of the model split each step's rows
+	// and run concurrently (see Parallel): 0 means one per
+	// kernels.Threads() where the model allows it (no adapter dropout),
+	// falling back to 1 otherwise; 1 runs every step on the model alone.
+	Replicas int
 
 	opt       *AdamW
+	parallel  *Parallel
 	state     State
 	resumed   bool
 	lastCkpt  string
@@ -155,6 +161,25 @@ func (t *Trainer) setup() error {
 	return nil
 }
 
+// setupParallel makes the replicas the steps run on (see Replicas).
+func (t *Trainer) setupParallel() error {
+	if t.parallel != nil {
+		return nil
+	}
+	p, err := NewParallel(t.Model, t.Replicas)
+	switch {
+	case err != nil && t.Replicas > 1:
+		return err
+	case err != nil:
+		slog.Info("data-parallel steps off: every step runs on the model alone", "reason", err)
+		p, _ = NewParallel(t.Model, 1)
+	case p.Replicas() > 1:
+		slog.Debug("data-parallel steps", "replicas", p.Replicas())
+	}
+	t.parallel = p
+	return nil
+}
+
 // Run trains until the configured number of steps, then evaluates (if
 // there is an evaluation set and the last step did not), writes the
 // trained artefact and trainer_state.json into OutputDir, and returns the
@@ -171,6 +196,9 @@ func (t *Trainer) Run() (State, error) {
 	t.start, t.sinceLog, t.tokensLog = time.Now(), time.Now(), t.state.NumTokens
 	t.Target.SetTraining(true)
 	defer t.Target.SetTraining(false)
+	if err := t.setupParallel(); err != nil {
+		return t.state, err
+	}
 	accum := t.Config.GradientAccumulationSteps
 	stepsPerEpoch := float64(t.Train.StepsPerEpoch())
 	evaluatedAt := -1
@@ -186,7 +214,7 @@ func (t *Trainer) Run() (State, error) {
 			batches[i] = t.Train.Next()
 		}
 		lr := t.Config.LearningRate * sched.Factor(step-1)
-		res, err := Step(t.Model, t.opt, batches, lr, t.Config.MaxGradNorm)
+		res, err := t.parallel.Step(t.opt, batches, lr, t.Config.MaxGradNorm)
 		var nf *NonFiniteError
 		switch {
 		case errors.As(err, &nf):
@@ -322,56 +350,7 @@ type StepResult struct {
 // AdamW at learning rate lr. A NaN or infinite loss or gradient norm
 // returns a *NonFiniteError before anything is updated.
 func Step(m model.CausalLM, opt *AdamW, batches []data.Batch, lr, maxGradNorm float64) (StepResult, error) {
-	var res StepResult
-	targets := make([][]int, len(batches))
-	for i, b := range batches {
-		targets[i] = b.Targets()
-		res.Tokens += b.Tokens
-		for _, y := range targets[i] {
-			if y != data.IgnoreIndex {
-				res.Targets++
-			}
-		}
-	}
-	if res.Targets == 0 {
-		return res, errors.New("no target tokens (every label is masked): check the data's prompt/completion lengths against --max-seq-length")
-	}
-	for _, p := range opt.params {
-		p.Param.ZeroGrad()
-	}
-	ce := cePool.Get().(*nn.CrossEntropy)
-	defer func() {
-		ce.Release()
-		cePool.Put(ce)
-	}()
-	var lossSum float64
-	for i, b := range batches {
-		logits, err := m.Forward(b.InputIDs)
-		if err != nil {
-			return res, err
-		}
-		loss, n, err := ce.Forward(logits, targets[i])
-		if err != nil {
-			return res, err
-		}
-		if n == 0 {
-			tensor.Put(logits)
-			continue
-		}
-		lossSum += loss * float64(n)
-		// The input gradient and the logits are this step's to give back.
-		tensor.Put(m.Backward(ce.Backward(float64(n)/float64(res.Targets))), logits)
-	}
-	res.Loss = lossSum / float64(res.Targets)
-	if math.IsNaN(res.Loss) || math.IsInf(res.Loss, 0) {
-		return res, &NonFiniteError{What: "loss", Value: res.Loss}
-	}
-	res.GradNorm = ClipGradNorm(opt.params, maxGradNorm)
-	if math.IsNaN(res.GradNorm) || math.IsInf(res.GradNorm, 0) {
-		return res, &NonFiniteError{What: "gradient norm", Value: res.GradNorm}
-	}
-	opt.Step(lr)
-	return res, nil
+	return (&Parallel{models: []model.CausalLM{m}}).Step(opt, batches, lr, maxGradNorm)
 }
 
 // EvalResult is the mean next-token loss over an evaluation set.

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"log/slog"
 	"os"
 	"runtime"
 	"runtime/pprof"
@@ -34,6 +35,7 @@ type benchResult struct {
 	Seq                  int     `json:"seq"`
 	Batch                int     `json:"batch"`
 	Threads              int     `json:"threads"`
+	Replicas             int     `json:"replicas"`
 	Steps                int     `json:"steps"`
 	TokensPerS           float64 `json:"tokens_per_s"`
 	TokensPerSMedianStep float64 `json:"tokens_per_s_median_step"`
@@ -71,6 +73,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	warmup := fs.Int("warmup", 2, "unmeasured steps first")
 	baseDType := fs.String("base-dtype", "f32", "hold frozen base weights as f32 or bf16")
 	checkpointing := fs.Bool("gradient-checkpointing", false, "recompute each block's activations in the backward pass")
+	replicas := fs.Int("replicas", 0, "model replicas each step's rows are split among, run concurrently (0: one per thread, when the model allows; 1: operation-level threading only)")
 	memProfile := fs.String("memprofile", "", "write an allocation profile of the run to this file (go tool pprof -sample_index=alloc_space)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the measured steps to this file (go tool pprof)")
 	var seed uint64 = 1
@@ -130,6 +133,14 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	target.SetTraining(true)
+	par, err := train.NewParallel(run, *replicas)
+	if err != nil {
+		if *replicas > 1 {
+			return err
+		}
+		slog.Info("data-parallel steps off", "reason", err)
+		par, _ = train.NewParallel(run, 1)
+	}
 	params := target.Params()
 	opt, err := train.NewAdamW(params, 0.9, 0.999, 1e-8, 0)
 	if err != nil {
@@ -166,7 +177,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 			}
 		}
 		start := time.Now()
-		res, err := train.Step(run, opt, []data.Batch{batchOf}, 1e-4, 1)
+		res, err := par.Step(opt, []data.Batch{batchOf}, 1e-4, 1)
 		if err != nil {
 			return err
 		}
@@ -193,7 +204,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 		median = (times[len(times)/2-1] + times[len(times)/2]) / 2
 	}
 	res := benchResult{Arch: *arch, Method: *method, Layers: *layers, Hidden: *hidden, Seq: *seq, Batch: *batch,
-		Threads: kernels.Threads(), Steps: *steps, TokensPerS: tokens * float64(*steps) / total.Seconds(),
+		Threads: kernels.Threads(), Replicas: par.Replicas(), Steps: *steps, TokensPerS: tokens * float64(*steps) / total.Seconds(),
 		TokensPerSMedianStep: tokens / median, StepMsMedian: median * 1000, PeakRSSMiB: peakRSSMiB(),
 		TrainableParams: trainable, TotalParams: m.Info().Parameters, Gemm: kernels.GemmKernel(), FinalLoss: loss,
 		Checkpointing: *checkpointing, BaseDType: *baseDType,

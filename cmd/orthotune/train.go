@@ -66,6 +66,7 @@ type trainJob struct {
 	Resume          string // "", "latest" or a checkpoint directory
 	OverwriteOutput bool
 	BaseDType       string // "f32" or "bf16": how frozen base weights are held in memory
+	Replicas        int    // model replicas each step's rows are split among (0: one per thread where possible)
 	Config          train.Config
 	Quiet           bool // no progress bar or step lines (the demo prints its own)
 	Label           string
@@ -153,6 +154,7 @@ func trainFlags(j *trainJob) *flag.FlagSet {
 	fs.Float64Var(&c.MaxGradNorm, "max-grad-norm", c.MaxGradNorm, "clip gradients to this global L2 norm (0: no clipping)")
 	fs.StringVar(&j.BaseDType, "base-dtype", "f32", "hold frozen base weights in memory as f32 or bf16 (half the memory; widened to f32 for each product)")
 	fs.BoolVar(&c.GradientCheckpointing, "gradient-checkpointing", false, "recompute each block's activations in the backward pass instead of keeping them (less memory, ~1/3 more compute)")
+	fs.IntVar(&j.Replicas, "replicas", 0, "model replicas that split each step's rows and run concurrently, one per core (0: one per thread unless adapter dropout forbids it; 1: threads share each operation instead)")
 	fs.IntVar(&c.LoggingSteps, "logging-steps", 1, "write a metrics.jsonl line every N steps")
 	fs.IntVar(&c.EvalSteps, "eval-steps", 0, "evaluate every N steps (0: at the end only)")
 	fs.IntVar(&c.SaveSteps, "save-steps", 0, "write a checkpoint every N steps (0: none)")
@@ -429,7 +431,7 @@ func (j *trainJob) run(stdout, stderr io.Writer) (*trainResult, error) {
 	if err := os.MkdirAll(j.OutputDir, 0o755); err != nil {
 		return nil, fmt.Errorf("--output-dir: %w", err)
 	}
-	tr := &train.Trainer{Config: j.Config, Model: runModel, Target: target, Train: loader, Eval: evalBatches, OutputDir: j.OutputDir}
+	tr := &train.Trainer{Config: j.Config, Model: runModel, Target: target, Train: loader, Eval: evalBatches, OutputDir: j.OutputDir, Replicas: j.Replicas}
 	if j.Resume != "" {
 		dir := j.Resume
 		if dir == "latest" {

@@ -334,3 +334,23 @@ func (b *block) backward(dy *tensor.Tensor) *tensor.Tensor {
 	tensor.Put(dqkv, dln1, dx2)
 	return dx
 }
+
+// Replica returns a replica of the model for data-parallel training (see
+// model.Replicator): the same weights and adapters, its own activations
+// and gradient buffers.
+func (m *Model) Replica(r *nn.Replicas) (model.CausalLM, error) {
+	parts, slotOf, err := m.ReplicateParts(r)
+	if err != nil {
+		return nil, err
+	}
+	out := &Model{Parts: parts, cfg: m.cfg, wte: m.wte.Replica(r), wpe: m.wpe.Replica(r), lnF: m.lnF.Replica(r),
+		head: slotOf[m.head], checkpoint: m.checkpoint}
+	for _, b := range m.blocks {
+		out.blocks = append(out.blocks, &block{
+			ln1: b.ln1.Replica(r), ln2: b.ln2.Replica(r),
+			cAttn: slotOf[b.cAttn], cProj: slotOf[b.cProj], cFC: slotOf[b.cFC], mlpOut: slotOf[b.mlpOut],
+			attn: b.attn.Replica(), act: nn.GELU{Kind: b.act.Kind}, hidden: b.hidden,
+		})
+	}
+	return out, nil
+}

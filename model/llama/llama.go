@@ -262,3 +262,24 @@ func (b *block) backward(dy *tensor.Tensor, rope *nn.RoPE) *tensor.Tensor {
 	tensor.Put(dh, dx2)
 	return dx
 }
+
+// Replica returns a replica of the model for data-parallel training (see
+// model.Replicator): the same weights and adapters, its own activations
+// and gradient buffers.
+func (m *Model) Replica(r *nn.Replicas) (model.CausalLM, error) {
+	parts, slotOf, err := m.ReplicateParts(r)
+	if err != nil {
+		return nil, err
+	}
+	out := &Model{Parts: parts, cfg: m.cfg, embed: m.embed.Replica(r), norm: m.norm.Replica(r),
+		head: slotOf[m.head], rope: m.rope, checkpoint: m.checkpoint}
+	for _, b := range m.blocks {
+		out.blocks = append(out.blocks, &block{
+			inputNorm: b.inputNorm.Replica(r), postNorm: b.postNorm.Replica(r),
+			q: slotOf[b.q], k: slotOf[b.k], v: slotOf[b.v], o: slotOf[b.o],
+			gate: slotOf[b.gate], up: slotOf[b.up], down: slotOf[b.down],
+			attn: b.attn.Replica(), heads: b.heads, kvHeads: b.kvHeads, headDim: b.headDim,
+		})
+	}
+	return out, nil
+}

@@ -198,3 +198,19 @@ func (l *Layer) checkFinite() error {
 
 // RNG returns the generator that LoRA dropout draws from (peft.Stochastic).
 func (l *Layer) RNG() *tensor.RNG { return l.rng }
+
+// ReplicaOn returns a replica of the layer over base, a replica of its
+// base layer, for data-parallel training (see nn.Replicas): the same A and
+// B with gradient buffers of their own. Dropout draws from one generator
+// per layer, which replicas cannot share, and a merged layer is not
+// trained, so both refuse.
+func (l *Layer) ReplicaOn(base *nn.Linear, r *nn.Replicas) (nn.Layer, error) {
+	switch {
+	case l.Dropout > 0:
+		return nil, fmt.Errorf("lora: dropout %g draws from the layer's own generator: no replicas", l.Dropout)
+	case l.merged:
+		return nil, fmt.Errorf("lora: the layer is merged into its base: no replicas")
+	}
+	return &Layer{base: base, A: r.Param(l.A), B: r.Param(l.B), Rank: l.Rank, Scaling: l.Scaling,
+		training: l.training, rng: l.rng}, nil
+}

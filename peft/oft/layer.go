@@ -352,3 +352,19 @@ func (l *Layer) Release() {
 
 // RNG returns the generator that OFT block dropout draws from (peft.Stochastic).
 func (l *Layer) RNG() *tensor.RNG { return l.rng }
+
+// ReplicaOn returns a replica of the layer over base, a replica of its
+// base layer, for data-parallel training (see nn.Replicas): the same
+// rotation parameters with a gradient buffer of its own. Block dropout
+// draws from one generator per layer, which replicas cannot share, and a
+// merged layer is not trained, so both refuse.
+func (l *Layer) ReplicaOn(base *nn.Linear, r *nn.Replicas) (nn.Layer, error) {
+	switch {
+	case l.Dropout > 0:
+		return nil, fmt.Errorf("oft: block dropout %g draws from the layer's own generator: no replicas", l.Dropout)
+	case l.merged != nil:
+		return nil, fmt.Errorf("oft: the layer is merged into its base: no replicas")
+	}
+	return &Layer{base: base, Param: r.Param(l.Param), BlockSize: l.BlockSize, Blocks: l.Blocks, Shared: l.Shared,
+		Cayley: l.Cayley, COFT: l.COFT, Eps: l.Eps, training: l.training, rng: l.rng}, nil
+}

@@ -1,0 +1,177 @@
+package train
+
+import (
+	"errors"
+	"fmt"
+	"math"
+
+	"github.com/orthotune/orthotune/data"
+	"github.com/orthotune/orthotune/kernels"
+	"github.com/orthotune/orthotune/model"
+	"github.com/orthotune/orthotune/nn"
+	"github.com/orthotune/orthotune/tensor"
+)
+
+// Parallel runs data-parallel training steps: replicas of a model (see
+// model.Replicator), one per core, each take a share of every batch's rows
+// and run their forward and backward passes concurrently, every kernel
+// single-threaded (kernels.Concurrently); their gradients are then added
+// into the model's, in replica order, and the optimizer steps once.
+//
+// On a few cores and a small model this beats splitting each operation
+// across the cores, which meets the cores at hundreds of hand-offs a step
+// and runs each product on half the rows: on a 2-core VM a 4-layer,
+// hidden-256 Llama's OFT step ran 1.9× faster on two replicas than on one
+// core, against 1.6–1.7× for operation-level threading. The result is the
+// same computation up to the order of floating-point sums, and for a given
+// number of replicas it is deterministic.
+type Parallel struct {
+	models []model.CausalLM // models[0] is the model itself
+	maps   []*nn.Replicas   // maps[i] maps the model's parameters to models[i]'s (i ≥ 1)
+}
+
+// NewParallel returns n replicas of m for data-parallel steps (m itself
+// being the first), or an error saying why m cannot be replicated: a model
+// that does not implement model.Replicator, or layers that refuse (adapter
+// dropout, merged adapters). n < 1 means kernels.Threads().
+func NewParallel(m model.CausalLM, n int) (*Parallel, error) {
+	if n < 1 {
+		n = kernels.Threads()
+	}
+	p := &Parallel{models: []model.CausalLM{m}, maps: []*nn.Replicas{nil}}
+	if n == 1 {
+		return p, nil
+	}
+	rep, ok := m.(model.Replicator)
+	if !ok {
+		return nil, fmt.Errorf("train: %T cannot make replicas of itself", m)
+	}
+	for range n - 1 {
+		r := nn.NewReplicas()
+		replica, err := rep.Replica(r)
+		if err != nil {
+			return nil, fmt.Errorf("train: replicating the model: %w", err)
+		}
+		p.models = append(p.models, replica)
+		p.maps = append(p.maps, r)
+	}
+	return p, nil
+}
+
+// Replicas reports how many replicas run each step.
+func (p *Parallel) Replicas() int { return len(p.models) }
+
+// replicaShare is one replica's part of a step: the rows it runs of each
+// batch, and what it saw.
+type replicaShare struct {
+	parts   []data.Batch
+	targets [][]int
+	lossSum float64
+	err     error
+}
+
+// Step is Step (see there) with each batch's rows split evenly among the
+// replicas in order: replica i runs rows [i·rows/n, (i+1)·rows/n) of every
+// batch. The loss and every gradient are weighted by target tokens as in
+// Step, so they do not depend on the split beyond rounding.
+func (p *Parallel) Step(opt *AdamW, batches []data.Batch, lr, maxGradNorm float64) (StepResult, error) {
+	var res StepResult
+	n := len(p.models)
+	shares := make([]replicaShare, n)
+	for _, b := range batches {
+		res.Tokens += b.Tokens
+		rows := len(b.InputIDs)
+		for i := range shares {
+			lo, hi := rows*i/n, rows*(i+1)/n
+			if lo == hi {
+				continue
+			}
+			part := data.Batch{InputIDs: b.InputIDs[lo:hi]}
+			if len(b.Labels) >= hi {
+				part.Labels = b.Labels[lo:hi]
+			}
+			targets := part.Targets()
+			for _, y := range targets {
+				if y != data.IgnoreIndex {
+					res.Targets++
+				}
+			}
+			shares[i].parts = append(shares[i].parts, part)
+			shares[i].targets = append(shares[i].targets, targets)
+		}
+	}
+	if res.Targets == 0 {
+		return res, errors.New("no target tokens (every label is masked): check the data's prompt/completion lengths against --max-seq-length")
+	}
+	for _, np := range opt.params {
+		for i := range n {
+			p.param(i, np.Param).ZeroGrad()
+		}
+	}
+	kernels.Concurrently(n, func(i int) {
+		sh := &shares[i]
+		sh.lossSum, sh.err = runShare(p.models[i], sh.parts, sh.targets, res.Targets)
+	})
+	var lossSum float64
+	for i := range shares {
+		if shares[i].err != nil {
+			return res, shares[i].err
+		}
+		lossSum += shares[i].lossSum
+	}
+	for _, np := range opt.params {
+		for i := 1; i < n; i++ {
+			if g := p.param(i, np.Param); g != np.Param {
+				np.Param.Grad.AddInPlace(g.Grad)
+			}
+		}
+	}
+	res.Loss = lossSum / float64(res.Targets)
+	if math.IsNaN(res.Loss) || math.IsInf(res.Loss, 0) {
+		return res, &NonFiniteError{What: "loss", Value: res.Loss}
+	}
+	res.GradNorm = ClipGradNorm(opt.params, maxGradNorm)
+	if math.IsNaN(res.GradNorm) || math.IsInf(res.GradNorm, 0) {
+		return res, &NonFiniteError{What: "gradient norm", Value: res.GradNorm}
+	}
+	opt.Step(lr)
+	return res, nil
+}
+
+// param returns replica i's parameter for the model's p.
+func (p *Parallel) param(i int, param *nn.Param) *nn.Param {
+	if i == 0 {
+		return param
+	}
+	return p.maps[i].Of(param)
+}
+
+// runShare runs m forward and backward over its parts, each weighted by
+// its share of the step's targets, and returns the sum of their losses
+// times their target counts.
+func runShare(m model.CausalLM, parts []data.Batch, targets [][]int, stepTargets int) (float64, error) {
+	ce := cePool.Get().(*nn.CrossEntropy)
+	defer func() {
+		ce.Release()
+		cePool.Put(ce)
+	}()
+	var lossSum float64
+	for i, b := range parts {
+		logits, err := m.Forward(b.InputIDs)
+		if err != nil {
+			return 0, err
+		}
+		loss, n, err := ce.Forward(logits, targets[i])
+		if err != nil {
+			return 0, err
+		}
+		if n == 0 {
+			tensor.Put(logits)
+			continue
+		}
+		lossSum += loss * float64(n)
+		// The input gradient and the logits are this step's to give back.
+		tensor.Put(m.Backward(ce.Backward(float64(n)/float64(stepTargets))), logits)
+	}
+	return lossSum, nil
+}

@@ -1,0 +1,188 @@
+package train
+
+import (
+	"math"
+	"strings"
+	"testing"
+
+	"github.com/orthotune/orthotune/data"
+	"github.com/orthotune/orthotune/model"
+	"github.com/orthotune/orthotune/peft"
+	"github.com/orthotune/orthotune/peft/lora"
+	"github.com/orthotune/orthotune/peft/oft"
+	"github.com/orthotune/orthotune/tensor"
+)
+
+// parallelRun is a fresh model of the fixture with what a step needs.
+type parallelRun struct {
+	model  model.CausalLM
+	target Target
+	opt    *AdamW
+}
+
+// newParallelRun loads the fixture's model and adapts it by method (oft,
+// lora or full) with the given adapter dropout.
+func (f fixture) newParallelRun(t *testing.T, method string, dropout float64) parallelRun {
+	t.Helper()
+	m := f.modelFn()
+	var run model.CausalLM = m
+	var target Target
+	switch method {
+	case "full":
+		target = FullTarget(m, nil)
+	default:
+		var cfg peft.Config
+		if method == "oft" {
+			c := oft.NewConfig(peft.Pattern("all-linear"))
+			c.BlockSize, c.ModuleDropout = 8, dropout
+			cfg = c
+		} else {
+			c := lora.NewConfig(peft.Pattern("all-linear"))
+			c.R, c.LoraAlpha, c.LoraDropout = 4, 8, dropout
+			c.InitLoraWeights = lora.InitMode{IsBool: true, Bool: false} // B random too, so that A has gradients
+			cfg = c
+		}
+		pm := peft.Wrap(m)
+		a, err := pm.Add("default", cfg, tensor.NewRNG(7))
+		if err != nil {
+			t.Fatal(err)
+		}
+		run, target = pm, AdapterTarget(a)
+	}
+	target.SetTraining(true)
+	opt, err := NewAdamW(target.Params(), 0.9, 0.999, 1e-8, 0.01)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return parallelRun{model: run, target: target, opt: opt}
+}
+
+// stepsOf are the steps the data-parallel tests run: gradient accumulation
+// over two batches, rows that do not split evenly, and a one-row batch.
+func stepsOf(f fixture) [][]data.Batch {
+	b := batches(f.train, 4)
+	odd := batches(f.train[:3], 3)
+	one := batches(f.train[3:4], 1)
+	return [][]data.Batch{{b[0], b[1]}, odd, {one[0], b[2]}, {b[3]}}
+}
+
+// TestParallelStepMatchesSerial runs the same steps on one model with Step
+// and on another with replicas: losses, gradient norms and the trained
+// weights agree up to the order of floating-point sums, for every
+// architecture and method, and two replicated runs agree bit for bit.
+func TestParallelStepMatchesSerial(t *testing.T) {
+	for _, arch := range []string{"llama", "gpt2"} {
+		f := newFixture(t, arch)
+		for _, method := range []string{"oft", "lora", "full"} {
+			t.Run(arch+"/"+method, func(t *testing.T) {
+				serial := f.newParallelRun(t, method, 0)
+				var replicated [2]parallelRun
+				var pars [2]*Parallel
+				for i := range replicated {
+					replicated[i] = f.newParallelRun(t, method, 0)
+					p, err := NewParallel(replicated[i].model, 3)
+					if err != nil {
+						t.Fatal(err)
+					}
+					if p.Replicas() != 3 {
+						t.Fatalf("%d replicas, want 3", p.Replicas())
+					}
+					pars[i] = p
+				}
+				for s, bs := range stepsOf(f) {
+					want, err := Step(serial.model, serial.opt, bs, 1e-2, 1)
+					if err != nil {
+						t.Fatal(err)
+					}
+					for i, p := range pars {
+						got, err := p.Step(replicated[i].opt, bs, 1e-2, 1)
+						if err != nil {
+							t.Fatal(err)
+						}
+						if got.Targets != want.Targets || got.Tokens != want.Tokens {
+							t.Fatalf("step %d: %d targets, %d tokens; want %d, %d", s, got.Targets, got.Tokens, want.Targets, want.Tokens)
+						}
+						if relDiff(got.Loss, want.Loss) > 1e-5 || relDiff(got.GradNorm, want.GradNorm) > 1e-4 {
+							t.Fatalf("step %d: loss %.9g, grad norm %.9g; serial %.9g, %.9g", s, got.Loss, got.GradNorm, want.Loss, want.GradNorm)
+						}
+						// The gradients the optimizer used (clipped): within
+						// rounding of the largest.
+						for k, np := range serial.target.Params() {
+							g, gs := replicated[i].target.Params()[k].Param.Grad.Data, np.Param.Grad.Data
+							var top float64
+							for _, v := range gs {
+								top = max(top, math.Abs(float64(v)))
+							}
+							for j := range gs {
+								if d := math.Abs(float64(g[j] - gs[j])); d > 1e-4*top+1e-9 {
+									t.Fatalf("step %d: gradient of %s[%d] %g, serial %g", s, np.Name, j, g[j], gs[j])
+								}
+							}
+						}
+					}
+				}
+				if method == "full" {
+					// AdamW turns the rounding noise of gradients that are
+					// zero in exact arithmetic (GPT-2's key bias, which
+					// softmax ignores) into whole steps of ±lr, so the
+					// weights are compared for the adapters only.
+					return
+				}
+				wantParams, a, b := serial.target.Params(), replicated[0].target.Params(), replicated[1].target.Params()
+				for k, np := range wantParams {
+					w, ga, gb := np.Param.W.Data, a[k].Param.W.Data, b[k].Param.W.Data
+					for j := range w {
+						if ga[j] != gb[j] {
+							t.Fatalf("%s[%d]: two replicated runs differ: %g, %g", np.Name, j, ga[j], gb[j])
+						}
+						if d := math.Abs(float64(ga[j] - w[j])); d > 1e-4*(1+math.Abs(float64(w[j]))) {
+							t.Fatalf("%s[%d] = %g after replicated steps, %g after serial ones", np.Name, j, ga[j], w[j])
+						}
+					}
+				}
+			})
+		}
+	}
+}
+
+func relDiff(a, b float64) float64 { return math.Abs(a-b) / math.Max(math.Abs(b), 1e-12) }
+
+// TestParallelRefusesAdapterDropout: dropout draws from one generator per
+// layer, so a model with adapter dropout is not replicated, and says why;
+// one replica (the model alone) is always possible.
+func TestParallelRefusesAdapterDropout(t *testing.T) {
+	f := newFixture(t, "llama")
+	for _, method := range []string{"oft", "lora"} {
+		r := f.newParallelRun(t, method, 0.1)
+		_, err := NewParallel(r.model, 2)
+		if err == nil || !strings.Contains(err.Error(), "dropout") {
+			t.Errorf("%s with dropout: NewParallel error %v, want one naming dropout", method, err)
+		}
+		p, err := NewParallel(r.model, 1)
+		if err != nil || p.Replicas() != 1 {
+			t.Errorf("%s: one replica: %v", method, err)
+		}
+	}
+}
+
+// TestTrainerReplicas: a Trainer asked for replicas it cannot make fails
+// before training; left to choose, it trains on the model alone.
+func TestTrainerReplicas(t *testing.T) {
+	f := newFixture(t, "llama")
+	r := f.newParallelRun(t, "oft", 0.1)
+	cfg := testConfig()
+	cfg.MaxSteps = 2
+	for _, replicas := range []int{2, 0} {
+		tr := &Trainer{Config: cfg, Model: r.model, Target: r.target, Train: data.NewLoader(f.train, 4, true, 1, 0),
+			OutputDir: t.TempDir(), Replicas: replicas}
+		_, err := tr.Run()
+		switch {
+		case replicas == 2 && (err == nil || !strings.Contains(err.Error(), "dropout")):
+			t.Errorf("Replicas 2 with dropout: error %v, want one naming dropout", err)
+		case replicas == 0 && err != nil:
+			t.Errorf("Replicas 0 with dropout: %v", err)
+		case replicas == 0 && tr.parallel.Replicas() != 1:
+			t.Errorf("Replicas 0 with dropout ran %d replicas", tr.parallel.Replicas())
+		}
+	}
+}
