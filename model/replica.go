@@ -23,6 +23,15 @@ type LayerReplicator interface {
 	ReplicaOn(base *nn.Linear, r *nn.Replicas) (nn.Layer, error)
 }
 
+// StepSharer is implemented by layers (adapters) whose replicas can share
+// work that depends on the parameters alone, computed once per
+// data-parallel step: ShareStep(true) before the replicas run, on the
+// layer they were made from, ShareStep(false) after, before the
+// parameters change. OFT computes its rotations that way.
+type StepSharer interface {
+	ShareStep(on bool)
+}
+
 // Replica returns a replica of the slot: its base layer's and, when an
 // adapter wraps it, the adapter's over that.
 func (s *LinearSlot) Replica(r *nn.Replicas) (*LinearSlot, error) {

@@ -108,10 +108,22 @@ func (p *Parallel) Step(opt *AdamW, batches []data.Batch, lr, maxGradNorm float6
 			p.param(i, np.Param).ZeroGrad()
 		}
 	}
+	var sharers []model.StepSharer
+	if n > 1 {
+		for _, s := range p.models[0].Linears() {
+			if sh, ok := s.Layer.(model.StepSharer); ok {
+				sh.ShareStep(true)
+				sharers = append(sharers, sh)
+			}
+		}
+	}
 	kernels.Concurrently(n, func(i int) {
 		sh := &shares[i]
 		sh.lossSum, sh.err = runShare(p.models[i], sh.parts, sh.targets, res.Targets)
 	})
+	for _, sh := range sharers {
+		sh.ShareStep(false)
+	}
 	var lossSum float64
 	for i := range shares {
 		if shares[i].err != nil {

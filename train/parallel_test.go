@@ -32,9 +32,12 @@ func (f fixture) newParallelRun(t *testing.T, method string, dropout float64) pa
 		target = FullTarget(m, nil)
 	default:
 		var cfg peft.Config
-		if method == "oft" {
+		if strings.HasPrefix(method, "oft") {
 			c := oft.NewConfig(peft.Pattern("all-linear"))
 			c.BlockSize, c.ModuleDropout = 8, dropout
+			c.COFT = method == "oft-coft"
+			c.Eps = 1e-3
+			c.BlockShare = method == "oft-share"
 			cfg = c
 		} else {
 			c := lora.NewConfig(peft.Pattern("all-linear"))
@@ -73,7 +76,7 @@ func stepsOf(f fixture) [][]data.Batch {
 func TestParallelStepMatchesSerial(t *testing.T) {
 	for _, arch := range []string{"llama", "gpt2"} {
 		f := newFixture(t, arch)
-		for _, method := range []string{"oft", "lora", "full"} {
+		for _, method := range []string{"oft", "oft-coft", "oft-share", "lora", "full"} {
 			t.Run(arch+"/"+method, func(t *testing.T) {
 				serial := f.newParallelRun(t, method, 0)
 				var replicated [2]parallelRun

@@ -28,12 +28,19 @@ type Layer struct {
 	rng      *tensor.RNG
 	merged   []float32 // the rotation blocks a Merge applied, for Unmerge
 
+	// origin is the layer a replica was made from (nil for the original);
+	// shareStep, on the original, says its q and r hold this
+	// data-parallel step's rotations, for it and its replicas to read.
+	origin    *Layer
+	shareStep bool
+
 	// forward state
-	q, r    []float32 // per parameter row: Q and R, rows·b·b
-	eff     []float32 // the blocks the last Forward applied: r, or dropBuf
-	dropBuf []float32 // per-chunk blocks with dropped ones set to I, Blocks·b·b
-	dropped []bool
-	x       *tensor.Tensor
+	q, r       []float32 // per parameter row: Q and R, rows·b·b (Rotations)
+	curQ, curR []float32 // those the last Forward used: q and r, or the origin's
+	eff        []float32 // the blocks the last Forward applied: r, or dropBuf
+	dropBuf    []float32 // per-chunk blocks with dropped ones set to I, Blocks·b·b
+	dropped    []bool
+	x          *tensor.Tensor
 
 	// buffers reused from step to step
 	xr               *tensor.Tensor
@@ -162,9 +169,37 @@ func (l *Layer) Rotations() []float32 {
 	return l.r
 }
 
+// ShareStep(true) computes the rotations once for the data-parallel step
+// about to run (see model.StepSharer), for the layer and its replicas to
+// read rather than each computing its own and, for COFT, each projecting
+// the shared parameters in place. ShareStep(false) ends the step, before
+// the parameters change.
+func (l *Layer) ShareStep(on bool) {
+	if on {
+		l.Rotations()
+	}
+	l.shareStep = on
+}
+
+// stepRotations returns the rotations this Forward applies: the step's
+// shared ones (see ShareStep) or freshly computed ones.
+func (l *Layer) stepRotations() []float32 {
+	src := l
+	if l.origin != nil {
+		src = l.origin
+	}
+	if src.shareStep {
+		l.curQ, l.curR = src.q, src.r
+	} else {
+		l.Rotations()
+		l.curQ, l.curR = l.q, l.r
+	}
+	return l.curR
+}
+
 // Forward rotates each chunk of x by its block, then runs the base layer.
 func (l *Layer) Forward(x *tensor.Tensor) *tensor.Tensor {
-	r := l.Rotations()
+	r := l.stepRotations()
 	blocks, shared := r, l.Shared
 	l.dropped = nil
 	if l.training && l.Dropout > 0 {
@@ -277,7 +312,7 @@ func (l *Layer) Backward(dy *tensor.Tensor) *tensor.Tensor {
 	}
 	cols := orth.NumParams(b)
 	l.dq = grow(l.dq, rows*bb)
-	l.Cayley.Backwards(l.q, l.r, gr, rows, b, l.dq)
+	l.Cayley.Backwards(l.curQ, l.curR, gr, rows, b, l.dq)
 	for i := 0; i < rows; i++ {
 		orth.SkewGrad(l.dq[i*bb:(i+1)*bb], b, g.Data[i*cols:(i+1)*cols])
 	}
@@ -365,6 +400,10 @@ func (l *Layer) ReplicaOn(base *nn.Linear, r *nn.Replicas) (nn.Layer, error) {
 	case l.merged != nil:
 		return nil, fmt.Errorf("oft: the layer is merged into its base: no replicas")
 	}
+	origin := l
+	if l.origin != nil {
+		origin = l.origin
+	}
 	return &Layer{base: base, Param: r.Param(l.Param), BlockSize: l.BlockSize, Blocks: l.Blocks, Shared: l.Shared,
-		Cayley: l.Cayley, COFT: l.COFT, Eps: l.Eps, training: l.training, rng: l.rng}, nil
+		Cayley: l.Cayley, COFT: l.COFT, Eps: l.Eps, training: l.training, rng: l.rng, origin: origin}, nil
 }
