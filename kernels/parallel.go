@@ -75,8 +75,9 @@ func ParallelFor(n, minChunk int, fn func(lo, hi int)) {
 // ParallelFor runs its loop in place and a system BLAS uses one thread.
 // That suits work already split n ways, such as the replicas of a model in
 // a data-parallel training step, where each goroutine keeps a core busy
-// with no hand-offs between them. It also holds for kernels called
-// concurrently by anything else in the process meanwhile.
+// with no hand-offs between them (see train.Parallel, also on GOMAXPROCS).
+// It also holds for kernels called concurrently by anything else in the
+// process meanwhile.
 func Concurrently(n int, fn func(i int)) {
 	if n <= 1 {
 		if n == 1 {
@@ -84,8 +85,12 @@ func Concurrently(n int, fn func(i int)) {
 		}
 		return
 	}
-	enterConcurrent(n)
-	defer exitConcurrent()
+	concurrent.Add(1)
+	parallelDepth.Add(1)
+	defer func() {
+		parallelDepth.Add(-1)
+		concurrent.Add(-1)
+	}()
 	var wg sync.WaitGroup
 	wg.Add(n - 1)
 	for i := 1; i < n; i++ {
@@ -100,40 +105,6 @@ func Concurrently(n int, fn func(i int)) {
 
 // concurrent counts the Concurrently calls running.
 var concurrent atomic.Int32
-
-// procs guards the raising of GOMAXPROCS while Concurrently calls run: a
-// goroutine in a foreign call (a system BLAS) holds its P, and when no P
-// is idle the runtime's monitor hands that P to another thread after
-// 20 µs, so the goroutine coming back must get a P again. With every P
-// busy with a replica, that cost a 2-core data-parallel step 8–10%
-// (162–169 ms against 148–153 with Ps to spare). Extra Ps cost nothing
-// while their goroutines wait in foreign calls.
-var procs struct {
-	sync.Mutex
-	saved int // GOMAXPROCS before the first running Concurrently raised it; 0: not raised
-}
-
-func enterConcurrent(n int) {
-	procs.Lock()
-	if concurrent.Add(1) == 1 {
-		if prev := runtime.GOMAXPROCS(0); prev < 2*n {
-			runtime.GOMAXPROCS(2 * n)
-			procs.saved = prev
-		}
-	}
-	parallelDepth.Add(1)
-	procs.Unlock()
-}
-
-func exitConcurrent() {
-	procs.Lock()
-	parallelDepth.Add(-1)
-	if concurrent.Add(-1) == 0 && procs.saved != 0 {
-		runtime.GOMAXPROCS(procs.saved)
-		procs.saved = 0
-	}
-	procs.Unlock()
-}
 
 // parallelDepth counts the ParallelFor calls running on more than one
 // goroutine. A backend with its own threads (a system BLAS) uses them only

@@ -2,6 +2,7 @@ package train
 
 import (
 	"math"
+	"runtime"
 	"strings"
 	"testing"
 
@@ -169,12 +170,14 @@ func TestParallelRefusesAdapterDropout(t *testing.T) {
 }
 
 // TestTrainerReplicas: a Trainer asked for replicas it cannot make fails
-// before training; left to choose, it trains on the model alone.
+// before training; left to choose, it trains on the model alone. Either
+// way GOMAXPROCS is as it was.
 func TestTrainerReplicas(t *testing.T) {
 	f := newFixture(t, "llama")
 	r := f.newParallelRun(t, "oft", 0.1)
 	cfg := testConfig()
 	cfg.MaxSteps = 2
+	procs := runtime.GOMAXPROCS(0)
 	for _, replicas := range []int{2, 0} {
 		tr := &Trainer{Config: cfg, Model: r.model, Target: r.target, Train: data.NewLoader(f.train, 4, true, 1, 0),
 			OutputDir: t.TempDir(), Replicas: replicas}
@@ -184,8 +187,28 @@ func TestTrainerReplicas(t *testing.T) {
 			t.Errorf("Replicas 2 with dropout: error %v, want one naming dropout", err)
 		case replicas == 0 && err != nil:
 			t.Errorf("Replicas 0 with dropout: %v", err)
-		case replicas == 0 && tr.parallel.Replicas() != 1:
-			t.Errorf("Replicas 0 with dropout ran %d replicas", tr.parallel.Replicas())
 		}
+		if got := runtime.GOMAXPROCS(0); got != procs {
+			t.Errorf("Replicas %d: GOMAXPROCS %d after Run, was %d", replicas, got, procs)
+		}
+	}
+}
+
+// TestParallelGOMAXPROCS: replicas raise GOMAXPROCS to twice their number
+// while open, and Close puts it back.
+func TestParallelGOMAXPROCS(t *testing.T) {
+	f := newFixture(t, "llama")
+	r := f.newParallelRun(t, "lora", 0)
+	defer runtime.GOMAXPROCS(runtime.GOMAXPROCS(1))
+	p, err := NewParallel(r.model, 3)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := runtime.GOMAXPROCS(0); got != 6 {
+		t.Errorf("GOMAXPROCS %d with 3 replicas open, want 6", got)
+	}
+	p.Close()
+	if got := runtime.GOMAXPROCS(0); got != 1 {
+		t.Errorf("GOMAXPROCS %d after Close, want 1 as before", got)
 	}
 }

@@ -199,6 +199,10 @@ func (t *Trainer) Run() (State, error) {
 	if err := t.setupParallel(); err != nil {
 		return t.state, err
 	}
+	defer func() {
+		t.parallel.Close()
+		t.parallel = nil
+	}()
 	accum := t.Config.GradientAccumulationSteps
 	stepsPerEpoch := float64(t.Train.StepsPerEpoch())
 	evaluatedAt := -1

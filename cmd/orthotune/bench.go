@@ -141,6 +141,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 		slog.Info("data-parallel steps off", "reason", err)
 		par, _ = train.NewParallel(run, 1)
 	}
+	defer par.Close()
 	params := target.Params()
 	opt, err := train.NewAdamW(params, 0.9, 0.999, 1e-8, 0)
 	if err != nil {

@@ -27,7 +27,7 @@ type Layer struct {
 	// forward state
 	xd   *tensor.Tensor // dropout(x)
 	mask []float32      // dropout scale per element of x (nil: no dropout)
-	h    []float32      // xd·Aᵀ, rows×r
+	h    *tensor.Tensor // xd·Aᵀ, rows×r, reused between steps
 }
 
 var _ peft.Layer = (*Layer)(nil)
@@ -91,6 +91,7 @@ func (l *Layer) Tensors() []peft.Tensor {
 // Release drops dropout(x), its mask and x·Aᵀ, and releases the base
 // layer (nn.Releaser).
 func (l *Layer) Release() {
+	tensor.Put(l.h)
 	l.xd, l.mask, l.h = nil, nil, nil
 	l.base.Release()
 }
@@ -121,9 +122,10 @@ func (l *Layer) Forward(x *tensor.Tensor) *tensor.Tensor {
 			}
 		}
 	}
-	l.h = make([]float32, n*r)
-	kernels.Gemm(false, true, n, r, in, 1, l.xd.Data, in, l.A.W.Data, in, 0, l.h, r)
-	kernels.Gemm(false, true, n, out, r, float32(l.Scaling), l.h, r, l.B.W.Data, r, 1, y.Data, out)
+	l.h = tensor.Reuse(l.h, n, r)
+	h := l.h.Data
+	kernels.Gemm(false, true, n, r, in, 1, l.xd.Data, in, l.A.W.Data, in, 0, h, r)
+	kernels.Gemm(false, true, n, out, r, float32(l.Scaling), h, r, l.B.W.Data, r, 1, y.Data, out)
 	return y
 }
 
@@ -134,9 +136,11 @@ func (l *Layer) Backward(dy *tensor.Tensor) *tensor.Tensor {
 	n := dy.Len() / out
 	s := float32(l.Scaling)
 	if g := l.B.Grad; g != nil { // dB += s·dyᵀ·h
-		kernels.Gemm(true, false, out, r, n, s, dy.Data, out, l.h, r, 1, g.Data, r)
+		kernels.Gemm(true, false, out, r, n, s, dy.Data, out, l.h.Data, r, 1, g.Data, r)
 	}
-	dh := make([]float32, n*r) // s·dy·B
+	dhT := tensor.Get(n, r) // s·dy·B
+	defer tensor.Put(dhT)
+	dh := dhT.Data
 	kernels.Gemm(false, false, n, r, out, s, dy.Data, out, l.B.W.Data, r, 0, dh, r)
 	if g := l.A.Grad; g != nil { // dA += dhᵀ·xd
 		kernels.Gemm(true, false, r, in, n, 1, dh, r, l.xd.Data, in, 1, g.Data, in)
@@ -145,7 +149,9 @@ func (l *Layer) Backward(dy *tensor.Tensor) *tensor.Tensor {
 		kernels.Gemm(false, false, n, in, r, 1, dh, r, l.A.W.Data, in, 1, dx.Data, in)
 		return dx
 	}
-	dxd := make([]float32, n*in)
+	dxdT := tensor.Get(n, in)
+	defer tensor.Put(dxdT)
+	dxd := dxdT.Data
 	kernels.Gemm(false, false, n, in, r, 1, dh, r, l.A.W.Data, in, 0, dxd, in)
 	for i, m := range l.mask {
 		dx.Data[i] += dxd[i] * m
