@@ -73,7 +73,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	warmup := fs.Int("warmup", 2, "unmeasured steps first")
 	baseDType := fs.String("base-dtype", "f32", "hold frozen base weights as f32 or bf16")
 	checkpointing := fs.Bool("gradient-checkpointing", false, "recompute each block's activations in the backward pass")
-	replicas := fs.Int("replicas", 0, "model replicas each step's rows are split among, run concurrently (0: one per thread, when the model allows; 1: operation-level threading only)")
+	replicas := fs.Int("replicas", 0, "model replicas each step's rows are split among, run concurrently (0: one per thread when the model allows and --gradient-checkpointing is off; 1: operation-level threading only)")
 	memProfile := fs.String("memprofile", "", "write an allocation profile of the run to this file (go tool pprof -sample_index=alloc_space)")
 	cpuProfile := fs.String("cpuprofile", "", "write a CPU profile of the measured steps to this file (go tool pprof)")
 	var seed uint64 = 1
@@ -133,6 +133,9 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	target.SetTraining(true)
+	if *replicas == 0 && *checkpointing {
+		*replicas = 1 // as the trainer does: checkpointing is for memory
+	}
 	par, err := train.NewParallel(run, *replicas)
 	if err != nil {
 		if *replicas > 1 {
