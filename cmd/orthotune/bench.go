@@ -240,6 +240,7 @@ func writeHeapProfile(path string) error {
 	if err != nil {
 		return fmt.Errorf("--memprofile: %w", err)
 	}
+	runtime.GC() // the profile shows allocations as of the last collection
 	if err := pprof.Lookup("allocs").WriteTo(f, 0); err != nil {
 		f.Close()
 		return fmt.Errorf("--memprofile: %w", err)

@@ -378,10 +378,12 @@ func grow(s []float32, n int) []float32 {
 	return make([]float32, n)
 }
 
-// Release drops the input, the rotated input and the buffers kept between
-// steps, and releases the base layer (nn.Releaser).
+// Release drops the input and the rotated input, and releases the base
+// layer (nn.Releaser). The scratch for the blocks' gradients, the size of
+// the parameters rather than of the activations, stays for the next
+// backward pass.
 func (l *Layer) Release() {
-	l.x, l.xr, l.perChunk, l.gr, l.dq = nil, nil, nil, nil, nil
+	l.x, l.xr = nil, nil // the block-gradient scratch is the parameters' size: kept
 	l.base.Release()
 }
 
