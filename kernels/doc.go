@@ -1,7 +1,8 @@
 // Package kernels holds orthotune's numerical hot loops: the single GEMM entry
-// point that every matrix product in the project goes through, and the
+// point that every matrix product in the project goes through, the
 // parallel-for helper the rest of the code uses to spread work over the
-// machine's cores.
+// machine's cores (and Concurrently, for work already split one piece per
+// core), and vector exponential, sigmoid and max loops.
 //
 // All matrices are dense, row-major float32 with an explicit leading
 // dimension, as in BLAS. Gemm validates its arguments, handles the

@@ -14,4 +14,9 @@
 // learning rate of 0 at the first update), torch.nn.utils.clip_grad_norm_,
 // and the mean next-token loss over every target token of an accumulated
 // step (what transformers does when it knows num_items_in_batch).
+//
+// With more than one thread a step is data-parallel (Parallel): replicas of
+// the model, one per core, share its weights and split each batch's rows,
+// and their gradients are summed before the optimizer steps; the result is
+// the serial step's up to the order of floating-point sums.
 package train
