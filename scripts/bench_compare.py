@@ -186,6 +186,18 @@ def tabulate(raw, methods, max_foreign, extra=()):
     if "oft" in step and "lora" in step:
         (oo, to), (ol, tl) = step["oft"], step["lora"]
         print(f"\nOFT/LoRA step-time ratio: orthotune {fmt(oo / ol, 2)}×, torch {fmt(to / tl, 2)}×")
+    # The host's slow spells hit whichever run is going; a run's ratio to
+    # the other side's run of the same round is less exposed to them.
+    for m in methods:
+        by_round = {}
+        for x in raw:
+            if x["method"] == m:
+                by_round.setdefault(x.get("round", 1), {})[x["side"]] = x["tokens_per_s"]
+        ratios = sorted(r["orthotune"] / r["torch"] for r in by_round.values()
+                        if r.get("torch") and r.get("orthotune"))
+        if ratios:
+            print(f"{m}: orthotune/torch tokens/s per round {', '.join(fmt(x, 2) + '×' for x in ratios)}; "
+                  f"median {fmt(statistics.median(ratios), 2)}×")
 
 
 if __name__ == "__main__":
