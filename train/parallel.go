@@ -10,6 +10,7 @@ import (
 	"github.com/orthotune/orthotune/kernels"
 	"github.com/orthotune/orthotune/model"
 	"github.com/orthotune/orthotune/nn"
+	"github.com/orthotune/orthotune/peft"
 	"github.com/orthotune/orthotune/tensor"
 )
 
@@ -177,6 +178,16 @@ func (p *Parallel) Step(opt *AdamW, batches []data.Batch, lr, maxGradNorm float6
 	return res, nil
 }
 
+// lossModel returns m, or the model a peft.Model wraps, as a
+// model.LossModel when it is one.
+func lossModel(m model.CausalLM) (model.LossModel, bool) {
+	if pm, ok := m.(*peft.Model); ok {
+		m = pm.CausalLM
+	}
+	lm, ok := m.(model.LossModel)
+	return lm, ok
+}
+
 // param returns replica i's parameter for the model's p.
 func (p *Parallel) param(i int, param *nn.Param) *nn.Param {
 	if i == 0 {
@@ -195,6 +206,19 @@ func runShare(m model.CausalLM, parts []data.Batch, targets [][]int, stepTargets
 		cePool.Put(ce)
 	}()
 	var lossSum float64
+	if lm, ok := lossModel(m); ok { // the head and the loss by chunks of rows
+		for i, b := range parts {
+			sum, n, err := lm.ForwardLoss(b.InputIDs, targets[i], 1/float64(stepTargets), ce)
+			if err != nil {
+				return 0, err
+			}
+			if n > 0 {
+				lossSum += sum
+				tensor.Put(lm.BackwardLoss())
+			}
+		}
+		return lossSum, nil
+	}
 	for i, b := range parts {
 		logits, err := m.Forward(b.InputIDs)
 		if err != nil {

@@ -26,6 +26,7 @@ type Model struct {
 
 	batch, seq int
 	checkpoint bool
+	dnorm      *tensor.Tensor // dL/d(final norm output) between ForwardLoss and BackwardLoss
 }
 
 type block struct {
@@ -194,24 +195,63 @@ func (m *Model) ForwardEmbeddings(x *tensor.Tensor) (*tensor.Tensor, error) {
 }
 
 func (m *Model) run(x *tensor.Tensor) *tensor.Tensor {
+	logits := m.head.Layer.Forward(m.hidden(x))
+	return logits.Reshape(m.batch, m.seq, m.cfg.Vocab)
+}
+
+// hidden runs the blocks and the final norm on x [batch, seq, hidden]:
+// the output head's input, [batch·seq, hidden].
+func (m *Model) hidden(x *tensor.Tensor) *tensor.Tensor {
 	m.batch, m.seq = x.Shape[0], x.Shape[1]
 	h := x.Reshape(m.batch*m.seq, m.cfg.Hidden)
 	for _, b := range m.blocks {
 		b.rope, b.batch, b.seq = m.rope, m.batch, m.seq
 	}
 	h = model.ForwardBlocks(m.blocks, h, m.checkpoint)
-	logits := m.head.Layer.Forward(m.norm.Forward(h))
-	return logits.Reshape(m.batch, m.seq, m.cfg.Vocab)
+	return m.norm.Forward(h)
 }
 
 // Backward returns dL/d(input embeddings) [batch, seq, hidden].
 func (m *Model) Backward(dlogits *tensor.Tensor) *tensor.Tensor {
-	dhead := m.head.Layer.Backward(dlogits.Reshape(m.batch*m.seq, m.cfg.Vocab))
+	return m.backwardFromHead(m.head.Layer.Backward(dlogits.Reshape(m.batch*m.seq, m.cfg.Vocab)))
+}
+
+// backwardFromHead runs the backward pass below the output head from
+// dL/d(head input), which it gives back to tensor's pool.
+func (m *Model) backwardFromHead(dhead *tensor.Tensor) *tensor.Tensor {
 	dh := m.norm.Backward(dhead)
 	tensor.Put(dhead)
 	dh = model.BackwardBlocks(m.blocks, dh, m.checkpoint)
 	m.embed.Backward(dh)
 	return dh.Reshape(m.batch, m.seq, m.cfg.Hidden)
+}
+
+// ForwardLoss runs the model and the loss without whole logits (see
+// model.LossModel).
+func (m *Model) ForwardLoss(ids [][]int, targets []int, rowScale float64, ce *nn.CrossEntropy) (float64, int, error) {
+	if err := model.CheckIDs(ids, m.cfg.Vocab, 0); err != nil {
+		return 0, 0, err
+	}
+	x := m.embed.Forward(model.Flatten(ids))
+	h := m.hidden(x.Reshape(len(ids), len(ids[0]), m.cfg.Hidden))
+	dnorm := tensor.Get(h.Shape...)
+	loss, n, err := model.HeadLoss(m.head.Layer, h, m.cfg.Vocab, targets, rowScale, ce, dnorm)
+	if err != nil || n == 0 {
+		tensor.Put(dnorm)
+		return loss, n, err
+	}
+	m.dnorm = dnorm
+	return loss, n, nil
+}
+
+// BackwardLoss finishes ForwardLoss's backward pass (see model.LossModel).
+func (m *Model) BackwardLoss() *tensor.Tensor {
+	d := m.dnorm
+	if d == nil {
+		panic("llama: BackwardLoss without a ForwardLoss that counted targets")
+	}
+	m.dnorm = nil
+	return m.backwardFromHead(d)
 }
 
 func (b *block) forward(x *tensor.Tensor, rope *nn.RoPE, batch, seq int) *tensor.Tensor {
