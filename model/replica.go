@@ -32,6 +32,13 @@ type StepSharer interface {
 	ShareStep(on bool)
 }
 
+// ReplicaOwner is implemented by layers that keep the replicas made from
+// them (to seed their dropout generators each step): DropReplicas forgets
+// them once they are done with, so that they can be collected.
+type ReplicaOwner interface {
+	DropReplicas()
+}
+
 // Replica returns a replica of the slot: its base layer's and, when an
 // adapter wraps it, the adapter's over that.
 func (s *LinearSlot) Replica(r *nn.Replicas) (*LinearSlot, error) {

@@ -36,6 +36,12 @@ func (g *RNG) UnmarshalBinary(state []byte) error {
 	return nil
 }
 
+// Uint64 returns a uniform 64-bit value, for seeding other generators.
+func (g *RNG) Uint64() uint64 { return g.r.Uint64() }
+
+// Reseed restarts the generator as NewRNG(seed) would.
+func (g *RNG) Reseed(seed uint64) { g.src.Seed(seed, seed^0x9e3779b97f4a7c15) }
+
 // Float64 returns a uniform value in [0, 1).
 func (g *RNG) Float64() float64 { return g.r.Float64() }
 

@@ -45,8 +45,11 @@ type Parallel struct {
 
 // NewParallel returns n replicas of m for data-parallel steps (m itself
 // being the first), or an error saying why m cannot be replicated: a model
-// that does not implement model.Replicator, or layers that refuse (adapter
-// dropout, merged adapters). n < 1 means kernels.Threads().
+// that does not implement model.Replicator, or layers that refuse (merged
+// adapters). n < 1 means kernels.Threads(). Adapter dropout draws each
+// replica's masks from a generator that the adapter layer's own seeds at
+// every step: the same masks for the same number of replicas (and after a
+// resume), different ones from a run with another number of replicas.
 func NewParallel(m model.CausalLM, n int) (*Parallel, error) {
 	if n < 1 {
 		n = kernels.Threads()
@@ -81,6 +84,13 @@ func NewParallel(m model.CausalLM, n int) (*Parallel, error) {
 func (p *Parallel) Close() {
 	if p.savedProcs != 0 && runtime.GOMAXPROCS(0) == 2*len(p.models) {
 		runtime.GOMAXPROCS(p.savedProcs)
+	}
+	if len(p.models) > 1 {
+		for _, s := range p.models[0].Linears() {
+			if o, ok := s.Layer.(model.ReplicaOwner); ok {
+				o.DropReplicas()
+			}
+		}
 	}
 	p.savedProcs = 0
 	p.models, p.maps = p.models[:1], p.maps[:1]

@@ -2,6 +2,7 @@ package train
 
 import (
 	"errors"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
@@ -189,6 +190,7 @@ type runSpec struct {
 	cfg        Config
 	out        string
 	resumeFrom string
+	replicas   int // Trainer.Replicas
 }
 
 // runOnce trains a fresh model as spec says and returns the trainer.
@@ -227,7 +229,7 @@ func (f fixture) runOnce(t *testing.T, s runSpec) (*Trainer, State, error) {
 		t.Fatal(err)
 	}
 	tr := &Trainer{Config: s.cfg, Model: run, Target: target, Train: data.NewLoader(f.train, 4, true, s.cfg.Seed, 0),
-		Eval: batches(f.eval, 4), OutputDir: s.out}
+		Eval: batches(f.eval, 4), OutputDir: s.out, Replicas: s.replicas}
 	if s.resumeFrom != "" {
 		if err := tr.Resume(s.resumeFrom); err != nil {
 			t.Fatal(err)
@@ -374,22 +376,24 @@ func TestGradientCheckpointingSameResult(t *testing.T) {
 	for _, arch := range []string{"llama", "gpt2"} {
 		f := newFixture(t, arch)
 		for _, method := range []string{"oft", "lora"} {
-			t.Run(arch+"/"+method, func(t *testing.T) {
-				cfg := testConfig()
-				cfg.MaxSteps = 6
-				plain, ckpt := t.TempDir(), t.TempDir()
-				if _, _, err := f.runOnce(t, runSpec{method: method, cfg: cfg, out: plain}); err != nil {
-					t.Fatal(err)
-				}
-				cfg.GradientCheckpointing = true
-				if _, _, err := f.runOnce(t, runSpec{method: method, cfg: cfg, out: ckpt}); err != nil {
-					t.Fatal(err)
-				}
-				want := readFile(t, filepath.Join(plain, peft.WeightsFile))
-				if got := readFile(t, filepath.Join(ckpt, peft.WeightsFile)); string(got) != string(want) {
-					t.Fatal("the adapter trained with gradient checkpointing differs")
-				}
-			})
+			for _, replicas := range []int{1, 2} {
+				t.Run(fmt.Sprintf("%s/%s/%d replicas", arch, method, replicas), func(t *testing.T) {
+					cfg := testConfig()
+					cfg.MaxSteps = 6
+					plain, ckpt := t.TempDir(), t.TempDir()
+					if _, _, err := f.runOnce(t, runSpec{method: method, cfg: cfg, out: plain, replicas: replicas}); err != nil {
+						t.Fatal(err)
+					}
+					cfg.GradientCheckpointing = true
+					if _, _, err := f.runOnce(t, runSpec{method: method, cfg: cfg, out: ckpt, replicas: replicas}); err != nil {
+						t.Fatal(err)
+					}
+					want := readFile(t, filepath.Join(plain, peft.WeightsFile))
+					if got := readFile(t, filepath.Join(ckpt, peft.WeightsFile)); string(got) != string(want) {
+						t.Fatal("the adapter trained with gradient checkpointing differs")
+					}
+				})
+			}
 		}
 	}
 }

@@ -154,7 +154,7 @@ func trainFlags(j *trainJob) *flag.FlagSet {
 	fs.Float64Var(&c.MaxGradNorm, "max-grad-norm", c.MaxGradNorm, "clip gradients to this global L2 norm (0: no clipping)")
 	fs.StringVar(&j.BaseDType, "base-dtype", "f32", "hold frozen base weights in memory as f32 or bf16 (half the memory; widened to f32 for each product)")
 	fs.BoolVar(&c.GradientCheckpointing, "gradient-checkpointing", false, "recompute each block's activations in the backward pass instead of keeping them (less memory, ~1/3 more compute)")
-	fs.IntVar(&j.Replicas, "replicas", 0, "model replicas that split each step's rows and run concurrently, one per core (0: one per thread unless adapter dropout forbids it or --gradient-checkpointing is on; 1: threads share each operation instead)")
+	fs.IntVar(&j.Replicas, "replicas", 0, "model replicas that split each step's rows and run concurrently, one per core (0: one per thread unless --gradient-checkpointing is on; 1: threads share each operation instead)")
 	fs.IntVar(&c.LoggingSteps, "logging-steps", 1, "write a metrics.jsonl line every N steps")
 	fs.IntVar(&c.EvalSteps, "eval-steps", 0, "evaluate every N steps (0: at the end only)")
 	fs.IntVar(&c.SaveSteps, "save-steps", 0, "write a checkpoint every N steps (0: none)")

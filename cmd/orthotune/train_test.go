@@ -342,7 +342,8 @@ func FuzzConfigFile(f *testing.F) {
 
 // TestTrainMemoryFlags checks --gradient-checkpointing and --base-dtype
 // through the CLI: checkpointing changes nothing in the adapter (dropout
-// on), a bfloat16 base trains to a finite, lower loss, and bf16 with
+// on, the same number of replicas: by default checkpointing keeps one),
+// a bfloat16 base trains to a finite, lower loss, and bf16 with
 // --method full or an unknown dtype is refused before anything is written.
 func TestTrainMemoryFlags(t *testing.T) {
 	f := newPipelineFixture(t)
@@ -351,8 +352,8 @@ func TestTrainMemoryFlags(t *testing.T) {
 		out  string
 		args []string
 	}{
-		{plain, []string{"--module-dropout", "0.1"}},
-		{ckpt, []string{"--module-dropout", "0.1", "--gradient-checkpointing"}},
+		{plain, []string{"--module-dropout", "0.1", "--replicas", "2"}},
+		{ckpt, []string{"--module-dropout", "0.1", "--gradient-checkpointing", "--replicas", "2"}},
 		{bf16, []string{"--base-dtype", "bf16", "--gradient-checkpointing"}},
 	} {
 		if code, _, stderr := orthotune(f.trainArgs(run.out, run.args...)...); code != 0 {

@@ -23,6 +23,7 @@ type Layer struct {
 	training bool
 	rng      *tensor.RNG
 	merged   bool
+	replicas []*Layer // the replicas made from this layer, whose generators it seeds
 
 	// forward state
 	xd   *tensor.Tensor // dropout(x)
@@ -207,16 +208,31 @@ func (l *Layer) RNG() *tensor.RNG { return l.rng }
 
 // ReplicaOn returns a replica of the layer over base, a replica of its
 // base layer, for data-parallel training (see nn.Replicas): the same A and
-// B with gradient buffers of their own. Dropout draws from one generator
-// per layer, which replicas cannot share, and a merged layer is not
-// trained, so both refuse.
+// B with gradient buffers of their own. With dropout the replica draws its
+// masks from a generator of its own, seeded from this layer's at every
+// step (ShareStep), so the layer's generator alone decides them and a
+// resumed run draws what an uninterrupted one would. A merged layer is not
+// trained, so it refuses.
 func (l *Layer) ReplicaOn(base *nn.Linear, r *nn.Replicas) (nn.Layer, error) {
-	switch {
-	case l.Dropout > 0:
-		return nil, fmt.Errorf("lora: dropout %g draws from the layer's own generator: no replicas", l.Dropout)
-	case l.merged:
+	if l.merged {
 		return nil, fmt.Errorf("lora: the layer is merged into its base: no replicas")
 	}
-	return &Layer{base: base, A: r.Param(l.A), B: r.Param(l.B), Rank: l.Rank, Scaling: l.Scaling,
-		training: l.training, rng: l.rng}, nil
+	rep := &Layer{base: base, A: r.Param(l.A), B: r.Param(l.B), Rank: l.Rank, Scaling: l.Scaling,
+		Dropout: l.Dropout, training: l.training, rng: tensor.NewRNG(0)}
+	l.replicas = append(l.replicas, rep)
+	return rep, nil
 }
+
+// ShareStep(true), before a data-parallel step (see model.StepSharer),
+// seeds each replica's dropout generator from the layer's.
+func (l *Layer) ShareStep(on bool) {
+	if on && l.training && l.Dropout > 0 {
+		for _, r := range l.replicas {
+			r.rng.Reseed(l.rng.Uint64())
+		}
+	}
+}
+
+// DropReplicas forgets the replicas made from the layer
+// (model.ReplicaOwner).
+func (l *Layer) DropReplicas() { l.replicas = nil }

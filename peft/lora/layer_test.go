@@ -172,3 +172,38 @@ func TestDropout(t *testing.T) {
 		t.Fatalf("evaluation output changed by %g", d)
 	}
 }
+
+// TestReplicaDropout: a replica keeps the layer's dropout and draws its
+// mask from a generator the layer seeds at each ShareStep: the same seed
+// gives the same mask, and the replica's differs from the layer's.
+func TestReplicaDropout(t *testing.T) {
+	masks := func() (orig, rep []float32) {
+		l, base := randomLayer(t, func(c *Config) { c.LoraDropout = 0.5 }, false)
+		l.SetTraining(true)
+		r, err := l.ReplicaOn(base.Replica(nn.NewReplicas()), nn.NewReplicas())
+		if err != nil {
+			t.Fatal(err)
+		}
+		rl := r.(*Layer)
+		if rl.Dropout != l.Dropout || !rl.training || rl.rng == l.rng {
+			t.Fatalf("replica: dropout %g, training %v, own generator %v", rl.Dropout, rl.training, rl.rng != l.rng)
+		}
+		x := tensor.NewRNG(2).Randn(1, 6, 12)
+		l.ShareStep(true)
+		l.Forward(x)
+		rl.Forward(x)
+		if len(l.replicas) != 1 {
+			t.Fatalf("%d replicas kept, want 1", len(l.replicas))
+		}
+		l.DropReplicas()
+		return append([]float32(nil), l.mask...), append([]float32(nil), rl.mask...)
+	}
+	o1, r1 := masks()
+	o2, r2 := masks()
+	if tensor.MaxAbsDiff(o1, o2) != 0 || tensor.MaxAbsDiff(r1, r2) != 0 {
+		t.Error("the same seeds gave different masks")
+	}
+	if tensor.MaxAbsDiff(o1, r1) == 0 {
+		t.Error("the replica drew the layer's mask")
+	}
+}

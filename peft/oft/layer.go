@@ -28,10 +28,12 @@ type Layer struct {
 	rng      *tensor.RNG
 	merged   []float32 // the rotation blocks a Merge applied, for Unmerge
 
-	// origin is the layer a replica was made from (nil for the original);
-	// shareStep, on the original, says its q and r hold this
-	// data-parallel step's rotations, for it and its replicas to read.
+	// origin is the layer a replica was made from (nil for the original),
+	// replicas the original's replicas; shareStep, on the original, says
+	// its q and r hold this data-parallel step's rotations, for it and its
+	// replicas to read.
 	origin    *Layer
+	replicas  []*Layer
 	shareStep bool
 
 	// forward state
@@ -172,11 +174,17 @@ func (l *Layer) Rotations() []float32 {
 // ShareStep(true) computes the rotations once for the data-parallel step
 // about to run (see model.StepSharer), for the layer and its replicas to
 // read rather than each computing its own and, for COFT, each projecting
-// the shared parameters in place. ShareStep(false) ends the step, before
-// the parameters change.
+// the shared parameters in place; with block dropout it also seeds each
+// replica's generator from the layer's. ShareStep(false) ends the step,
+// before the parameters change.
 func (l *Layer) ShareStep(on bool) {
 	if on {
 		l.Rotations()
+		if l.training && l.Dropout > 0 {
+			for _, r := range l.replicas {
+				r.rng.Reseed(l.rng.Uint64())
+			}
+		}
 	}
 	l.shareStep = on
 }
@@ -392,20 +400,27 @@ func (l *Layer) RNG() *tensor.RNG { return l.rng }
 
 // ReplicaOn returns a replica of the layer over base, a replica of its
 // base layer, for data-parallel training (see nn.Replicas): the same
-// rotation parameters with a gradient buffer of its own. Block dropout
-// draws from one generator per layer, which replicas cannot share, and a
-// merged layer is not trained, so both refuse.
+// rotation parameters with a gradient buffer of its own. With block
+// dropout the replica draws its masks from a generator of its own, seeded
+// from this layer's at every step (ShareStep): each replica's rows get a
+// mask of their own, as each micro-batch of an accumulated step does, and
+// the layer's generator alone decides them, so a resumed run draws what
+// an uninterrupted one would. A merged layer is not trained, so it refuses.
 func (l *Layer) ReplicaOn(base *nn.Linear, r *nn.Replicas) (nn.Layer, error) {
-	switch {
-	case l.Dropout > 0:
-		return nil, fmt.Errorf("oft: block dropout %g draws from the layer's own generator: no replicas", l.Dropout)
-	case l.merged != nil:
+	if l.merged != nil {
 		return nil, fmt.Errorf("oft: the layer is merged into its base: no replicas")
 	}
 	origin := l
 	if l.origin != nil {
 		origin = l.origin
 	}
-	return &Layer{base: base, Param: r.Param(l.Param), BlockSize: l.BlockSize, Blocks: l.Blocks, Shared: l.Shared,
-		Cayley: l.Cayley, COFT: l.COFT, Eps: l.Eps, training: l.training, rng: l.rng, origin: origin}, nil
+	rep := &Layer{base: base, Param: r.Param(l.Param), BlockSize: l.BlockSize, Blocks: l.Blocks, Shared: l.Shared,
+		Cayley: l.Cayley, COFT: l.COFT, Eps: l.Eps, Dropout: l.Dropout, training: l.training,
+		rng: tensor.NewRNG(0), origin: origin}
+	origin.replicas = append(origin.replicas, rep)
+	return rep, nil
 }
+
+// DropReplicas forgets the replicas made from the layer
+// (model.ReplicaOwner).
+func (l *Layer) DropReplicas() { l.replicas = nil }

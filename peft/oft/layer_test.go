@@ -207,3 +207,54 @@ func TestFoldedForwardWithBF16Base(t *testing.T) {
 		}
 	}
 }
+
+// TestReplicaDropout: a replica keeps the layer's block dropout, draws its
+// masks from a generator the layer seeds at each ShareStep (so the same
+// seeds give the same masks, and the replica's differ from the layer's),
+// and is forgotten by DropReplicas.
+func TestReplicaDropout(t *testing.T) {
+	masks := func() (orig, rep [][]bool) {
+		l, base := randomLayer(t, func(c *Config) { c.BlockSize = 4; c.ModuleDropout = 0.5 }, false)
+		l.SetTraining(true)
+		r, err := l.ReplicaOn(base.Replica(nn.NewReplicas()), nn.NewReplicas())
+		if err != nil {
+			t.Fatal(err)
+		}
+		rl := r.(*Layer)
+		if rl.Dropout != l.Dropout || !rl.training || rl.rng == l.rng {
+			t.Fatalf("replica: dropout %g, training %v, own generator %v", rl.Dropout, rl.training, rl.rng != l.rng)
+		}
+		x := tensor.NewRNG(1).Randn(1, 5, 24)
+		for range 6 {
+			l.ShareStep(true)
+			l.Forward(x)
+			rl.Forward(x)
+			l.ShareStep(false)
+			orig = append(orig, append([]bool(nil), l.dropped...))
+			rep = append(rep, append([]bool(nil), rl.dropped...))
+		}
+		l.DropReplicas()
+		if len(l.replicas) != 0 {
+			t.Error("DropReplicas left replicas")
+		}
+		return orig, rep
+	}
+	o1, r1 := masks()
+	o2, r2 := masks()
+	same := func(a, b [][]bool) bool {
+		for i := range a {
+			for j := range a[i] {
+				if a[i][j] != b[i][j] {
+					return false
+				}
+			}
+		}
+		return true
+	}
+	if !same(o1, o2) || !same(r1, r2) {
+		t.Error("the same seeds gave different masks")
+	}
+	if same(o1, r1) {
+		t.Error("the replica drew the layer's masks over 36 blocks")
+	}
+}
