@@ -70,3 +70,34 @@ func HeadLoss(head nn.Layer, h *tensor.Tensor, vocab int, targets []int, rowScal
 	}
 	return lossSum, n, nil
 }
+
+// HeadLossPass holds what a model's ForwardLoss leaves for its
+// BackwardLoss: dL/d(head input). Models embed one.
+type HeadLossPass struct {
+	dhead *tensor.Tensor
+}
+
+// Run runs HeadLoss over h into a gradient of its own, kept for Take when
+// targets were counted.
+func (p *HeadLossPass) Run(head nn.Layer, h *tensor.Tensor, vocab int, targets []int, rowScale float64, ce *nn.CrossEntropy) (float64, int, error) {
+	d := tensor.Get(h.Shape...)
+	loss, n, err := HeadLoss(head, h, vocab, targets, rowScale, ce, d)
+	if err != nil || n == 0 {
+		tensor.Put(d)
+		return loss, n, err
+	}
+	p.dhead = d
+	return loss, n, nil
+}
+
+// Take returns the kept dL/d(head input), the caller's to give back, and
+// forgets it; it panics when Run kept none (no ForwardLoss, or one that
+// counted no target).
+func (p *HeadLossPass) Take() *tensor.Tensor {
+	d := p.dhead
+	if d == nil {
+		panic("model: BackwardLoss without a ForwardLoss that counted targets")
+	}
+	p.dhead = nil
+	return d
+}

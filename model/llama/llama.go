@@ -26,7 +26,7 @@ type Model struct {
 
 	batch, seq int
 	checkpoint bool
-	dnorm      *tensor.Tensor // dL/d(final norm output) between ForwardLoss and BackwardLoss
+	loss       model.HeadLossPass // between ForwardLoss and BackwardLoss
 }
 
 type block struct {
@@ -234,25 +234,11 @@ func (m *Model) ForwardLoss(ids [][]int, targets []int, rowScale float64, ce *nn
 	}
 	x := m.embed.Forward(model.Flatten(ids))
 	h := m.hidden(x.Reshape(len(ids), len(ids[0]), m.cfg.Hidden))
-	dnorm := tensor.Get(h.Shape...)
-	loss, n, err := model.HeadLoss(m.head.Layer, h, m.cfg.Vocab, targets, rowScale, ce, dnorm)
-	if err != nil || n == 0 {
-		tensor.Put(dnorm)
-		return loss, n, err
-	}
-	m.dnorm = dnorm
-	return loss, n, nil
+	return m.loss.Run(m.head.Layer, h, m.cfg.Vocab, targets, rowScale, ce)
 }
 
 // BackwardLoss finishes ForwardLoss's backward pass (see model.LossModel).
-func (m *Model) BackwardLoss() *tensor.Tensor {
-	d := m.dnorm
-	if d == nil {
-		panic("llama: BackwardLoss without a ForwardLoss that counted targets")
-	}
-	m.dnorm = nil
-	return m.backwardFromHead(d)
-}
+func (m *Model) BackwardLoss() *tensor.Tensor { return m.backwardFromHead(m.loss.Take()) }
 
 func (b *block) forward(x *tensor.Tensor, rope *nn.RoPE, batch, seq int) *tensor.Tensor {
 	b.batch, b.seq = batch, seq
