@@ -23,10 +23,10 @@ import (
 // On a few cores and a small model this beats splitting each operation
 // across the cores, which meets the cores at hundreds of hand-offs a step
 // and runs each product on half the rows: on a 2-core VM (AMD Zen 4) a
-// 4-layer, hidden-256 Llama trained 1.86× as fast with OFT on two replicas
-// as on one core (LoRA 1.74×), where operation-level threading gave
-// 1.6–1.7×. The result is the same computation up to the order of
-// floating-point sums, and for a given number of replicas it is
+// 4-layer, hidden-256 Llama trained 1.77–1.81× as fast with OFT on two
+// replicas as on one core and 1.88–1.90× with LoRA, where operation-level
+// threading gave 1.54–1.81×. The result is the same computation up to the
+// order of floating-point sums, and for a given number of replicas it is
 // deterministic.
 //
 // A goroutine in a foreign call (a system BLAS) holds its P, and when no P
