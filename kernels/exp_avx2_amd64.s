@@ -2,11 +2,12 @@
 
 #include "textflag.h"
 
-// AVX2+FMA versions of ExpSlice's and Sigmoid's inner loops for builds
-// without the SIMD experiment: the Cody–Waite reduction and degree-6
-// polynomial of expCore, eight lanes at a time. A block of eight whose
-// argument exceeds expFastMax or is NaN stops the loop (the caller's
-// scalar path handles it); arguments below −87.33 give 0, as Exp's do.
+// AVX2+FMA versions of ExpSlice's, Sigmoid's and Max's inner loops, for
+// the default build (and CPUs without AVX-512 in the SIMD build): the
+// Cody–Waite reduction and degree-6 polynomial of expCore, eight lanes at
+// a time. A block of eight whose argument exceeds expFastMax or is NaN
+// stops the loop (the caller's scalar path handles it); arguments below
+// −87.33 give 0, as Exp's do.
 
 DATA expAVX2Consts<>+0(SB)/4, $0x39506967 // p0 = 0.000198756915
 DATA expAVX2Consts<>+4(SB)/4, $0x39506967 // p0 = 0.000198756915
