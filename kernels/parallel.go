@@ -51,7 +51,12 @@ func ParallelFor(n, minChunk int, fn func(lo, hi int)) {
 		fn(0, n)
 		return
 	}
-	chunk := (n + workers - 1) / workers
+	runChunks(n, (n+workers-1)/workers, fn)
+}
+
+// runChunks calls fn on [0, chunk), [chunk, 2·chunk), … up to n: the first
+// on the caller's goroutine, the others on helpers.
+func runChunks(n, chunk int, fn func(lo, hi int)) {
 	parallelDepth.Add(1)
 	defer parallelDepth.Add(-1)
 	wg := wgPool.Get().(*sync.WaitGroup)
@@ -77,7 +82,8 @@ func ParallelFor(n, minChunk int, fn func(lo, hi int)) {
 // a data-parallel training step, where each goroutine keeps a core busy
 // with no hand-offs between them (see train.Parallel, also on GOMAXPROCS).
 // It also holds for kernels called concurrently by anything else in the
-// process meanwhile.
+// process meanwhile. The calls other than fn(0) run on ParallelFor's
+// helpers, whose stacks stay grown from one call to the next.
 func Concurrently(n int, fn func(i int)) {
 	if n <= 1 {
 		if n == 1 {
@@ -86,21 +92,8 @@ func Concurrently(n int, fn func(i int)) {
 		return
 	}
 	concurrent.Add(1)
-	parallelDepth.Add(1)
-	defer func() {
-		parallelDepth.Add(-1)
-		concurrent.Add(-1)
-	}()
-	var wg sync.WaitGroup
-	wg.Add(n - 1)
-	for i := 1; i < n; i++ {
-		go func() {
-			defer wg.Done()
-			fn(i)
-		}()
-	}
-	fn(0)
-	wg.Wait()
+	defer concurrent.Add(-1)
+	runChunks(n, 1, func(i, _ int) { fn(i) })
 }
 
 // concurrent counts the Concurrently calls running.
