@@ -16,8 +16,10 @@ type RNG struct {
 
 // NewRNG returns a generator seeded with seed.
 func NewRNG(seed uint64) *RNG {
-	src := rand.NewPCG(seed, seed^0x9e3779b97f4a7c15)
-	return &RNG{src: src, r: rand.New(src)}
+	src := new(rand.PCG)
+	g := &RNG{src: src, r: rand.New(src)}
+	g.Reseed(seed)
+	return g
 }
 
 // MarshalBinary returns the generator's state.
