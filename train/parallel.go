@@ -78,6 +78,17 @@ func NewParallel(m model.CausalLM, n int) (*Parallel, error) {
 	return p, nil
 }
 
+// DefaultReplicas resolves a requested number of replicas: 0 means one
+// per thread (NewParallel's default), except with gradient checkpointing,
+// which is for memory and keeps one (replicas recompute their blocks side
+// by side); any other request stands.
+func DefaultReplicas(requested int, gradientCheckpointing bool) int {
+	if requested == 0 && gradientCheckpointing {
+		return 1
+	}
+	return requested
+}
+
 // Close releases the replicas and puts GOMAXPROCS back as NewParallel
 // found it (unless something has changed it since). The Parallel must not
 // be used after.

@@ -168,10 +168,7 @@ func (t *Trainer) setupParallel() error {
 	if t.parallel != nil {
 		return nil
 	}
-	n := t.Replicas
-	if n == 0 && t.Config.GradientCheckpointing {
-		n = 1
-	}
+	n := DefaultReplicas(t.Replicas, t.Config.GradientCheckpointing)
 	p, err := NewParallel(t.Model, n)
 	switch {
 	case err != nil && n > 1:

@@ -133,9 +133,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 		}
 	}
 	target.SetTraining(true)
-	if *replicas == 0 && *checkpointing {
-		*replicas = 1 // as the trainer does: checkpointing is for memory
-	}
+	*replicas = train.DefaultReplicas(*replicas, *checkpointing)
 	par, err := train.NewParallel(run, *replicas)
 	if err != nil {
 		if *replicas > 1 {
