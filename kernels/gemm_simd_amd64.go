@@ -22,17 +22,20 @@ import (
 // therefore 5×32: 10 accumulators, 2 vectors of B, one of A and its copy,
 // 14 registers (see gemm_simd_kernel_amd64.go for the shapes tried).
 //
-// Broadcasting an element of A from a register (VBROADCASTSS zmm, xmm)
-// runs on port 5, one of the two ports that execute 512-bit FMAs, and
-// archsimd cannot express the broadcast load that would avoid it. So the
-// AVX-512 path broadcasts each element of A once, when packing it (expandA),
-// and the micro-kernel reads A with plain vector loads. The packed sliver of
-// A is 16 times larger that way, which decides the order of the loops: for
-// each sliver of 5 rows of op(A), kept in L1, the micro-kernel sweeps the
-// whole packed panel of op(B), kept in L2, and kc is as deep as lets the
-// expanded sliver (5·kc·64 bytes) and the sliver of B streaming past it fit
-// in L1 together. On AVX2 machines 256-bit FMAs do not use port 5, so the
-// AVX2 kernel packs A plainly and broadcasts in its loop.
+// On Intel's cores, broadcasting an element of A from a register
+// (VBROADCASTSS zmm, xmm) runs on port 5, one of the two ports that execute
+// 512-bit FMAs, and archsimd cannot express the broadcast load that would
+// avoid it. So there the AVX-512 path broadcasts each element of A once,
+// when packing it (expandA), and the micro-kernel reads A with plain vector
+// loads. The packed sliver of A is 16 times larger that way, which decides
+// the order of the loops: for each sliver of 5 rows of op(A), kept in L1,
+// the micro-kernel sweeps the whole packed panel of op(B), kept in L2, and
+// kc is as deep as lets the expanded sliver (5·kc·64 bytes) and the sliver
+// of B streaming past it fit in L1 together. On AMD's Zen 5 the broadcast
+// does not compete with the FMAs, so its kernel packs A plainly,
+// broadcasts in its loop and takes panels four times deeper (see
+// simdKernelFor); so does the AVX2 kernel, whose 256-bit FMAs do not use
+// port 5.
 //
 // The goroutines split C into strips of whole micro-tile rows, help each
 // other at the end of each panel, and share the packed panels of op(B) (see
@@ -43,7 +46,8 @@ import (
 // on its own), so results do not depend on Threads().
 
 const (
-	// simdKC is the depth of a packed panel: the expanded sliver of A
+	// simdKC is the depth of a packed panel for the kernels that expand A
+	// and for the AVX2 one: the expanded sliver of A
 	// (5·kc·64 bytes) and the sliver of B streaming past it (32·kc·4) must
 	// share L1. On a 48 KiB L1 (Intel, Emerald Rapids) 112 no longer fit
 	// and 1024³ ran 20% slower, while 64–96 were within noise of each
@@ -57,8 +61,13 @@ const (
 	simdKC = 64
 	simdNC = 2048 // columns of op(B) packed at a time, a multiple of every nr
 
+	// simdPanelFloats bounds kc·nc over the kernels, and simdSliverFloats
+	// kc·mr·aLanes: the sizes of the buffers.
+	simdPanelFloats  = simdKC * simdNC
+	simdSliverFloats = simdKC * 5 * 16
+
 	// simdPanels is how many panels of op(B) the goroutines pack together
-	// between two barriers (6 MiB of buffer at most).
+	// between two barriers (4 MiB of buffer).
 	simdPanels = 8
 
 	// simdGrainFlops is the least work (2·m·n·k) worth handing to another
@@ -77,6 +86,10 @@ type simdKernel struct {
 	// aLanes is how many float32s each element of A occupies in its packed
 	// sliver: 16 for a pre-broadcast vector, 1 for the plain value.
 	aLanes int
+	// kc is the depth of a packed panel and nc how many columns of op(B)
+	// it holds (a multiple of nr); kc·nc ≤ simdPanelFloats and
+	// kc·mr·aLanes ≤ simdSliverFloats.
+	kc, nc int
 	// micro computes the mr×nr tile T = alpha·Σ_p a[p]ᵀ·b[p] over kc ≥ 1
 	// steps of a packed sliver of A and one of B and writes it into C at
 	// c, whose rows are ldc bytes apart, as mode says. ab holds alpha and
@@ -86,20 +99,37 @@ type simdKernel struct {
 }
 
 var (
-	kernelAVX512 = simdKernel{name: "avx512", mr: 5, nr: 32, aLanes: 16, micro: micro5x32AVX512}
-	kernelAVX2   = simdKernel{name: "avx2", mr: 5, nr: 16, aLanes: 1, micro: micro5x16AVX2}
+	kernelAVX512  = simdKernel{name: "avx512", mr: 5, nr: 32, aLanes: 16, kc: simdKC, nc: simdNC, micro: micro5x32AVX512}
+	kernelAVX512B = simdKernel{name: "avx512-bcast", mr: 5, nr: 32, aLanes: 1, kc: 256, nc: 512, micro: micro5x32AVX512Bcast}
+	kernelAVX2    = simdKernel{name: "avx2", mr: 5, nr: 16, aLanes: 1, kc: simdKC, nc: simdNC, micro: micro5x16AVX2}
 )
 
 // simdSelected is the micro-kernel for this CPU; nil without AVX2 and FMA.
-var simdSelected = func() *simdKernel {
+var simdSelected = simdKernelFor(readX86Model())
+
+// simdKernelFor chooses the micro-kernel. With AVX-512, the kernel that
+// reads A pre-broadcast is the one for Intel's cores, where a broadcast in
+// the loop takes port 5, one of the two that run 512-bit FMAs (the
+// broadcasting kernel ran at 111–133 GFLOP/s on an Emerald Rapids core
+// against 166–188). On AMD Zen 5, whose broadcasts do not compete with
+// its FMAs, both micro-kernels run at about 85% of a core's peak (190–195
+// of 228 GFLOP/s), and the broadcasting one's sliver of A, 16 times
+// smaller, leaves room in L1 for panels 256 deep instead of 64: a quarter
+// of the traffic to C and no expansion of A. Whole products ran 10–15%
+// faster with it there (1024³ on one core: 157–165 against 136–148).
+// Zen 4 executes 512-bit operations in two halves and was measured only
+// with the pre-broadcast kernel, which it keeps.
+func simdKernelFor(cpu x86Model) *simdKernel {
 	switch {
+	case archsimd.X86.AVX512() && cpu.amdZen5OrLater():
+		return &kernelAVX512B
 	case archsimd.X86.AVX512():
 		return &kernelAVX512
 	case archsimd.X86.AVX2() && archsimd.X86.FMA():
 		return &kernelAVX2
 	}
 	return nil
-}()
+}
 
 // simdBackend returns the SIMD backend, or an error naming the CPU feature
 // it lacks.
@@ -192,20 +222,20 @@ type simdJob struct {
 var simdJobPool = sync.Pool{New: func() any {
 	j := new(simdJob)
 	j.run = j.do
-	j.panels = alignedFloats(simdPanels * simdKC * simdNC)
+	j.panels = alignedFloats(simdPanels * simdPanelFloats)
 	j.bar.opened.L = &j.bar.mu
 	return j
 }}
 
 // simdBuf holds one goroutine's buffers.
 type simdBuf struct {
-	a    []float32 // a sliver of op(A): simdKC steps of mr elements of aLanes floats
+	a    []float32 // a sliver of op(A): kc steps of mr elements of aLanes floats
 	edge []float32 // a tile of C at a ragged edge, nr floats a row
 }
 
 var simdBufPool = sync.Pool{New: func() any {
 	return &simdBuf{
-		a:    alignedFloats(simdKC * simdMaxTile / 2), // kc·mr·16 for mr = 5
+		a:    alignedFloats(simdSliverFloats),
 		edge: alignedFloats(simdMaxTile),
 	}
 }}
@@ -249,34 +279,34 @@ const (
 // whose previous panel another is still computing waits for it; that
 // happens only at the end of a panel.
 func (j *simdJob) do(lo, hi int) {
-	nr := j.kern.nr
+	nr, kcMax, ncMax := j.kern.nr, j.kern.kc, j.kern.nc
 	weight := int32(hi - lo)
 	buf := simdBufPool.Get().(*simdBuf)
 	defer simdBufPool.Put(buf)
 	first := true
 	var seq uint64 // panels so far
-	for jc := 0; jc < j.n; jc += simdNC {
-		nc := min(simdNC, j.n-jc)
+	for jc := 0; jc < j.n; jc += ncMax {
+		nc := min(ncMax, j.n-jc)
 		slivers := (nc + nr - 1) / nr
 		s0, s1 := slivers*lo/j.units, slivers*hi/j.units
-		panelSize := simdKC * slivers * nr // floats in every panel but the last of k
-		for pg := 0; pg < j.k; pg += simdPanels * simdKC {
-			kg := min(simdPanels*simdKC, j.k-pg)
+		panelSize := kcMax * slivers * nr // floats in every panel but the last of k
+		for pg := 0; pg < j.k; pg += simdPanels * kcMax {
+			kg := min(simdPanels*kcMax, j.k-pg)
 			if !first {
 				j.bar.wait(weight) // all are done with the buffer
 			}
 			first = false
-			for pc := pg; pc < pg+kg; pc += simdKC {
-				kc := min(simdKC, j.k-pc)
-				dst := j.panels[(pc-pg)/simdKC*panelSize:]
+			for pc := pg; pc < pg+kg; pc += kcMax {
+				kc := min(kcMax, j.k-pc)
+				dst := j.panels[(pc-pg)/kcMax*panelSize:]
 				packBSIMD(dst[s0*kc*nr:], nr, j.transB, j.b, j.ldb, pc, kc, jc+s0*nr, min(nc, s1*nr)-s0*nr)
 			}
 			j.bar.wait(weight) // all have packed their shares
-			for pc := pg; pc < pg+kg; pc += simdKC {
+			for pc := pg; pc < pg+kg; pc += kcMax {
 				seq++
 				p := simdPanel{
-					b:  unsafe.Pointer(&j.panels[(pc-pg)/simdKC*panelSize]),
-					jc: jc, nc: nc, pc: pc, kc: min(simdKC, j.k-pc),
+					b:  unsafe.Pointer(&j.panels[(pc-pg)/kcMax*panelSize]),
+					jc: jc, nc: nc, pc: pc, kc: min(kcMax, j.k-pc),
 				}
 				for u := lo; u < hi; u++ {
 					j.unit(buf, &p, u, seq)

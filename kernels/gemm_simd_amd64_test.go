@@ -3,17 +3,18 @@
 package kernels
 
 import (
+	"fmt"
 	"math/rand/v2"
 	"simd/archsimd"
 	"testing"
 )
 
 // simdKernels lists the micro-kernels this CPU can run: on an AVX-512
-// machine the AVX2 one is tested too.
+// machine both AVX-512 ones and the AVX2 one are tested.
 func simdKernels(t testing.TB) []*simdKernel {
 	var out []*simdKernel
 	if archsimd.X86.AVX512() {
-		out = append(out, &kernelAVX512)
+		out = append(out, &kernelAVX512, &kernelAVX512B)
 	}
 	if archsimd.X86.AVX2() && archsimd.X86.FMA() {
 		out = append(out, &kernelAVX2)
@@ -39,18 +40,18 @@ func forEachSIMDKernel(t *testing.T, fn func(t *testing.T, kr *simdKernel)) {
 
 // TestSIMDBlockEdges checks every micro-kernel against the float64
 // reference on sizes one either side of its tile and cache-block
-// boundaries (mr, nr, simdKC, simdNC and a group of simdPanels panels), in
+// boundaries (mr, nr, kc, nc and a group of simdPanels panels), in
 // all four transpose combinations, with and without padded leading
 // dimensions, on one and two threads.
 func TestSIMDBlockEdges(t *testing.T) {
 	forEachSIMDKernel(t, func(t *testing.T, kr *simdKernel) {
-		mr, nr := kr.mr, kr.nr
+		mr, nr, kc, nc := kr.mr, kr.nr, kr.kc, kr.nc
 		sizes := [][3]int{ // m, n, k
 			{1, 1, 1}, {mr, nr, 1}, {mr - 1, nr - 1, 2}, {mr + 1, nr + 1, 3},
-			{2*mr + 3, 3*nr - 5, simdKC - 1}, {3 * mr, 2 * nr, simdKC},
-			{4*mr + 1, nr + 7, simdKC + 1}, {7, 2*nr + 1, 2*simdKC + 5},
-			{mr + 2, simdNC + nr + 3, 17}, {53, 61, 300},
-			{mr + 1, simdNC, simdPanels*simdKC + 5}, // a full group of panels, then one more
+			{2*mr + 3, 3*nr - 5, kc - 1}, {3 * mr, 2 * nr, kc},
+			{4*mr + 1, nr + 7, kc + 1}, {7, 2*nr + 1, 2*kc + 5},
+			{mr + 2, nc + nr + 3, 17}, {53, 61, 300},
+			{mr + 1, nc, simdPanels*kc + 5}, // a full group of panels, then one more
 		}
 		if testing.Short() {
 			sizes = sizes[:6]
@@ -99,7 +100,7 @@ func TestSIMDThreadsDeterministic(t *testing.T) {
 		for _, tc := range []gemmCase{
 			{m: 300, n: 70, k: 300, alpha: 1, beta: 0},
 			{transA: true, m: 130, n: 500, k: 70, alpha: 0.5, beta: 1},
-			{transB: true, m: 131, n: 400, k: simdKC + 7, alpha: -1, beta: 0.5},
+			{transB: true, m: 131, n: 400, k: 2*simdKC + 7, alpha: -1, beta: 0.5},
 			{transA: true, transB: true, m: 66, n: simdNC + 100, k: 33, alpha: 1, beta: 0}, // n > simdNC
 			{m: 203, n: 97, k: simdPanels*simdKC + 1, alpha: 1.5, beta: -2},                // two groups of panels
 		} {
@@ -127,5 +128,60 @@ func TestPeakGFLOPS(t *testing.T) {
 	}
 	if _, err := PeakGFLOPS(0); err == nil {
 		t.Error("PeakGFLOPS(0) succeeded")
+	}
+}
+
+// TestSIMDKernelChoice checks that every kernel's blocking fits the
+// buffers, and the choice of kernel by CPU model.
+func TestSIMDKernelChoice(t *testing.T) {
+	for _, kr := range []*simdKernel{&kernelAVX512, &kernelAVX512B, &kernelAVX2} {
+		if kr.kc*kr.nc > simdPanelFloats || kr.kc*kr.mr*kr.aLanes > simdSliverFloats || kr.nc%kr.nr != 0 || kr.mr*kr.nr > simdMaxTile {
+			t.Errorf("%s: kc %d, nc %d do not fit the buffers (panel %d, sliver %d floats)", kr.name, kr.kc, kr.nc, simdPanelFloats, simdSliverFloats)
+		}
+	}
+	if !archsimd.X86.AVX512() {
+		t.Skip("the AVX-512 kernels' choice needs AVX-512")
+	}
+	for _, tc := range []struct {
+		cpu  x86Model
+		want *simdKernel
+	}{
+		{x86Model{"AuthenticAMD", 0x1a}, &kernelAVX512B}, // Zen 5
+		{x86Model{"AuthenticAMD", 0x19}, &kernelAVX512},  // Zen 4
+		{x86Model{"GenuineIntel", 6}, &kernelAVX512},
+		{x86Model{}, &kernelAVX512},
+	} {
+		if got := simdKernelFor(tc.cpu); got != tc.want {
+			t.Errorf("simdKernelFor(%+v) = %s, want %s", tc.cpu, got.name, tc.want.name)
+		}
+	}
+}
+
+// BenchmarkGemmSIMDKernels runs each micro-kernel this CPU has on the
+// GEMM benchmark's two large shapes, on one thread and on all: the
+// figures behind simdKernelFor.
+//
+//	GOEXPERIMENT=simd go test -run '^$' -bench GemmSIMDKernels ./kernels
+func BenchmarkGemmSIMDKernels(b *testing.B) {
+	for _, threads := range []int{1, Threads()} {
+		for _, kr := range simdKernels(b) {
+			for _, s := range [][3]int{{1024, 1024, 1024}, {512, 768, 3072}} {
+				m, n, k := s[0], s[1], s[2]
+				a, bm, c := make([]float32, m*k), make([]float32, k*n), make([]float32, m*n)
+				for i := range a {
+					a[i] = float32(i%7) * 0.01
+				}
+				for i := range bm {
+					bm[i] = float32(i%5) * 0.01
+				}
+				b.Run(fmt.Sprintf("threads%d/%s/%dx%dx%d", threads, kr.name, m, n, k), func(b *testing.B) {
+					defer SetThreads(SetThreads(threads))
+					for b.Loop() {
+						gemmSIMDWith(kr, false, false, m, n, k, 1, a, k, bm, n, 0, c, n)
+					}
+					b.ReportMetric(float64(b.N)*2*float64(m*n*k)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+				})
+			}
+		}
 	}
 }

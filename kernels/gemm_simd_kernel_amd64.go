@@ -158,6 +158,126 @@ func micro5x32AVX512(a, b unsafe.Pointer, kc int, c unsafe.Pointer, ldc uintptr,
 	archsimd.ClearAVXUpperBits()
 }
 
+// micro5x32AVX512Bcast is the AVX-512 micro-kernel that broadcasts A in
+// its loop: a 5×32 tile of C in ten 16-lane accumulators, A packed plainly
+// by packASIMD (kc steps of 5 values), B packed by packBSIMD (kc steps of
+// 32 values). Where a broadcast does not take an FMA unit's slot (AMD Zen
+// 5) it computes as fast as micro5x32AVX512, and its sliver of A, 16
+// times smaller, lets panels be deeper (see simdKernelFor).
+func micro5x32AVX512Bcast(a, b unsafe.Pointer, kc int, c unsafe.Pointer, ldc uintptr, ab *[2]float32, mode tileMode) {
+	var c00, c01, c10, c11, c20, c21, c30, c31, c40, c41 archsimd.Float32x16
+	var z archsimd.Float32x4
+	if n := kc / 4; n > 0 {
+		for {
+			b00 := archsimd.LoadFloat32x16((*[16]float32)(unsafe.Add(b, 0)))
+			b01 := archsimd.LoadFloat32x16((*[16]float32)(unsafe.Add(b, 64)))
+			a00 := z.SetElem(0, *(*float32)(unsafe.Add(a, 0))).Broadcast1To16()
+			c00 = a00.MulAdd(b00, c00)
+			c01 = a00.MulAdd(b01, c01)
+			a01 := z.SetElem(0, *(*float32)(unsafe.Add(a, 4))).Broadcast1To16()
+			c10 = a01.MulAdd(b00, c10)
+			c11 = a01.MulAdd(b01, c11)
+			a02 := z.SetElem(0, *(*float32)(unsafe.Add(a, 8))).Broadcast1To16()
+			c20 = a02.MulAdd(b00, c20)
+			c21 = a02.MulAdd(b01, c21)
+			a03 := z.SetElem(0, *(*float32)(unsafe.Add(a, 12))).Broadcast1To16()
+			c30 = a03.MulAdd(b00, c30)
+			c31 = a03.MulAdd(b01, c31)
+			a04 := z.SetElem(0, *(*float32)(unsafe.Add(a, 16))).Broadcast1To16()
+			c40 = b00.MulAdd(a04, c40)
+			c41 = b01.MulAdd(a04, c41)
+			b10 := archsimd.LoadFloat32x16((*[16]float32)(unsafe.Add(b, 128)))
+			b11 := archsimd.LoadFloat32x16((*[16]float32)(unsafe.Add(b, 192)))
+			a10 := z.SetElem(0, *(*float32)(unsafe.Add(a, 20))).Broadcast1To16()
+			c00 = a10.MulAdd(b10, c00)
+			c01 = a10.MulAdd(b11, c01)
+			a11 := z.SetElem(0, *(*float32)(unsafe.Add(a, 24))).Broadcast1To16()
+			c10 = a11.MulAdd(b10, c10)
+			c11 = a11.MulAdd(b11, c11)
+			a12 := z.SetElem(0, *(*float32)(unsafe.Add(a, 28))).Broadcast1To16()
+			c20 = a12.MulAdd(b10, c20)
+			c21 = a12.MulAdd(b11, c21)
+			a13 := z.SetElem(0, *(*float32)(unsafe.Add(a, 32))).Broadcast1To16()
+			c30 = a13.MulAdd(b10, c30)
+			c31 = a13.MulAdd(b11, c31)
+			a14 := z.SetElem(0, *(*float32)(unsafe.Add(a, 36))).Broadcast1To16()
+			c40 = b10.MulAdd(a14, c40)
+			c41 = b11.MulAdd(a14, c41)
+			b20 := archsimd.LoadFloat32x16((*[16]float32)(unsafe.Add(b, 256)))
+			b21 := archsimd.LoadFloat32x16((*[16]float32)(unsafe.Add(b, 320)))
+			a20 := z.SetElem(0, *(*float32)(unsafe.Add(a, 40))).Broadcast1To16()
+			c00 = a20.MulAdd(b20, c00)
+			c01 = a20.MulAdd(b21, c01)
+			a21 := z.SetElem(0, *(*float32)(unsafe.Add(a, 44))).Broadcast1To16()
+			c10 = a21.MulAdd(b20, c10)
+			c11 = a21.MulAdd(b21, c11)
+			a22 := z.SetElem(0, *(*float32)(unsafe.Add(a, 48))).Broadcast1To16()
+			c20 = a22.MulAdd(b20, c20)
+			c21 = a22.MulAdd(b21, c21)
+			a23 := z.SetElem(0, *(*float32)(unsafe.Add(a, 52))).Broadcast1To16()
+			c30 = a23.MulAdd(b20, c30)
+			c31 = a23.MulAdd(b21, c31)
+			a24 := z.SetElem(0, *(*float32)(unsafe.Add(a, 56))).Broadcast1To16()
+			c40 = b20.MulAdd(a24, c40)
+			c41 = b21.MulAdd(a24, c41)
+			b30 := archsimd.LoadFloat32x16((*[16]float32)(unsafe.Add(b, 384)))
+			b31 := archsimd.LoadFloat32x16((*[16]float32)(unsafe.Add(b, 448)))
+			a30 := z.SetElem(0, *(*float32)(unsafe.Add(a, 60))).Broadcast1To16()
+			c00 = a30.MulAdd(b30, c00)
+			c01 = a30.MulAdd(b31, c01)
+			a31 := z.SetElem(0, *(*float32)(unsafe.Add(a, 64))).Broadcast1To16()
+			c10 = a31.MulAdd(b30, c10)
+			c11 = a31.MulAdd(b31, c11)
+			a32 := z.SetElem(0, *(*float32)(unsafe.Add(a, 68))).Broadcast1To16()
+			c20 = a32.MulAdd(b30, c20)
+			c21 = a32.MulAdd(b31, c21)
+			a33 := z.SetElem(0, *(*float32)(unsafe.Add(a, 72))).Broadcast1To16()
+			c30 = a33.MulAdd(b30, c30)
+			c31 = a33.MulAdd(b31, c31)
+			a34 := z.SetElem(0, *(*float32)(unsafe.Add(a, 76))).Broadcast1To16()
+			c40 = b30.MulAdd(a34, c40)
+			c41 = b31.MulAdd(a34, c41)
+			a, b = unsafe.Add(a, 80), unsafe.Add(b, 512)
+			if n--; n == 0 {
+				break
+			}
+		}
+	}
+	if n := kc % 4; n > 0 {
+		for {
+			b00 := archsimd.LoadFloat32x16((*[16]float32)(unsafe.Add(b, 0)))
+			b01 := archsimd.LoadFloat32x16((*[16]float32)(unsafe.Add(b, 64)))
+			a00 := z.SetElem(0, *(*float32)(unsafe.Add(a, 0))).Broadcast1To16()
+			c00 = a00.MulAdd(b00, c00)
+			c01 = a00.MulAdd(b01, c01)
+			a01 := z.SetElem(0, *(*float32)(unsafe.Add(a, 4))).Broadcast1To16()
+			c10 = a01.MulAdd(b00, c10)
+			c11 = a01.MulAdd(b01, c11)
+			a02 := z.SetElem(0, *(*float32)(unsafe.Add(a, 8))).Broadcast1To16()
+			c20 = a02.MulAdd(b00, c20)
+			c21 = a02.MulAdd(b01, c21)
+			a03 := z.SetElem(0, *(*float32)(unsafe.Add(a, 12))).Broadcast1To16()
+			c30 = a03.MulAdd(b00, c30)
+			c31 = a03.MulAdd(b01, c31)
+			a04 := z.SetElem(0, *(*float32)(unsafe.Add(a, 16))).Broadcast1To16()
+			c40 = b00.MulAdd(a04, c40)
+			c41 = b01.MulAdd(a04, c41)
+			a, b = unsafe.Add(a, 20), unsafe.Add(b, 128)
+			if n--; n == 0 {
+				break
+			}
+		}
+	}
+	// Write the tile into C, one row (ldc bytes) after another.
+	av, bv := archsimd.BroadcastFloat32x16(ab[0]), archsimd.BroadcastFloat32x16(ab[1])
+	writeRow16(c, c00, c01, av, bv, mode)
+	writeRow16(unsafe.Add(c, 1*ldc), c10, c11, av, bv, mode)
+	writeRow16(unsafe.Add(c, 2*ldc), c20, c21, av, bv, mode)
+	writeRow16(unsafe.Add(c, 3*ldc), c30, c31, av, bv, mode)
+	writeRow16(unsafe.Add(c, 4*ldc), c40, c41, av, bv, mode)
+	archsimd.ClearAVXUpperBits()
+}
+
 // micro5x16AVX2 is the AVX2 micro-kernel: a 5×16 tile of C in ten 8-lane
 // accumulators, A packed plainly by packASIMD (kc steps of 5 values) and
 // broadcast here, B packed by packBSIMD (kc steps of 16 values). Forced on

@@ -155,6 +155,20 @@ func packASIMD(dst []float32, mr int, trans bool, a []float32, lda, i0, h, p0, k
 		}
 		return
 	}
+	if h == 5 && mr == 5 {
+		// One step of k at a time, five rows read side by side: the
+		// sliver is written in order, a cache line at a time.
+		r0 := a[i0*lda+p0:][:kc]
+		r1 := a[(i0+1)*lda+p0:][:kc]
+		r2 := a[(i0+2)*lda+p0:][:kc]
+		r3 := a[(i0+3)*lda+p0:][:kc]
+		r4 := a[(i0+4)*lda+p0:][:kc]
+		for p := range kc {
+			s := (*[5]float32)(d[p*5:])
+			s[0], s[1], s[2], s[3], s[4] = r0[p], r1[p], r2[p], r3[p], r4[p]
+		}
+		return
+	}
 	for r := range mr {
 		if r >= h {
 			for p := range kc {
