@@ -30,12 +30,17 @@ func simdKernels(t testing.TB) []*simdKernel {
 func forEachSIMDKernel(t *testing.T, fn func(t *testing.T, kr *simdKernel)) {
 	for _, kr := range simdKernels(t) {
 		t.Run(kr.name, func(t *testing.T) {
-			useBackend(t, backend{name: "simd", detail: kr.name, gemm: func(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-				gemmSIMDWith(kr, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
-			}})
+			useBackend(t, simdKernelBackend(kr))
 			fn(t, kr)
 		})
 	}
+}
+
+// simdKernelBackend is the SIMD backend with every product on kernel kr.
+func simdKernelBackend(kr *simdKernel) backend {
+	return backend{name: "simd", detail: kr.name, gemm: func(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+		gemmSIMDWith(kr, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+	}}
 }
 
 // TestSIMDBlockEdges checks every micro-kernel against the float64
@@ -100,9 +105,9 @@ func TestSIMDThreadsDeterministic(t *testing.T) {
 		for _, tc := range []gemmCase{
 			{m: 300, n: 70, k: 300, alpha: 1, beta: 0},
 			{transA: true, m: 130, n: 500, k: 70, alpha: 0.5, beta: 1},
-			{transB: true, m: 131, n: 400, k: 2*simdKC + 7, alpha: -1, beta: 0.5},
-			{transA: true, transB: true, m: 66, n: simdNC + 100, k: 33, alpha: 1, beta: 0}, // n > simdNC
-			{m: 203, n: 97, k: simdPanels*simdKC + 1, alpha: 1.5, beta: -2},                // two groups of panels
+			{transB: true, m: 131, n: 400, k: kr.kc + 7, alpha: -1, beta: 0.5},
+			{transA: true, transB: true, m: 66, n: kr.nc + 100, k: 33, alpha: 1, beta: 0}, // n > nc
+			{m: 203, n: 97, k: simdPanels*kr.kc + 1, alpha: 1.5, beta: -2},                // two groups of panels
 		} {
 			checkSameOverThreads(t, tc)
 		}
@@ -158,28 +163,18 @@ func TestSIMDKernelChoice(t *testing.T) {
 }
 
 // BenchmarkGemmSIMDKernels runs each micro-kernel this CPU has on the
-// GEMM benchmark's two large shapes, on one thread and on all: the
+// GEMM benchmark's square and MLP shapes, on one thread and on all: the
 // figures behind simdKernelFor.
 //
 //	GOEXPERIMENT=simd go test -run '^$' -bench GemmSIMDKernels ./kernels
 func BenchmarkGemmSIMDKernels(b *testing.B) {
 	for _, threads := range []int{1, Threads()} {
 		for _, kr := range simdKernels(b) {
-			for _, s := range [][3]int{{1024, 1024, 1024}, {512, 768, 3072}} {
-				m, n, k := s[0], s[1], s[2]
-				a, bm, c := make([]float32, m*k), make([]float32, k*n), make([]float32, m*n)
-				for i := range a {
-					a[i] = float32(i%7) * 0.01
-				}
-				for i := range bm {
-					bm[i] = float32(i%5) * 0.01
-				}
-				b.Run(fmt.Sprintf("threads%d/%s/%dx%dx%d", threads, kr.name, m, n, k), func(b *testing.B) {
+			for _, s := range mainShapes[:2] {
+				b.Run(fmt.Sprintf("threads%d/%s/%s", threads, kr.name, s.name()), func(b *testing.B) {
 					defer SetThreads(SetThreads(threads))
-					for b.Loop() {
-						gemmSIMDWith(kr, false, false, m, n, k, 1, a, k, bm, n, 0, c, n)
-					}
-					b.ReportMetric(float64(b.N)*2*float64(m*n*k)/b.Elapsed().Seconds()/1e9, "GFLOP/s")
+					useBackend(b, simdKernelBackend(kr))
+					benchGemm(b, s)
 				})
 			}
 		}

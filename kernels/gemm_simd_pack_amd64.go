@@ -158,11 +158,7 @@ func packASIMD(dst []float32, mr int, trans bool, a []float32, lda, i0, h, p0, k
 	if h == 5 && mr == 5 {
 		// One step of k at a time, five rows read side by side: the
 		// sliver is written in order, a cache line at a time.
-		r0 := a[i0*lda+p0:][:kc]
-		r1 := a[(i0+1)*lda+p0:][:kc]
-		r2 := a[(i0+2)*lda+p0:][:kc]
-		r3 := a[(i0+3)*lda+p0:][:kc]
-		r4 := a[(i0+4)*lda+p0:][:kc]
+		r0, r1, r2, r3, r4 := sliverRows(a, lda, i0, p0, kc)
 		for p := range kc {
 			s := (*[5]float32)(d[p*5:])
 			s[0], s[1], s[2], s[3], s[4] = r0[p], r1[p], r2[p], r3[p], r4[p]
@@ -221,11 +217,7 @@ func expandA(dst []float32, trans bool, a []float32, lda, i0, h, p0, kc int) {
 	}
 	// A is m×k: one contiguous row of A per row of the sliver.
 	if h == mr {
-		r0 := a[i0*lda+p0:][:kc]
-		r1 := a[(i0+1)*lda+p0:][:kc]
-		r2 := a[(i0+2)*lda+p0:][:kc]
-		r3 := a[(i0+3)*lda+p0:][:kc]
-		r4 := a[(i0+4)*lda+p0:][:kc]
+		r0, r1, r2, r3, r4 := sliverRows(a, lda, i0, p0, kc)
 		for p := range kc {
 			row := unsafe.Add(d, p*step)
 			archsimd.BroadcastFloat32x16(r0[p]).Store((*[lanes]float32)(row))
@@ -250,4 +242,11 @@ func expandA(dst []float32, trans bool, a []float32, lda, i0, h, p0, kc int) {
 		}
 	}
 	archsimd.ClearAVXUpperBits()
+}
+
+// sliverRows returns the five rows A[i0+r, p0:p0+kc] of a full sliver of a
+// row-major A, each of length kc, for the packing loops to read side by side.
+func sliverRows(a []float32, lda, i0, p0, kc int) (r0, r1, r2, r3, r4 []float32) {
+	return a[i0*lda+p0:][:kc], a[(i0+1)*lda+p0:][:kc], a[(i0+2)*lda+p0:][:kc],
+		a[(i0+3)*lda+p0:][:kc], a[(i0+4)*lda+p0:][:kc]
 }
