@@ -32,10 +32,11 @@ import (
 // the micro-kernel sweeps the whole packed panel of op(B), kept in L2, and
 // kc is as deep as lets the expanded sliver (5·kc·64 bytes) and the sliver
 // of B streaming past it fit in L1 together. On AMD's Zen 5 the broadcast
-// does not compete with the FMAs, so its kernel packs A plainly,
-// broadcasts in its loop and takes panels four times deeper (see
-// simdKernelFor); so does the AVX2 kernel, whose 256-bit FMAs do not use
-// port 5.
+// does not compete with the FMAs, so its kernel packs A plainly, row by
+// row (packARows: for a row-major A, five copies), broadcasts in its loop
+// and takes panels four times deeper (see simdKernelFor); the AVX2
+// kernel, whose 256-bit FMAs do not use port 5, also broadcasts in its
+// loop, from A packed step by step.
 //
 // The goroutines split C into strips of whole micro-tile rows, help each
 // other at the end of each panel, and share the packed panels of op(B) (see
@@ -62,7 +63,7 @@ const (
 	simdNC = 2048 // columns of op(B) packed at a time, a multiple of every nr
 
 	// simdPanelFloats bounds kc·nc over the kernels, and simdSliverFloats
-	// kc·mr·aLanes: the sizes of the buffers.
+	// their packed slivers of A: the sizes of the buffers.
 	simdPanelFloats  = simdKC * simdNC
 	simdSliverFloats = simdKC * 5 * 16
 
@@ -76,6 +77,12 @@ const (
 	simdGrainFlops = 4 << 20
 
 	simdMaxTile = 5 * 32 // mr·nr of the largest micro-kernel
+
+	// simdARowStride is the distance in floats between the rows of a
+	// sliver packed by packARows, and simdARowBytes in bytes: a constant,
+	// so that the micro-kernel reads every row from one pointer.
+	simdARowStride = 256
+	simdARowBytes  = simdARowStride * 4
 )
 
 // A simdKernel is one register-blocked micro-kernel and the layout of the
@@ -83,12 +90,14 @@ const (
 type simdKernel struct {
 	name   string // instruction set, for GemmKernel
 	mr, nr int
-	// aLanes is how many float32s each element of A occupies in its packed
-	// sliver: 16 for a pre-broadcast vector, 1 for the plain value.
-	aLanes int
+	// packA packs the h ≤ mr rows op(A)[i0:i0+h, p0:p0+kc] into a sliver
+	// laid out as micro reads it, zero rows after the h-th; sliverFloats
+	// is the sliver's size at kc ≤ this kernel's kc.
+	packA        func(dst []float32, trans bool, a []float32, lda, i0, h, p0, kc int)
+	sliverFloats int
 	// kc is the depth of a packed panel and nc how many columns of op(B)
 	// it holds (a multiple of nr); kc·nc ≤ simdPanelFloats and
-	// kc·mr·aLanes ≤ simdSliverFloats.
+	// sliverFloats ≤ simdSliverFloats.
 	kc, nc int
 	// micro computes the mr×nr tile T = alpha·Σ_p a[p]ᵀ·b[p] over kc ≥ 1
 	// steps of a packed sliver of A and one of B and writes it into C at
@@ -99,9 +108,12 @@ type simdKernel struct {
 }
 
 var (
-	kernelAVX512  = simdKernel{name: "avx512", mr: 5, nr: 32, aLanes: 16, kc: simdKC, nc: simdNC, micro: micro5x32AVX512}
-	kernelAVX512B = simdKernel{name: "avx512-bcast", mr: 5, nr: 32, aLanes: 1, kc: 256, nc: 512, micro: micro5x32AVX512Bcast}
-	kernelAVX2    = simdKernel{name: "avx2", mr: 5, nr: 16, aLanes: 1, kc: simdKC, nc: simdNC, micro: micro5x16AVX2}
+	kernelAVX512 = simdKernel{name: "avx512", mr: 5, nr: 32, kc: simdKC, nc: simdNC,
+		packA: expandA, sliverFloats: simdKC * 5 * 16, micro: micro5x32AVX512}
+	kernelAVX512B = simdKernel{name: "avx512-bcast", mr: 5, nr: 32, kc: simdARowStride, nc: 512,
+		packA: packARows, sliverFloats: 5 * simdARowStride, micro: micro5x32AVX512Bcast}
+	kernelAVX2 = simdKernel{name: "avx2", mr: 5, nr: 16, kc: simdKC, nc: simdNC,
+		packA: packASIMD, sliverFloats: simdKC * 5, micro: micro5x16AVX2}
 )
 
 // simdSelected is the micro-kernel for this CPU; nil without AVX2 and FMA.
@@ -229,7 +241,7 @@ var simdJobPool = sync.Pool{New: func() any {
 
 // simdBuf holds one goroutine's buffers.
 type simdBuf struct {
-	a    []float32 // a sliver of op(A): kc steps of mr elements of aLanes floats
+	a    []float32 // a sliver of op(A), packed by the kernel's packA
 	edge []float32 // a tile of C at a ragged edge, nr floats a row
 }
 
@@ -338,11 +350,7 @@ func (j *simdJob) unit(buf *simdBuf, p *simdPanel, u int, seq uint64) {
 	mr, nr := kr.mr, kr.nr
 	ir := u * mr
 	h := min(mr, j.m-ir)
-	if kr.aLanes == 1 {
-		packASIMD(buf.a, mr, j.transA, j.a, j.lda, ir, h, p.pc, p.kc)
-	} else {
-		expandA(buf.a, j.transA, j.a, j.lda, ir, h, p.pc, p.kc)
-	}
+	kr.packA(buf.a, j.transA, j.a, j.lda, ir, h, p.pc, p.kc)
 	mode := tileAdd
 	if p.pc == 0 {
 		mode = tileScale

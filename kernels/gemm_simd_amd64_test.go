@@ -140,7 +140,7 @@ func TestPeakGFLOPS(t *testing.T) {
 // buffers, and the choice of kernel by CPU model.
 func TestSIMDKernelChoice(t *testing.T) {
 	for _, kr := range []*simdKernel{&kernelAVX512, &kernelAVX512B, &kernelAVX2} {
-		if kr.kc*kr.nc > simdPanelFloats || kr.kc*kr.mr*kr.aLanes > simdSliverFloats || kr.nc%kr.nr != 0 || kr.mr*kr.nr > simdMaxTile {
+		if kr.kc*kr.nc > simdPanelFloats || kr.sliverFloats > simdSliverFloats || kr.sliverFloats < kr.kc*kr.mr || kr.nc%kr.nr != 0 || kr.mr*kr.nr > simdMaxTile {
 			t.Errorf("%s: kc %d, nc %d do not fit the buffers (panel %d, sliver %d floats)", kr.name, kr.kc, kr.nc, simdPanelFloats, simdSliverFloats)
 		}
 	}
