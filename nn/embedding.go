@@ -10,6 +10,7 @@ import (
 type Embedding struct {
 	Weight *Param
 	ids    []int
+	y      *tensor.Tensor // the output, reused by the next Forward
 }
 
 // NewEmbedding wraps a (vocab, dim) table.
@@ -26,11 +27,19 @@ func (e *Embedding) Vocab() int { return e.Weight.W.Shape[0] }
 // Dim returns the embedding width.
 func (e *Embedding) Dim() int { return e.Weight.W.Shape[1] }
 
-// Forward returns rows ids[i] stacked as [len(ids), dim]. Ids must be in
-// range; callers validate user input before this point.
+// Forward returns rows ids[i] stacked as [len(ids), dim], in the layer's
+// output buffer: valid until its next Forward, which reuses it (callers
+// may modify it in place meanwhile). Ids must be in range; callers
+// validate user input before this point. With no ids it returns an empty
+// tensor and keeps no ids, so that Backward scatters nothing.
 func (e *Embedding) Forward(ids []int) *tensor.Tensor {
 	d := e.Dim()
-	out := tensor.New(len(ids), d)
+	if len(ids) == 0 {
+		e.ids = nil
+		return tensor.New(0, d)
+	}
+	e.y = tensor.Reuse(e.y, len(ids), d)
+	out := e.y
 	for i, id := range ids {
 		if id < 0 || id >= e.Vocab() {
 			panic(fmt.Sprintf("nn: %s: id %d out of range [0, %d)", e.Weight.Name, id, e.Vocab()))

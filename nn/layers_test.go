@@ -2,6 +2,7 @@ package nn
 
 import (
 	"math"
+	"slices"
 	"testing"
 
 	"github.com/orthotune/orthotune/tensor"
@@ -88,6 +89,45 @@ func TestEmbeddingGradient(t *testing.T) {
 	loss()
 	e.Backward(g)
 	checkGrad(t, "dW", e.Weight.W.Data, e.Weight.Grad.Data, loss, gradTol)
+}
+
+// TestEmbeddingReusesOutput checks that a training step's embedding
+// lookup allocates nothing once the buffer exists, that its rows are
+// right after the buffer has been written over, and that a lookup of no
+// ids leaves Backward nothing to scatter.
+func TestEmbeddingReusesOutput(t *testing.T) {
+	rng := tensor.NewRNG(5)
+	e, err := NewEmbedding("emb", randTensor(rng, 1, 6, 4))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ids := []int{2, 5, 0}
+	first := e.Forward(ids)
+	for i := range first.Data { // callers may write into the output (GPT-2 adds positions)
+		first.Data[i] = 7
+	}
+	if allocs := testing.AllocsPerRun(20, func() { e.Forward(ids) }); allocs != 0 {
+		t.Errorf("Forward allocated %v times a call with its buffer in place", allocs)
+	}
+	y := e.Forward(ids)
+	if y != first {
+		t.Error("Forward did not reuse its output buffer")
+	}
+	for i, id := range ids {
+		if got, want := y.Data[i*4:(i+1)*4], e.Weight.W.Data[id*4:(id+1)*4]; !slices.Equal(got, want) {
+			t.Errorf("row %d = %v, want table row %d %v", i, got, id, want)
+		}
+	}
+	e.Weight.SetTrainable(true)
+	if got := e.Forward(nil); got.Len() != 0 {
+		t.Errorf("Forward(nil) has %d elements", got.Len())
+	}
+	e.Backward(tensor.New(0, 4))
+	for _, v := range e.Weight.Grad.Data {
+		if v != 0 {
+			t.Fatal("Backward after Forward(nil) scattered into the table's gradient")
+		}
+	}
 }
 
 func TestNormGradients(t *testing.T) {

@@ -50,13 +50,16 @@ func FromSlice(data []float32, shape ...int) (*Tensor, error) {
 // Numel returns the number of elements a shape holds, or an error for a
 // negative dimension or a product that overflows int.
 func Numel(shape []int) (int, error) {
+	// The errors format a copy of shape, so that shape does not escape and
+	// the variadic shapes of Get, Reuse and New can stay on their callers'
+	// stacks.
 	n := 1
 	for _, d := range shape {
 		if d < 0 {
-			return 0, fmt.Errorf("tensor: negative dimension in shape %v", shape)
+			return 0, fmt.Errorf("tensor: negative dimension in shape %v", slices.Clone(shape))
 		}
 		if d != 0 && n > math.MaxInt/d {
-			return 0, fmt.Errorf("tensor: shape %v overflows", shape)
+			return 0, fmt.Errorf("tensor: shape %v overflows", slices.Clone(shape))
 		}
 		n *= d
 	}
