@@ -8,6 +8,12 @@
 // github.com/orthotune/orthotune/model/gpt2 (gpt2) for their side effects,
 // then call Load. Any other model_type is an error that names the field.
 //
+// NewInitialized builds a model from a config alone, through the same
+// registered builder, with every weight drawn by an InitFunc (NormalInit is
+// transformers' initialisation) instead of read from a checkpoint;
+// WriteInitialized saves it as a model directory that Load reads back. The
+// builders are thus the one place that knows an architecture's weight names.
+//
 // Training helpers shared by the architectures: SetGradientCheckpointing
 // (blocks keep only their input and are recomputed in the backward pass,
 // through ForwardBlocks and BackwardBlocks), StoreBaseBF16 (frozen linear

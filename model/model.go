@@ -70,7 +70,9 @@ type LinearSlot struct {
 func NewSlot(l *nn.Linear) *LinearSlot { return &LinearSlot{Name: l.Name, Base: l, Layer: l} }
 
 // Builder constructs a model of one architecture from its parsed config and
-// checkpoint.
+// its weights: a checkpoint's (Load) or freshly drawn ones
+// (NewInitialized). It asks w for every weight by checkpoint name and
+// shape, so it is the one place that knows the architecture's names.
 type Builder func(cfg *Config, w *Weights) (CausalLM, error)
 
 var (
@@ -110,15 +112,9 @@ func Load(dir string) (CausalLM, error) {
 	if err != nil {
 		return nil, err
 	}
-	modelType, err := cfg.String("model_type")
+	build, err := builderFor(cfg)
 	if err != nil {
 		return nil, err
-	}
-	registryMu.RLock()
-	build, ok := registry[modelType]
-	registryMu.RUnlock()
-	if !ok {
-		return nil, fmt.Errorf("%s: model_type %q is not supported (supported: %s)", cfg.Path, modelType, strings.Join(ModelTypes(), ", "))
 	}
 	ckpt, err := safetensors.OpenCheckpoint(dir)
 	if err != nil {
@@ -136,11 +132,27 @@ func Load(dir string) (CausalLM, error) {
 	return m, nil
 }
 
+// builderFor returns the registered Builder for cfg's model_type.
+func builderFor(cfg *Config) (Builder, error) {
+	modelType, err := cfg.String("model_type")
+	if err != nil {
+		return nil, err
+	}
+	registryMu.RLock()
+	build, ok := registry[modelType]
+	registryMu.RUnlock()
+	if !ok {
+		return nil, fmt.Errorf("%s: model_type %q is not supported (supported: %s)", cfg.Path, modelType, strings.Join(ModelTypes(), ", "))
+	}
+	return build, nil
+}
+
 // Config is a parsed config.json with typed, error-reporting accessors.
 // JSON null counts as absent.
 type Config struct {
 	Path string
 	raw  map[string]json.RawMessage
+	data []byte // the bytes ParseConfig read, for WriteInitialized
 }
 
 // ReadConfig parses a config.json file.
@@ -152,7 +164,9 @@ func ReadConfig(path string) (*Config, error) {
 	return ParseConfig(path, data)
 }
 
-// ParseConfig parses config.json bytes; path is used in messages.
+// ParseConfig parses config.json bytes; path is used in messages. The
+// Config keeps its own copy of data, which WriteInitialized writes back
+// unchanged.
 func ParseConfig(path string, data []byte) (*Config, error) {
 	var raw map[string]json.RawMessage
 	if err := json.Unmarshal(data, &raw); err != nil {
@@ -161,7 +175,7 @@ func ParseConfig(path string, data []byte) (*Config, error) {
 	if raw == nil {
 		return nil, fmt.Errorf("%s: not a JSON object", path)
 	}
-	return &Config{Path: path, raw: raw}, nil
+	return &Config{Path: path, raw: raw, data: slices.Clone(data)}, nil
 }
 
 // ErrMissingField reports a required config field that is absent.
@@ -256,11 +270,14 @@ func (c *Config) Object(field string) (*Config, error) {
 	return &Config{Path: c.Path + ": field " + field, raw: raw}, nil
 }
 
-// Weights hands checkpoint tensors to a Builder, checking that each exists
-// with the shape the config implies and recording which were used.
+// Weights hands a Builder its weights from one of two sources: a
+// checkpoint (Load), where each tensor must exist with the shape the config
+// implies, or an InitFunc (NewInitialized), which draws each weight when it
+// is asked for. Either way it records which weights were used.
 type Weights struct {
-	ckpt    *safetensors.Checkpoint
-	used    map[string]bool // loaded by Get
+	ckpt    *safetensors.Checkpoint // nil when the weights are drawn by init
+	init    InitFunc
+	used    map[string]bool // loaded or drawn by Get
 	skipped map[string]bool // deliberately ignored
 }
 
@@ -281,14 +298,25 @@ func (w *Weights) checkpointFile() string {
 	return filepath.Join(w.ckpt.Dir(), "model.safetensors")
 }
 
-// Has reports whether the checkpoint holds name.
+// Has reports whether the checkpoint holds name. Builders use it to tell
+// apart the naming variants checkpoints come in. Weights drawn by an
+// InitFunc have no checkpoint, so Has reports false and the builder takes
+// its standard Hugging Face naming.
 func (w *Weights) Has(name string) bool {
+	if w.ckpt == nil {
+		return false
+	}
 	_, ok := w.ckpt.Info(name)
 	return ok
 }
 
-// Get loads tensor name as float32, requiring exactly the given shape.
+// Get returns weight name as float32 with exactly the given shape: read
+// from the checkpoint (an error when it is missing or has another shape),
+// or drawn by the InitFunc.
 func (w *Weights) Get(name string, shape ...int) (*tensor.Tensor, error) {
+	if w.ckpt == nil {
+		return w.draw(name, shape)
+	}
 	info, ok := w.ckpt.Info(name)
 	if !ok {
 		return nil, fmt.Errorf("%s: tensor %q is missing from the checkpoint", w.checkpointFile(), name)
@@ -308,8 +336,12 @@ func (w *Weights) Get(name string, shape ...int) (*tensor.Tensor, error) {
 // buffers), so Load does not warn about it.
 func (w *Weights) Skip(name string) { w.skipped[name] = true }
 
-// Unused lists checkpoint tensors no Get or Skip asked for.
+// Unused lists checkpoint tensors no Get or Skip asked for; none when the
+// weights are drawn by an InitFunc.
 func (w *Weights) Unused() []string {
+	if w.ckpt == nil {
+		return nil
+	}
 	var out []string
 	for _, n := range w.ckpt.Names() {
 		if !w.used[n] && !w.skipped[n] {
@@ -319,9 +351,13 @@ func (w *Weights) Unused() []string {
 	return out
 }
 
-// DTypes counts the on-disk dtypes of the tensors loaded.
+// DTypes counts the on-disk dtypes of the tensors loaded; it is empty when
+// the weights are drawn by an InitFunc, as nothing was read from disk.
 func (w *Weights) DTypes() map[string]int {
 	out := map[string]int{}
+	if w.ckpt == nil {
+		return out
+	}
 	for n := range w.used {
 		if info, ok := w.ckpt.Info(n); ok {
 			out[string(info.DType)]++

@@ -7,9 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"reflect"
-	"sort"
 	"strings"
-	"sync"
 
 	"github.com/orthotune/orthotune/model"
 	"github.com/orthotune/orthotune/tensor"
@@ -66,43 +64,11 @@ type Config interface {
 	LoadLayer(slot *model.LinearSlot, tensors map[string]*tensor.Tensor) (Layer, error)
 	// Suffixes lists the tensor key suffixes one adapted layer stores.
 	Suffixes() []string
-}
-
-// Method describes a PEFT method for the registry.
-type Method struct {
-	// PeftType is the adapter_config.json peft_type, e.g. "OFT".
-	PeftType string
-	// Parse decodes adapter_config.json bytes (path for messages). It may
-	// return warnings (e.g. a legacy format reproduced) besides a config.
-	Parse func(path string, data []byte) (Config, []string, error)
-}
-
-var (
-	methodsMu sync.RWMutex
-	methods   = map[string]Method{}
-)
-
-// RegisterMethod makes a method readable by ReadConfig. It panics on a
-// duplicate peft_type.
-func RegisterMethod(m Method) {
-	methodsMu.Lock()
-	defer methodsMu.Unlock()
-	if _, dup := methods[m.PeftType]; dup {
-		panic("peft: RegisterMethod called twice for " + m.PeftType)
-	}
-	methods[m.PeftType] = m
-}
-
-// PeftTypes returns the registered peft_type values, sorted.
-func PeftTypes() []string {
-	methodsMu.RLock()
-	defer methodsMu.RUnlock()
-	var out []string
-	for k := range methods {
-		out = append(out, k)
-	}
-	sort.Strings(out)
-	return out
+	// InferShape returns the input and output features of the base layer
+	// that one module's stored tensors (keyed by suffix) imply, so that a
+	// layer can be rebuilt from an adapter file alone (inspection without
+	// the model); messages name the module and the tensor.
+	InferShape(module string, tensors map[string]*tensor.Tensor) (in, out int, err error)
 }
 
 // ReadConfig reads adapter_config.json and dispatches on peft_type.
@@ -127,7 +93,7 @@ func ParseConfig(path string, data []byte) (Config, []string, error) {
 		return nil, nil, fmt.Errorf("%s: field \"peft_type\" is missing", path)
 	}
 	methodsMu.RLock()
-	m, ok := methods[*head.PeftType]
+	m, ok := byPeftType[*head.PeftType]
 	methodsMu.RUnlock()
 	if !ok {
 		return nil, nil, fmt.Errorf("%s: peft_type %q is not supported (supported: %s)", path, *head.PeftType, strings.Join(PeftTypes(), ", "))

@@ -378,3 +378,48 @@ func (pm *Model) Replica(r *nn.Replicas) (model.CausalLM, error) {
 	}
 	return rep.Replica(r)
 }
+
+// ForwardLoss runs the wrapped model's output head and loss together by
+// chunks of rows through the active adapter (model.LossModel); it fails
+// when the wrapped model has no such pass.
+func (pm *Model) ForwardLoss(ids [][]int, targets []int, rowScale float64, ce *nn.CrossEntropy) (float64, int, error) {
+	lm, ok := pm.CausalLM.(model.LossModel)
+	if !ok {
+		return 0, 0, fmt.Errorf("peft: %T has no chunked head-and-loss pass", pm.CausalLM)
+	}
+	return lm.ForwardLoss(ids, targets, rowScale, ce)
+}
+
+// BackwardLoss is the backward pass of ForwardLoss (model.LossModel).
+func (pm *Model) BackwardLoss() *tensor.Tensor {
+	return pm.CausalLM.(model.LossModel).BackwardLoss()
+}
+
+// NewCache returns a key/value cache for generating through the active
+// adapter (model.Decoder). It panics if the wrapped model cannot decode
+// incrementally; Decodes says whether it can.
+func (pm *Model) NewCache(batch, maxLen int) model.Cache {
+	return pm.CausalLM.(model.Decoder).NewCache(batch, maxLen)
+}
+
+// Step runs new tokens through the wrapped model's decoder, and so through
+// the active adapter's layers (model.Decoder).
+func (pm *Model) Step(ids [][]int, cache model.Cache) (*tensor.Tensor, error) {
+	dec, ok := pm.CausalLM.(model.Decoder)
+	if !ok {
+		return nil, fmt.Errorf("peft: %T cannot decode incrementally", pm.CausalLM)
+	}
+	return dec.Step(ids, cache)
+}
+
+// Decodes reports whether the wrapped model can decode incrementally.
+func (pm *Model) Decodes() bool {
+	_, ok := pm.CausalLM.(model.Decoder)
+	return ok
+}
+
+var (
+	_ model.LossModel  = (*Model)(nil)
+	_ model.Decoder    = (*Model)(nil)
+	_ model.Replicator = (*Model)(nil)
+)

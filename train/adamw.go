@@ -55,6 +55,16 @@ func NewAdamW(params []NamedParam, beta1, beta2, eps, weightDecay float64) (*Ada
 	return o, nil
 }
 
+// Params lists the parameters the optimizer updates.
+func (o *AdamW) Params() []NamedParam { return o.params }
+
+// ZeroGrad clears the gradient buffers of the parameters it updates.
+func (o *AdamW) ZeroGrad() {
+	for _, p := range o.params {
+		p.Param.ZeroGrad()
+	}
+}
+
 // Step applies one update with learning rate lr using the gradients in the
 // parameters' Grad buffers.
 func (o *AdamW) Step(lr float64) {

@@ -1,17 +1,13 @@
 package train
 
 import (
-	"errors"
 	"fmt"
-	"math"
 	"runtime"
 
 	"github.com/orthotune/orthotune/data"
 	"github.com/orthotune/orthotune/kernels"
 	"github.com/orthotune/orthotune/model"
 	"github.com/orthotune/orthotune/nn"
-	"github.com/orthotune/orthotune/peft"
-	"github.com/orthotune/orthotune/tensor"
 )
 
 // Parallel runs data-parallel training steps: replicas of a model (see
@@ -110,47 +106,18 @@ func (p *Parallel) Close() {
 // Replicas reports how many replicas run each step.
 func (p *Parallel) Replicas() int { return len(p.models) }
 
-// replicaShare is one replica's part of a step: the rows it runs of each
-// batch, and what it saw.
-type replicaShare struct {
-	parts   []data.Batch
-	targets [][]int
-	lossSum float64
-	err     error
-}
-
-// Step is Step (see there) with each batch's rows split evenly among the
-// replicas in order: replica i runs rows [i·rows/n, (i+1)·rows/n) of every
-// batch. The loss and every gradient are weighted by target tokens as in
-// Step, so they do not depend on the split beyond rounding.
+// Step is the data-parallel version of Step (see there), built from its
+// pieces: each batch's rows are split evenly among the replicas in order
+// (replica i runs rows [i·rows/n, (i+1)·rows/n) of every batch), the
+// replicas run forward and backward concurrently, their gradients are
+// added into the model's in replica order, and the update is Step's. The
+// loss and every gradient are weighted by target tokens as in Step, so
+// they do not depend on the split beyond rounding.
 func (p *Parallel) Step(opt *AdamW, batches []data.Batch, lr, maxGradNorm float64) (StepResult, error) {
-	var res StepResult
 	n := len(p.models)
-	shares := make([]replicaShare, n)
-	for _, b := range batches {
-		res.Tokens += b.Tokens
-		rows := len(b.InputIDs)
-		for i := range shares {
-			lo, hi := rows*i/n, rows*(i+1)/n
-			if lo == hi {
-				continue
-			}
-			part := data.Batch{InputIDs: b.InputIDs[lo:hi]}
-			if len(b.Labels) >= hi {
-				part.Labels = b.Labels[lo:hi]
-			}
-			targets := part.Targets()
-			for _, y := range targets {
-				if y != data.IgnoreIndex {
-					res.Targets++
-				}
-			}
-			shares[i].parts = append(shares[i].parts, part)
-			shares[i].targets = append(shares[i].targets, targets)
-		}
-	}
-	if res.Targets == 0 {
-		return res, errors.New("no target tokens (every label is masked): check the data's prompt/completion lengths against --max-seq-length")
+	shares, res, err := splitRows(batches, n)
+	if err != nil {
+		return res, err
 	}
 	for _, np := range opt.params {
 		for i := range n {
@@ -168,7 +135,7 @@ func (p *Parallel) Step(opt *AdamW, batches []data.Batch, lr, maxGradNorm float6
 	}
 	kernels.Concurrently(n, func(i int) {
 		sh := &shares[i]
-		sh.lossSum, sh.err = runShare(p.models[i], sh.parts, sh.targets, res.Targets)
+		sh.lossSum, sh.err = forwardBackward(p.models[i], sh.batches, sh.targets, res.Targets)
 	})
 	for _, sh := range sharers {
 		sh.ShareStep(false)
@@ -187,26 +154,7 @@ func (p *Parallel) Step(opt *AdamW, batches []data.Batch, lr, maxGradNorm float6
 			}
 		}
 	}
-	res.Loss = lossSum / float64(res.Targets)
-	if math.IsNaN(res.Loss) || math.IsInf(res.Loss, 0) {
-		return res, &NonFiniteError{What: "loss", Value: res.Loss}
-	}
-	res.GradNorm = ClipGradNorm(opt.params, maxGradNorm)
-	if math.IsNaN(res.GradNorm) || math.IsInf(res.GradNorm, 0) {
-		return res, &NonFiniteError{What: "gradient norm", Value: res.GradNorm}
-	}
-	opt.Step(lr)
-	return res, nil
-}
-
-// lossModel returns m, or the model a peft.Model wraps, as a
-// model.LossModel when it is one.
-func lossModel(m model.CausalLM) (model.LossModel, bool) {
-	if pm, ok := m.(*peft.Model); ok {
-		m = pm.CausalLM
-	}
-	lm, ok := m.(model.LossModel)
-	return lm, ok
+	return res, update(opt, &res, lossSum, lr, maxGradNorm)
 }
 
 // param returns replica i's parameter for the model's p.
@@ -215,47 +163,4 @@ func (p *Parallel) param(i int, param *nn.Param) *nn.Param {
 		return param
 	}
 	return p.maps[i].Of(param)
-}
-
-// runShare runs m forward and backward over its parts, each weighted by
-// its share of the step's targets, and returns the sum of their losses
-// times their target counts.
-func runShare(m model.CausalLM, parts []data.Batch, targets [][]int, stepTargets int) (float64, error) {
-	ce := cePool.Get().(*nn.CrossEntropy)
-	defer func() {
-		ce.Release()
-		cePool.Put(ce)
-	}()
-	var lossSum float64
-	if lm, ok := lossModel(m); ok { // the head and the loss by chunks of rows
-		for i, b := range parts {
-			sum, n, err := lm.ForwardLoss(b.InputIDs, targets[i], 1/float64(stepTargets), ce)
-			if err != nil {
-				return 0, err
-			}
-			if n > 0 {
-				lossSum += sum
-				tensor.Put(lm.BackwardLoss())
-			}
-		}
-		return lossSum, nil
-	}
-	for i, b := range parts {
-		logits, err := m.Forward(b.InputIDs)
-		if err != nil {
-			return 0, err
-		}
-		loss, n, err := ce.Forward(logits, targets[i])
-		if err != nil {
-			return 0, err
-		}
-		if n == 0 {
-			tensor.Put(logits)
-			continue
-		}
-		lossSum += loss * float64(n)
-		// The input gradient and the logits are this step's to give back.
-		tensor.Put(m.Backward(ce.Backward(float64(n)/float64(stepTargets))), logits)
-	}
-	return lossSum, nil
 }

@@ -1,6 +1,7 @@
 package train
 
 import (
+	"context"
 	"math"
 	"runtime"
 	"strings"
@@ -200,7 +201,7 @@ func TestTrainerReplicas(t *testing.T) {
 		r := f.newParallelRun(t, "oft", 0.1)
 		tr := &Trainer{Config: cfg, Model: r.model, Target: r.target, Train: data.NewLoader(f.train, 4, true, 1, 0),
 			OutputDir: t.TempDir(), Replicas: replicas}
-		if _, err := tr.Run(); err != nil {
+		if _, err := tr.Run(context.Background()); err != nil {
 			t.Errorf("Replicas %d with dropout: %v", replicas, err)
 		}
 		if got := runtime.GOMAXPROCS(0); got != procs {

@@ -1,6 +1,7 @@
 package train
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"math"
@@ -235,7 +236,7 @@ func (f fixture) runOnce(t *testing.T, s runSpec) (*Trainer, State, error) {
 			t.Fatal(err)
 		}
 	}
-	st, err := tr.Run()
+	st, err := tr.Run(context.Background())
 	return tr, st, err
 }
 

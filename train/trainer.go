@@ -2,6 +2,7 @@ package train
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -9,7 +10,7 @@ import (
 	"math"
 	"os"
 	"path/filepath"
-	"sync"
+	"strconv"
 	"time"
 
 	"github.com/orthotune/orthotune/data"
@@ -80,8 +81,27 @@ func (e *NonFiniteError) Error() string {
 	if e.Checkpoint != "" {
 		last = "the last good checkpoint is " + e.Checkpoint
 	}
-	return fmt.Sprintf("the %s is %v at step %d: training stopped (%s); try a lower --learning-rate or --max-grad-norm", e.What, e.Value, e.Step, last)
+	return fmt.Sprintf("the %s is %v at step %d: training stopped (%s); try a lower learning_rate or max_grad_norm", e.What, e.Value, e.Step, last)
 }
+
+// InterruptedError is what Run returns when its context is cancelled: the
+// run stopped after step Step and, when it had taken any step, wrote a
+// checkpoint there from which Resume continues exactly. It wraps the
+// context's error.
+type InterruptedError struct {
+	Step       int    // optimizer steps taken
+	Checkpoint string // the checkpoint written at Step ("" if no step was taken)
+	Err        error  // the context's error
+}
+
+func (e *InterruptedError) Error() string {
+	if e.Checkpoint == "" {
+		return fmt.Sprintf("interrupted before the first step (%v): nothing to save", e.Err)
+	}
+	return fmt.Sprintf("interrupted after step %d (%v): checkpoint written to %s; resume to continue exactly", e.Step, e.Err, e.Checkpoint)
+}
+
+func (e *InterruptedError) Unwrap() error { return e.Err }
 
 // Event tells an observer what the trainer just did.
 type Event struct {
@@ -186,8 +206,11 @@ func (t *Trainer) setupParallel() error {
 // Run trains until the configured number of steps, then evaluates (if
 // there is an evaluation set and the last step did not), writes the
 // trained artefact and trainer_state.json into OutputDir, and returns the
-// final state.
-func (t *Trainer) Run() (State, error) {
+// final state. Cancelling ctx stops the run between two steps: Run writes
+// a checkpoint at the current step (unless one is there) and returns an
+// *InterruptedError; Resume from that checkpoint finishes bit-identical to
+// a run never interrupted.
+func (t *Trainer) Run(ctx context.Context) (State, error) {
 	if err := t.setup(); err != nil {
 		return State{}, err
 	}
@@ -215,6 +238,9 @@ func (t *Trainer) Run() (State, error) {
 		}
 	}
 	for t.state.GlobalStep < total {
+		if err := ctx.Err(); err != nil {
+			return t.state, t.interrupt(err)
+		}
 		step := t.state.GlobalStep + 1
 		batches := make([]data.Batch, accum)
 		for i := range batches {
@@ -281,6 +307,21 @@ func (t *Trainer) Run() (State, error) {
 	return t.state, nil
 }
 
+// interrupt saves a checkpoint at the current step for a cancelled run.
+func (t *Trainer) interrupt(cause error) error {
+	e := &InterruptedError{Step: t.state.GlobalStep, Err: cause}
+	if e.Step == 0 {
+		return e
+	}
+	e.Checkpoint = filepath.Join(t.OutputDir, CheckpointPrefix+strconv.Itoa(e.Step))
+	if t.lastCkpt != e.Checkpoint {
+		if err := t.checkpoint(); err != nil {
+			return fmt.Errorf("train: interrupted after step %d, and saving a checkpoint failed: %w", e.Step, err)
+		}
+	}
+	return e
+}
+
 func (t *Trainer) record() Record {
 	return Record{Step: t.state.GlobalStep, Epoch: t.state.Epoch, NumTokens: t.state.NumTokens, ElapsedS: time.Since(t.start).Seconds()}
 }
@@ -343,23 +384,6 @@ func writeLines(path string, records []Record) error {
 	return nil
 }
 
-// StepResult is what one optimizer step saw.
-type StepResult struct {
-	Loss     float64 // mean next-token loss over every target token of the step
-	GradNorm float64 // global gradient norm before clipping
-	Targets  int     // target tokens
-	Tokens   int     // input tokens, padding excluded
-}
-
-// Step runs one optimizer update of the parameters opt holds: forward and
-// backward over every batch (gradient accumulation, each batch weighted by
-// its share of the step's target tokens), clipping to maxGradNorm, then
-// AdamW at learning rate lr. A NaN or infinite loss or gradient norm
-// returns a *NonFiniteError before anything is updated.
-func Step(m model.CausalLM, opt *AdamW, batches []data.Batch, lr, maxGradNorm float64) (StepResult, error) {
-	return (&Parallel{models: []model.CausalLM{m}}).Step(opt, batches, lr, maxGradNorm)
-}
-
 // EvalResult is the mean next-token loss over an evaluation set.
 type EvalResult struct {
 	Loss       float64 // mean over target tokens
@@ -393,7 +417,3 @@ func Evaluate(m model.CausalLM, batches []data.Batch) (EvalResult, error) {
 	loss := sum / float64(count)
 	return EvalResult{Loss: loss, Perplexity: math.Exp(loss), Tokens: count}, nil
 }
-
-// cePool keeps cross-entropy layers, and with them their gradient buffers,
-// from one Step to the next.
-var cePool = sync.Pool{New: func() any { return new(nn.CrossEntropy) }}

@@ -8,53 +8,33 @@ import (
 
 	"github.com/orthotune/orthotune/model"
 	"github.com/orthotune/orthotune/nn"
-	"github.com/orthotune/orthotune/orth"
 	"github.com/orthotune/orthotune/peft"
-	"github.com/orthotune/orthotune/peft/oft"
 	"github.com/orthotune/orthotune/tensor"
 )
 
-// adapterName is the name every command gives the adapter it loads, as PEFT
-// does when a single adapter is loaded.
-const adapterName = "default"
-
-// seriesFlag adds --neumann-series to a command that loads an adapter.
-func seriesFlag(fs *flag.FlagSet) *string {
-	return fs.String("neumann-series", "auto", "OFT Cayley–Neumann series: auto (from the adapter's peft_version: below 0.18.0 or missing means PEFT 0.16–0.17's series), current (PEFT ≥ 0.18), or legacy (PEFT 0.16–0.17)")
-}
-
-// seriesOption turns --neumann-series into a load option.
-func seriesOption(series string) ([]peft.LoadOption, error) {
-	switch series {
-	case "auto", "":
-		return nil, nil
-	case "current":
-		return []peft.LoadOption{oft.WithSeries(orth.Neumann)}, nil
-	case "legacy":
-		return []peft.LoadOption{oft.WithSeries(orth.NeumannLegacy)}, nil
+// loadFlags adds the registered methods' load settings
+// (peft.LoadSettings, e.g. OFT's --neumann-series) to a command that loads
+// an adapter, and returns the function that turns their values into load
+// options once the flags are parsed.
+func loadFlags(fs *flag.FlagSet) func() ([]peft.LoadOption, error) {
+	settings := peft.LoadSettings()
+	values := make([]*string, len(settings))
+	for i, s := range settings {
+		values[i] = fs.String(s.Flag, s.Default, s.Help)
 	}
-	return nil, fmt.Errorf("--neumann-series %q: want auto, current or legacy", series)
-}
-
-// loadAdapted loads the model in modelDir and attaches the PEFT adapter in
-// adapterDir as the active adapter "default", with the OFT series chosen
-// by --neumann-series. Messages from the library name the file and the
-// field, tensor or layer at fault.
-func loadAdapted(modelDir, adapterDir, series string) (*peft.Model, *peft.Adapter, error) {
-	opts, err := seriesOption(series)
-	if err != nil {
-		return nil, nil, err
+	return func() ([]peft.LoadOption, error) {
+		var opts []peft.LoadOption
+		for i, s := range settings {
+			opt, err := s.Option(*values[i])
+			if err != nil {
+				return nil, fmt.Errorf("--%w", err)
+			}
+			if opt != nil {
+				opts = append(opts, opt)
+			}
+		}
+		return opts, nil
 	}
-	m, err := model.Load(modelDir)
-	if err != nil {
-		return nil, nil, err
-	}
-	pm := peft.Wrap(m)
-	a, err := pm.Load(adapterName, adapterDir, opts...)
-	if err != nil {
-		return nil, nil, err
-	}
-	return pm, a, nil
 }
 
 // nextTokenLoss runs m on ids and returns the logits and the mean

@@ -3,6 +3,7 @@ package main
 import (
 	"encoding/json"
 	"fmt"
+	"github.com/orthotune/orthotune/finetune"
 	"github.com/orthotune/orthotune/internal/peftcheck"
 	"io"
 	"math"
@@ -18,8 +19,6 @@ import (
 	"github.com/orthotune/orthotune/model"
 	"github.com/orthotune/orthotune/nn"
 	"github.com/orthotune/orthotune/peft"
-	"github.com/orthotune/orthotune/peft/lora"
-	"github.com/orthotune/orthotune/peft/oft"
 	"github.com/orthotune/orthotune/safetensors"
 	"github.com/orthotune/orthotune/tensor"
 )
@@ -178,6 +177,33 @@ func TestAdapterCommandsReproduceReference(t *testing.T) {
 // makeAdapter creates an adapter from cfg on the model in modelDir, fills
 // every adapter tensor with N(0, 0.2) noise (so it is far from the
 // identity), and saves it to dir.
+// methodConfig returns a registered method's config with PEFT's defaults
+// on targets, the settings given as flag-name/value pairs applied (through
+// the registry, as the command line does).
+func methodConfig(t *testing.T, method string, targets []string, settings ...string) peft.Config {
+	t.Helper()
+	m, ok := peft.LookupMethod(method)
+	if !ok {
+		t.Fatalf("no method %q", method)
+	}
+	cfg := m.NewConfig(peft.Names(targets...))
+	for i := 0; i < len(settings); i += 2 {
+		found := false
+		for _, s := range peft.Settings(cfg) {
+			if s.Flag == settings[i] {
+				if err := s.Set(settings[i+1]); err != nil {
+					t.Fatal(err)
+				}
+				found = true
+			}
+		}
+		if !found {
+			t.Fatalf("%s has no setting %q", method, settings[i])
+		}
+	}
+	return cfg
+}
+
 func makeAdapter(t *testing.T, modelDir, dir string, cfg peft.Config) {
 	t.Helper()
 	m, err := model.Load(modelDir)
@@ -202,7 +228,7 @@ func makeAdapter(t *testing.T, modelDir, dir string, cfg peft.Config) {
 // weights by name.
 func libraryMerge(t *testing.T, modelDir, adapterDir string) map[string]*nn.Param {
 	t.Helper()
-	pm, _, err := loadAdapted(modelDir, adapterDir, "auto")
+	pm, _, err := finetune.LoadAdapted(modelDir, adapterDir)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -247,9 +273,7 @@ func rewriteCheckpoint(t *testing.T, path string, edit func([]safetensors.Entry)
 // rounded to the source dtype.
 func TestMergePreservesCheckpoint(t *testing.T) {
 	oftCfg := func(targets ...string) peft.Config {
-		c := oft.NewConfig(peft.Names(targets...))
-		c.BlockSize = 8
-		return c
+		return methodConfig(t, "oft", targets, "oft-block-size", "8")
 	}
 	for _, tc := range []struct {
 		name      string
@@ -263,12 +287,7 @@ func TestMergePreservesCheckpoint(t *testing.T) {
 		{name: "llama tied F16 OFT", spec: testmodel.Spec{ModelType: "llama", DType: safetensors.F16, Tied: true}, cfg: oftCfg("v_proj")},
 		{name: "llama tied with head copy", spec: testmodel.Spec{ModelType: "llama", Tied: true}, cfg: oftCfg("o_proj"), tiedCopy: true},
 		{name: "gpt2 no prefix F16 LoRA", spec: testmodel.Spec{ModelType: "gpt2", DType: safetensors.F16, NoPrefix: true},
-			cfg: func() peft.Config {
-				c := lora.NewConfig(peft.Names("c_attn", "c_fc"))
-				c.R = 4
-				c.LoraAlpha = 8
-				return c
-			}()},
+			cfg: methodConfig(t, "lora", []string{"c_attn", "c_fc"}, "lora-r", "4", "lora-alpha", "8")},
 		{name: "gpt2 BF16 OFT", spec: testmodel.Spec{ModelType: "gpt2", DType: safetensors.BF16}, cfg: oftCfg("c_proj")},
 		{name: "sharded llama", spec: testmodel.Spec{ModelType: "llama"}, cfg: oftCfg("q_proj"), sharded: true},
 	} {
@@ -617,9 +636,7 @@ func TestMergeFailureLeavesNothing(t *testing.T) {
 	if _, err := testmodel.Write(modelDir, testmodel.Spec{ModelType: "llama"}); err != nil {
 		t.Fatal(err)
 	}
-	c := oft.NewConfig(peft.Names("q_proj"))
-	c.BlockSize = 8
-	makeAdapter(t, modelDir, filepath.Join(tmp, "a"), c)
+	makeAdapter(t, modelDir, filepath.Join(tmp, "a"), methodConfig(t, "oft", []string{"q_proj"}, "oft-block-size", "8"))
 	if err := os.Mkdir(filepath.Join(modelDir, "tokenizer.json"), 0o755); err != nil {
 		t.Fatal(err)
 	}

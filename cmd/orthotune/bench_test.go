@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"github.com/orthotune/orthotune/finetune"
 	"strings"
 	"testing"
 )
@@ -9,11 +10,11 @@ import (
 func TestBenchPrintsOneJSONLine(t *testing.T) {
 	for _, c := range []struct {
 		args      []string
-		trainable func(r benchResult) bool
+		trainable func(r finetune.BenchResult) bool
 	}{
-		{[]string{"--method", "oft", "--oft-block-size", "8"}, func(r benchResult) bool { return r.TrainableParams > 0 && r.TrainableParams < r.TotalParams }},
-		{[]string{"--method", "lora", "--lora-r", "2"}, func(r benchResult) bool { return r.TrainableParams > 0 && r.TrainableParams < r.TotalParams }},
-		{[]string{"--method", "full", "--arch", "gpt2"}, func(r benchResult) bool { return r.TrainableParams == r.TotalParams }},
+		{[]string{"--method", "oft", "--oft-block-size", "8"}, func(r finetune.BenchResult) bool { return r.TrainableParams > 0 && r.TrainableParams < r.TotalParams }},
+		{[]string{"--method", "lora", "--lora-r", "2"}, func(r finetune.BenchResult) bool { return r.TrainableParams > 0 && r.TrainableParams < r.TotalParams }},
+		{[]string{"--method", "full", "--arch", "gpt2"}, func(r finetune.BenchResult) bool { return r.TrainableParams == r.TotalParams }},
 	} {
 		args := append([]string{"bench", "--layers", "1", "--hidden", "32", "--heads", "4", "--kv-heads", "2", "--intermediate", "48",
 			"--vocab", "64", "--seq", "16", "--batch", "2", "--steps", "3", "--warmup", "1"}, c.args...)
@@ -24,7 +25,7 @@ func TestBenchPrintsOneJSONLine(t *testing.T) {
 		if n := strings.Count(stdout, "\n"); n != 1 {
 			t.Fatalf("%d lines: %q", n, stdout)
 		}
-		var r benchResult
+		var r finetune.BenchResult
 		if err := json.Unmarshal([]byte(stdout), &r); err != nil {
 			t.Fatal(err)
 		}

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -11,10 +12,12 @@ import (
 	"strings"
 	"time"
 
+	"github.com/orthotune/orthotune/finetune"
 	"github.com/orthotune/orthotune/generate"
 	"github.com/orthotune/orthotune/internal/atomicfile"
 	"github.com/orthotune/orthotune/internal/demo"
 	"github.com/orthotune/orthotune/model"
+	"github.com/orthotune/orthotune/peft"
 	"github.com/orthotune/orthotune/tokenizer"
 	"github.com/orthotune/orthotune/train"
 )
@@ -94,15 +97,13 @@ func runDemo(args []string, stdout, stderr io.Writer) error {
 	adapterDir := filepath.Join(root, "oft-adapter")
 
 	fmt.Fprintf(stderr, "demo: step 2/3 — fine-tuning an OFT adapter on the colour task (%d training examples; evaluation uses a lead-in training never shows)\n", len(taskTrain))
-	j := &trainJob{
-		ModelDir: baseDir, DataPath: trainPath, EvalDataPath: evalPath, OutputDir: adapterDir, Method: "oft",
-		TargetModules: "all-linear", OFTBlockSize: 32, Eps: 6e-5, NeumannTerms: 5, MaxSeqLength: 64,
-		EvalBatchSize: 16, Label: "finetune", Config: train.DefaultConfig(),
-	}
-	c := &j.Config
+	j := finetune.NewJob(baseDir, trainPath, adapterDir)
+	j.EvalData, j.MaxSeqLength, j.EvalBatchSize, j.Name = evalPath, 64, 16, "finetune"
+	j.Adapter = demoAdapter()
+	c := &j.Training
 	c.LearningRate, c.MaxSteps, c.WarmupSteps, c.LRSchedulerType = 5e-3, demoSteps.finetune, 6, train.Cosine
 	c.BatchSize, c.EvalSteps, c.LoggingSteps, c.Seed = 8, 60, 1, 7
-	res, err := j.run(io.Discard, stderr)
+	res, err := runQuietly(j, stderr)
 	if err != nil {
 		return err
 	}
@@ -112,7 +113,7 @@ func runDemo(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	tuned, err := loadForInference(baseDir, adapterDir, "")
+	tuned, err := finetune.LoadForInference(baseDir, adapterDir)
 	if err != nil {
 		return err
 	}
@@ -120,7 +121,7 @@ func runDemo(args []string, stdout, stderr io.Writer) error {
 	for _, set := range []struct{ name, path string }{{"task", evalPath}, {"text", textEvalPath}} {
 		var pair [2]train.EvalResult
 		for i, m := range []model.CausalLM{base, tuned} {
-			batches, _, err := evalBatches(m, baseDir, set.path, 64, 16)
+			batches, _, err := finetune.EvalBatches(m, baseDir, set.path, 64, 16)
 			if err != nil {
 				return err
 			}
@@ -130,7 +131,7 @@ func runDemo(args []string, stdout, stderr io.Writer) error {
 		}
 		figures[set.name] = pair
 	}
-	tok, err := loadTokenizer(baseDir, base.Info().Vocab)
+	tok, err := finetune.LoadTokenizer(baseDir, base.Info().Vocab)
 	if err != nil {
 		return err
 	}
@@ -169,10 +170,29 @@ func runDemo(args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
+// demoAdapter is the demo's adapter: OFT with blocks of 32 on every
+// linear layer, every other setting the train command's default.
+func demoAdapter() peft.Config {
+	m, _ := peft.LookupMethod("oft")
+	cfg := m.TrainingConfig()
+	cfg.Base().TargetModules = peft.Pattern(peft.AllLinear)
+	return cfg
+}
+
+// runQuietly runs a job with its progress on stderr and nothing on
+// stdout (the demo prints its own summary).
+func runQuietly(j finetune.Job, stderr io.Writer) (*finetune.Result, error) {
+	rep := newTrainReporter(io.Discard, stderr)
+	j.Report = rep
+	res, err := finetune.Run(context.Background(), j)
+	rep.close()
+	return res, err
+}
+
 // greedy continues prompt with up to n tokens, greedily, through m's slots
 // (an adapter, if m is one).
 func greedy(m model.CausalLM, tok *tokenizer.Tokenizer, prompt string, n int) (string, error) {
-	dec, ok := baseModel(m).(model.Decoder)
+	dec, ok := m.(model.Decoder)
 	if !ok {
 		return "", fmt.Errorf("model cannot generate")
 	}
@@ -205,7 +225,7 @@ func checkDemoBase(dir string) error {
 	if err != nil {
 		return err
 	}
-	_, err = loadTokenizer(dir, m.Info().Vocab)
+	_, err = finetune.LoadTokenizer(dir, m.Info().Vocab)
 	return err
 }
 
@@ -249,14 +269,12 @@ func buildDemoBase(dir string, stdout, stderr io.Writer) error {
 		return err
 	}
 	out := filepath.Join(work, "base")
-	j := &trainJob{
-		ModelDir: initDir, DataPath: textTrain, EvalDataPath: textEval, OutputDir: out, Method: "full",
-		MaxSeqLength: 64, Packing: true, EvalBatchSize: 16, Label: "pretrain", Config: train.DefaultConfig(),
-	}
-	c := &j.Config
+	j := finetune.NewJob(initDir, textTrain, out) // no Adapter: every weight
+	j.EvalData, j.MaxSeqLength, j.Packing, j.EvalBatchSize, j.Name = textEval, 64, true, 16, "pretrain"
+	c := &j.Training
 	c.LearningRate, c.MaxSteps, c.WarmupSteps, c.LRSchedulerType = 3e-3, demoSteps.pretrain, 20, train.Cosine
 	c.BatchSize, c.EvalSteps, c.LoggingSteps, c.WeightDecay, c.Seed = 16, 80, 1, 0.01, 1
-	if _, err := j.run(io.Discard, stderr); err != nil {
+	if _, err := runQuietly(j, stderr); err != nil {
 		return err
 	}
 	if err := copyInto(textEval, filepath.Join(out, "corpus_eval.jsonl")); err != nil {

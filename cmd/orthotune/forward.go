@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"github.com/orthotune/orthotune/finetune"
 	"io"
 
 	"github.com/orthotune/orthotune/model"
@@ -15,7 +16,7 @@ func runForward(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("forward")
 	modelDir := fs.String("model", "", "Hugging Face model directory (config.json + safetensors weights)")
 	adapterDir := fs.String("adapter", "", "PEFT adapter directory (adapter_config.json + adapter_model.safetensors) to run the model through")
-	series := seriesFlag(fs)
+	loadOptions := loadFlags(fs)
 	merged := fs.Bool("merged", false, "fold the adapter into the base weights first and run the plain merged model (needs --adapter)")
 	input := fs.String("input", "", `token ids as JSON: {"input_ids": [[...], ...]} (rows of equal length, at least 2 tokens)`)
 	out := fs.String("out", "", "output safetensors file: logits F32 [batch, seq, vocab] and loss F32 [1]")
@@ -39,7 +40,11 @@ func runForward(args []string, stdout, stderr io.Writer) error {
 			return err
 		}
 	} else {
-		pm, a, err := loadAdapted(*modelDir, *adapterDir, *series)
+		opts, err := loadOptions()
+		if err != nil {
+			return err
+		}
+		pm, a, err := finetune.LoadAdapted(*modelDir, *adapterDir, opts...)
 		if err != nil {
 			return err
 		}

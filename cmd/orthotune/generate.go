@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/orthotune/orthotune/finetune"
 	"io"
 	iofs "io/fs"
 	"os"
@@ -27,7 +28,7 @@ func runGenerate(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("generate")
 	modelDir := fs.String("model", "", "Hugging Face model directory (with tokenizer.json)")
 	adapterDir := fs.String("adapter", "", "PEFT adapter directory (default: the model alone)")
-	series := seriesFlag(fs)
+	loadOptions := loadFlags(fs)
 	prompt := fs.String("prompt", "", "text to continue")
 	chatMode := fs.Bool("chat", false, "wrap --prompt as a user message in the model's chat template, with the generation prompt")
 	system := fs.String("system", "", "with --chat: a system message before the prompt")
@@ -45,11 +46,15 @@ func runGenerate(args []string, stdout, stderr io.Writer) error {
 	if err := requireFlags(fs, generateSynopsis, stderr, "model", "prompt"); err != nil {
 		return err
 	}
-	m, err := loadForInference(*modelDir, *adapterDir, *series)
+	opts, err := loadOptions()
 	if err != nil {
 		return err
 	}
-	tok, err := loadTokenizer(*modelDir, m.Info().Vocab)
+	m, err := finetune.LoadForInference(*modelDir, *adapterDir, opts...)
+	if err != nil {
+		return err
+	}
+	tok, err := finetune.LoadTokenizer(*modelDir, m.Info().Vocab)
 	if err != nil {
 		return err
 	}
@@ -63,7 +68,7 @@ func runGenerate(args []string, stdout, stderr io.Writer) error {
 		if *system != "" {
 			msgs = append([]data.Message{{Role: "system", Content: *system}}, msgs...)
 		}
-		if text, err = chatRenderer(tok).render(msgs, true); err != nil {
+		if text, err = finetune.NewChatRenderer(tok).Render(msgs, true); err != nil {
 			return err
 		}
 		ids = tok.Encode(text)
@@ -73,7 +78,7 @@ func runGenerate(args []string, stdout, stderr io.Writer) error {
 	if len(ids) == 0 {
 		return fmt.Errorf("--prompt tokenizes to no tokens")
 	}
-	dec, ok := baseModel(m).(model.Decoder)
+	dec, ok := m.(model.Decoder)
 	if !ok {
 		return fmt.Errorf("%s: model_type %s cannot generate (no key/value cache)", *modelDir, m.Info().ModelType)
 	}

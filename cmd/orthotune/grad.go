@@ -2,6 +2,7 @@ package main
 
 import (
 	"fmt"
+	"github.com/orthotune/orthotune/finetune"
 	"io"
 
 	"github.com/orthotune/orthotune/nn"
@@ -16,7 +17,7 @@ func runGrad(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("grad")
 	modelDir := fs.String("model", "", "Hugging Face model directory (config.json + safetensors weights)")
 	adapterDir := fs.String("adapter", "", "PEFT adapter directory (adapter_config.json + adapter_model.safetensors)")
-	series := seriesFlag(fs)
+	loadOptions := loadFlags(fs)
 	input := fs.String("input", "", `token ids as JSON: {"input_ids": [[...], ...]} (rows of equal length, at least 2 tokens)`)
 	out := fs.String("out", "", "output safetensors file: one F32 gradient per adapter tensor, under the adapter_model.safetensors key (dropout off)")
 	if _, err := parseFlags(fs, gradSynopsis, args, 0, 0, stdout, stderr); err != nil {
@@ -29,7 +30,11 @@ func runGrad(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	pm, a, err := loadAdapted(*modelDir, *adapterDir, *series)
+	opts, err := loadOptions()
+	if err != nil {
+		return err
+	}
+	pm, a, err := finetune.LoadAdapted(*modelDir, *adapterDir, opts...)
 	if err != nil {
 		return err
 	}

@@ -9,8 +9,6 @@ import (
 
 	"github.com/orthotune/orthotune/internal/testmodel"
 	"github.com/orthotune/orthotune/internal/testref"
-	"github.com/orthotune/orthotune/peft"
-	"github.com/orthotune/orthotune/peft/oft"
 )
 
 func inspectJSON(t *testing.T, args ...string) adapterReport {
@@ -21,6 +19,30 @@ func inspectJSON(t *testing.T, args ...string) adapterReport {
 		t.Fatalf("%v: %v\n%s", args, err, stdout)
 	}
 	return r
+}
+
+// adapterReport is inspect's JSON output as its readers see it: the
+// method's diagnostics by their keys.
+type adapterReport struct {
+	Method     string         `json:"method"`
+	Parameters int            `json:"trainable_parameters"`
+	Layers     []adapterLayer `json:"layers"`
+}
+
+type adapterLayer struct {
+	Module       string   `json:"module"`
+	Parameters   int      `json:"parameters"`
+	BlockSize    int      `json:"block_size"`
+	Blocks       int      `json:"blocks"`
+	Shared       bool     `json:"block_share"`
+	QNorm        *float64 `json:"q_frobenius_norm"`
+	OrthError    *float64 `json:"orthogonality_error_max"`
+	Radius       *float64 `json:"coft_radius"`
+	Rank         int      `json:"rank"`
+	Scaling      *float64 `json:"scaling"`
+	EnergyBase   *float64 `json:"hyperspherical_energy_base"`
+	EnergyMerged *float64 `json:"hyperspherical_energy_merged"`
+	EnergyChange *float64 `json:"hyperspherical_energy_relative_change"`
 }
 
 // TestInspectEnergy: merging an exact-Cayley OFT adapter keeps every
@@ -127,12 +149,10 @@ func TestInspectCOFTAndSharedBlocks(t *testing.T) {
 	if _, err := testmodel.Write(modelDir, testmodel.Spec{ModelType: "llama"}); err != nil {
 		t.Fatal(err)
 	}
-	coft := oft.NewConfig(peft.Names("q_proj", "up_proj"))
-	coft.BlockSize, coft.COFT, coft.Eps = 8, true, 1e-3
+	coft := methodConfig(t, "oft", []string{"q_proj", "up_proj"}, "oft-block-size", "8", "coft", "true", "eps", "1e-3")
 	coftDir := filepath.Join(tmp, "coft")
 	makeAdapter(t, modelDir, coftDir, coft)
-	shared := oft.NewConfig(peft.Names("k_proj"))
-	shared.BlockSize, shared.BlockShare, shared.UseCayleyNeumann = 4, true, false
+	shared := methodConfig(t, "oft", []string{"k_proj"}, "oft-block-size", "4", "block-share", "true", "use-cayley-neumann", "false")
 	sharedDir := filepath.Join(tmp, "shared")
 	makeAdapter(t, modelDir, sharedDir, shared)
 

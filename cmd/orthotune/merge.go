@@ -3,6 +3,7 @@ package main
 import (
 	"errors"
 	"fmt"
+	"github.com/orthotune/orthotune/finetune"
 	"io"
 	iofs "io/fs"
 	"os"
@@ -29,7 +30,7 @@ func runMerge(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("merge")
 	modelDir := fs.String("model", "", "Hugging Face model directory (config.json + safetensors weights)")
 	adapterDir := fs.String("adapter", "", "PEFT adapter directory (adapter_config.json + adapter_model.safetensors) to fold into the model")
-	series := seriesFlag(fs)
+	loadOptions := loadFlags(fs)
 	out := fs.String("out", "", "new (or empty) directory for the merged model")
 	if _, err := parseFlags(fs, mergeSynopsis, args, 0, 0, stdout, stderr); err != nil {
 		return err
@@ -41,7 +42,11 @@ func runMerge(args []string, stdout, stderr io.Writer) error {
 	if err := checkNewDir(dest); err != nil {
 		return err
 	}
-	pm, a, err := loadAdapted(*modelDir, *adapterDir, *series)
+	opts, err := loadOptions()
+	if err != nil {
+		return err
+	}
+	pm, a, err := finetune.LoadAdapted(*modelDir, *adapterDir, opts...)
 	if err != nil {
 		return err
 	}

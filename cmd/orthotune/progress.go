@@ -1,36 +1,45 @@
 package main
 
 import (
-	"bytes"
 	"fmt"
 	"io"
-	"path/filepath"
+	"time"
 
-	"github.com/orthotune/orthotune/internal/atomicfile"
-	"github.com/orthotune/orthotune/internal/plot"
+	"github.com/orthotune/orthotune/finetune"
 	"github.com/orthotune/orthotune/internal/progress"
 	"github.com/orthotune/orthotune/train"
 )
 
-// trainProgress shows a training run: a bar on a terminal, plain lines
-// otherwise, evaluation results and checkpoints as lines of their own.
-type trainProgress struct {
-	bar   *progress.Bar
-	label string
-	quiet bool
+// trainReporter shows a training run (finetune.Reporter): what it will do,
+// a bar on a terminal (plain lines otherwise), evaluation results and
+// checkpoints as lines of their own, and a closing line.
+type trainReporter struct {
+	stdout, stderr io.Writer
+	bar            *progress.Bar
+	label          string
 }
 
-func newTrainProgress(w io.Writer, label string, total int, quiet bool) *trainProgress {
-	if quiet {
-		return &trainProgress{quiet: true}
-	}
-	return &trainProgress{bar: progress.New(w, progress.Options{Label: label, Total: total}), label: label}
+func newTrainReporter(stdout, stderr io.Writer) *trainReporter {
+	return &trainReporter{stdout: stdout, stderr: stderr}
 }
 
-func (p *trainProgress) observe(e train.Event) {
-	if p.quiet {
-		return
+// Begin prints the run's plan and starts the bar.
+func (p *trainReporter) Begin(plan finetune.Plan) {
+	p.label = plan.Name
+	what := plan.Method
+	if plan.Targets != "" {
+		what = fmt.Sprintf("%s on %s", plan.Method, plan.Targets)
 	}
+	info := plan.Info
+	fmt.Fprintf(p.stderr, "%s: %s (%s, %s parameters) · %s · %d trainable parameters (%.3g%%)\n", p.label, plan.Model, info.ModelType,
+		humanCount(info.Parameters), what, plan.Trainable, 100*float64(plan.Trainable)/float64(info.Parameters))
+	fmt.Fprintf(p.stderr, "%s: %d training examples (%d tokens, %d truncated), %d for evaluation · %d steps of %d×%d sequences\n",
+		p.label, plan.TrainRows, plan.Train.Tokens, plan.Train.Truncated, plan.EvalRows, plan.Steps, plan.BatchSize, plan.Accumulate)
+	p.bar = progress.New(p.stderr, progress.Options{Label: p.label, Total: plan.Steps})
+}
+
+// Observe shows a step, an evaluation or a checkpoint.
+func (p *trainReporter) Observe(e train.Event) {
 	switch e.Kind {
 	case "step":
 		p.bar.AddTokens(e.StepTokens)
@@ -47,36 +56,25 @@ func (p *trainProgress) observe(e train.Event) {
 	}
 }
 
-func (p *trainProgress) finish() {
-	if !p.quiet {
-		p.bar.Finish()
+// End closes the bar and prints the run's figures.
+func (p *trainReporter) End(res finetune.Result) {
+	p.close()
+	st := res.State
+	msg := fmt.Sprintf("%s: done in %s: %d steps, %d tokens", p.label, res.Elapsed.Round(time.Second), st.GlobalStep, st.NumTokens)
+	for i := len(st.LogHistory) - 1; i >= 0; i-- {
+		if r := st.LogHistory[i]; r.EvalLoss != nil {
+			msg += fmt.Sprintf(", eval loss %.4f (perplexity %.2f)", *r.EvalLoss, *r.EvalPerplexity)
+			break
+		}
 	}
+	fmt.Fprintln(p.stderr, msg)
+	fmt.Fprintf(p.stdout, "wrote %s\n", res.OutputDir)
 }
 
-// LossPlotFile is the loss-curve picture written into a training run's
-// output directory.
-const LossPlotFile = "loss.svg"
-
-// writeLossPlot draws the training loss per step and the evaluation loss
-// from a run's log into dir/loss.svg.
-func writeLossPlot(dir string, records []train.Record, label string) error {
-	var trainPts, evalPts []plot.Point
-	for _, r := range records {
-		if r.Loss != nil {
-			trainPts = append(trainPts, plot.Point{X: float64(r.Step), Y: *r.Loss})
-		}
-		if r.EvalLoss != nil {
-			evalPts = append(evalPts, plot.Point{X: float64(r.Step), Y: *r.EvalLoss})
-		}
+// close finishes the bar, if one was started and is not finished.
+func (p *trainReporter) close() {
+	if p.bar != nil {
+		p.bar.Finish()
+		p.bar = nil
 	}
-	series := []plot.Series{{Name: "training loss", Points: trainPts}}
-	if len(evalPts) > 0 {
-		series = append(series, plot.Series{Name: "evaluation loss", Points: evalPts, Dashed: true})
-	}
-	c := plot.Chart{Title: label + ": next-token loss", XLabel: "optimizer step", YLabel: "loss (nats/token)", Width: 800, Height: 450}
-	var buf bytes.Buffer
-	if err := c.WriteSVG(&buf, series...); err != nil {
-		return fmt.Errorf("%s: %w", LossPlotFile, err)
-	}
-	return atomicfile.WriteBytes(filepath.Join(dir, LossPlotFile), buf.Bytes())
 }

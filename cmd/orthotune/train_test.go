@@ -329,12 +329,11 @@ func FuzzConfigFile(f *testing.F) {
 		if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
 			t.Fatal(err)
 		}
-		j := &trainJob{}
-		fs := trainFlags(j)
-		if err := fs.Set("config", path); err != nil {
+		tf := newTrainFlags()
+		if err := tf.fs.Set("config", path); err != nil {
 			t.Fatal(err)
 		}
-		if err := applyConfigFile(fs); err != nil && !strings.Contains(err.Error(), path) {
+		if err := tf.applyConfigFile(); err != nil && !strings.Contains(err.Error(), path) {
 			t.Fatalf("error %q does not name the file", err)
 		}
 	})
@@ -370,8 +369,8 @@ func TestTrainMemoryFlags(t *testing.T) {
 	}
 	for _, extra := range [][]string{{"--base-dtype", "bf16", "--method", "full"}, {"--base-dtype", "f8"}} {
 		out := filepath.Join(t.TempDir(), "refused")
-		if code, _, stderr := orthotune(f.trainArgs(out, extra...)...); code == 0 || !strings.Contains(stderr, "--base-dtype") {
-			t.Errorf("%v: exit %d, stderr %q; want a failure naming --base-dtype", extra, code, stderr)
+		if code, _, stderr := orthotune(f.trainArgs(out, extra...)...); code == 0 || !strings.Contains(stderr, "base_dtype") {
+			t.Errorf("%v: exit %d, stderr %q; want a failure naming the setting base_dtype", extra, code, stderr)
 		}
 		if _, err := os.Stat(out); err == nil {
 			t.Errorf("%v: the refused run created its output directory", extra)

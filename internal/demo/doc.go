@@ -1,7 +1,9 @@
 // Package demo holds what `orthotune demo` needs and nothing can download
 // here: a text corpus and a fine-tuning task, generated deterministically
 // by code, and a freshly initialised Llama-architecture model directory to
-// pretrain on the corpus.
+// pretrain on the corpus. The model is built with model.NewInitialized
+// through the Llama builder, which names the weights, and written with
+// model.WriteInitialized.
 //
 // The corpus describes a small world in simple sentences (animals, people,
 // places, colours, counting) so that a model of a few hundred thousand

@@ -3,10 +3,12 @@ package testmodel
 import (
 	"encoding/json"
 	"fmt"
-	"os"
 	"path/filepath"
 	"strings"
 
+	"github.com/orthotune/orthotune/model"
+	_ "github.com/orthotune/orthotune/model/gpt2"  // registers gpt2
+	_ "github.com/orthotune/orthotune/model/llama" // registers llama, mistral, qwen2
 	"github.com/orthotune/orthotune/safetensors"
 	"github.com/orthotune/orthotune/tensor"
 )
@@ -26,7 +28,7 @@ type Spec struct {
 	Seed          uint64
 	SlidingWindow int            // mistral only
 	NoPrefix      bool           // gpt2: write names without "transformer."
-	Extra         map[string]any // extra or overriding config.json fields
+	Extra         map[string]any // extra or overriding config.json fields (nil deletes); the weights ignore them
 	// Std > 0 draws every weight from N(0, Std²) with norm weights 1 and
 	// biases 0, as a freshly initialised model (benchmarks); the default
 	// draws larger, varied values that make tests sensitive.
@@ -53,37 +55,19 @@ func (s *Spec) defaults() {
 
 // Write creates dir (if needed) and writes config.json and model.safetensors.
 // It returns the config it wrote.
+//
+// The weights come from model.NewInitialized on the config Spec describes,
+// drawn in the order the architecture's builder asks for them (see initFunc),
+// and are written by model.WriteInitialized. Extra is applied to config.json
+// afterwards, so it can also describe a config that no longer matches its
+// checkpoint (a missing field, another shape, an unknown model_type).
 func Write(dir string, s Spec) (map[string]any, error) {
 	s.defaults()
-	rng := tensor.NewRNG(s.Seed + 1)
-	var entries []safetensors.Entry
-	add := func(name string, std float64, shape ...int) {
-		if s.Std > 0 {
-			std = s.Std
-			if strings.HasSuffix(name, ".bias") {
-				std = 0
-			}
-		}
-		t := rng.Randn(std, shape...)
-		entries = append(entries, safetensors.Entry{Name: name, DType: s.DType, Shape: shape, Float: t.Data})
-	}
-	ones := func(name string, shape ...int) {
-		spread := 0.1
-		if s.Std > 0 {
-			spread = 0
-		}
-		t := rng.Randn(spread, shape...)
-		for i := range t.Data {
-			t.Data[i] += 1
-		}
-		entries = append(entries, safetensors.Entry{Name: name, DType: s.DType, Shape: shape, Float: t.Data})
-	}
 	var cfg map[string]any
-	d, hd := s.Hidden, s.Hidden/s.Heads
 	switch s.ModelType {
 	case "llama", "mistral", "qwen2":
 		cfg = map[string]any{
-			"model_type": s.ModelType, "hidden_size": d, "intermediate_size": s.Intermediate,
+			"model_type": s.ModelType, "hidden_size": s.Hidden, "intermediate_size": s.Intermediate,
 			"num_hidden_layers": s.Layers, "num_attention_heads": s.Heads, "num_key_value_heads": s.KVHeads,
 			"vocab_size": s.Vocab, "max_position_embeddings": s.Positions, "rms_norm_eps": 1e-6,
 			"rope_theta": 10000.0, "tie_word_embeddings": s.Tied, "hidden_act": "silu",
@@ -91,60 +75,21 @@ func Write(dir string, s Spec) (map[string]any, error) {
 		if s.ModelType == "mistral" && s.SlidingWindow > 0 {
 			cfg["sliding_window"] = s.SlidingWindow
 		}
-		add("model.embed_tokens.weight", 0.5, s.Vocab, d)
-		for i := 0; i < s.Layers; i++ {
-			p := fmt.Sprintf("model.layers.%d.", i)
-			ones(p+"input_layernorm.weight", d)
-			ones(p+"post_attention_layernorm.weight", d)
-			for _, lin := range []struct {
-				name    string
-				out, in int
-			}{{"self_attn.q_proj", s.Heads * hd, d}, {"self_attn.k_proj", s.KVHeads * hd, d}, {"self_attn.v_proj", s.KVHeads * hd, d},
-				{"self_attn.o_proj", d, s.Heads * hd}, {"mlp.gate_proj", s.Intermediate, d}, {"mlp.up_proj", s.Intermediate, d},
-				{"mlp.down_proj", d, s.Intermediate}} {
-				add(p+lin.name+".weight", 0.3, lin.out, lin.in)
-				if s.ModelType == "qwen2" && (lin.name == "self_attn.q_proj" || lin.name == "self_attn.k_proj" || lin.name == "self_attn.v_proj") {
-					add(p+lin.name+".bias", 0.3, lin.out)
-				}
-			}
-		}
-		ones("model.norm.weight", d)
-		if !s.Tied {
-			add("lm_head.weight", 0.3, s.Vocab, d)
-		}
 	case "gpt2":
 		cfg = map[string]any{
-			"model_type": "gpt2", "n_embd": d, "n_head": s.Heads, "n_layer": s.Layers, "n_positions": s.Positions,
+			"model_type": "gpt2", "n_embd": s.Hidden, "n_head": s.Heads, "n_layer": s.Layers, "n_positions": s.Positions,
 			"vocab_size": s.Vocab, "n_inner": s.Intermediate, "layer_norm_epsilon": 1e-5, "activation_function": "gelu_new",
 		}
-		p := "transformer."
-		if s.NoPrefix {
-			p = ""
-		}
-		add(p+"wte.weight", 0.5, s.Vocab, d)
-		add(p+"wpe.weight", 0.2, s.Positions, d)
-		for i := 0; i < s.Layers; i++ {
-			h := fmt.Sprintf("%sh.%d.", p, i)
-			for _, ln := range []string{"ln_1", "ln_2"} {
-				ones(h+ln+".weight", d)
-				add(h+ln+".bias", 0.1, d)
-			}
-			for _, c := range []struct {
-				name    string
-				in, out int
-			}{{"attn.c_attn", d, 3 * d}, {"attn.c_proj", d, d}, {"mlp.c_fc", d, s.Intermediate}, {"mlp.c_proj", s.Intermediate, d}} {
-				add(h+c.name+".weight", 0.3, c.in, c.out)
-				add(h+c.name+".bias", 0.1, c.out)
-			}
-			if s.NoPrefix { // original OpenAI files carry the causal mask buffer
-				mask := make([]float32, s.Positions*s.Positions)
-				entries = append(entries, safetensors.Entry{Name: h + "attn.bias", DType: s.DType, Shape: []int{1, 1, s.Positions, s.Positions}, Float: mask})
-			}
-		}
-		ones(p+"ln_f.weight", d)
-		add(p+"ln_f.bias", 0.1, d)
 	default:
 		return nil, fmt.Errorf("testmodel: unknown model type %q", s.ModelType)
+	}
+	base, err := parse(dir, cfg)
+	if err != nil {
+		return nil, err
+	}
+	m, err := model.NewInitialized(base, initFunc(s))
+	if err != nil {
+		return nil, fmt.Errorf("testmodel: %w", err)
 	}
 	for k, v := range s.Extra {
 		if v == nil {
@@ -153,15 +98,83 @@ func Write(dir string, s Spec) (map[string]any, error) {
 			cfg[k] = v
 		}
 	}
-	if err := os.MkdirAll(dir, 0o755); err != nil {
-		return nil, err
-	}
-	data, err := json.MarshalIndent(cfg, "", "  ")
+	final, err := parse(dir, cfg)
 	if err != nil {
 		return nil, err
 	}
-	if err := os.WriteFile(filepath.Join(dir, "config.json"), data, 0o644); err != nil {
-		return nil, err
+	if err := model.WriteInitialized(dir, final, m, s.DType); err != nil {
+		return nil, fmt.Errorf("testmodel: %w", err)
 	}
-	return cfg, safetensors.Write(filepath.Join(dir, "model.safetensors"), entries, map[string]string{"format": "pt"})
+	if s.ModelType == "gpt2" && s.NoPrefix {
+		if err := stripPrefix(dir, s, m); err != nil {
+			return nil, err
+		}
+	}
+	return cfg, nil
+}
+
+// parse encodes cfg as config.json is written and parses it back.
+func parse(dir string, cfg map[string]any) (*model.Config, error) {
+	data, err := json.MarshalIndent(cfg, "", "  ")
+	if err != nil {
+		return nil, fmt.Errorf("testmodel: %w", err)
+	}
+	c, err := model.ParseConfig(filepath.Join(dir, "config.json"), data)
+	if err != nil {
+		return nil, fmt.Errorf("testmodel: %w", err)
+	}
+	return c, nil
+}
+
+// initFunc returns the InitFunc Write draws s's weights with, from
+// tensor.NewRNG(s.Seed+1). With Std > 0 it is model.NormalInit(Std). Else
+// every weight is drawn from a normal distribution whose spread depends on
+// its role: token embeddings 0.5, GPT-2's position embeddings 0.2, other
+// matrices 0.3, biases 0.1 (0.3 for Llama-family ones, Qwen2's q/k/v),
+// and norm weights (the other one-dimensional weights) 1 + N(0, 0.1²).
+func initFunc(s Spec) model.InitFunc {
+	rng := tensor.NewRNG(s.Seed + 1)
+	if s.Std > 0 {
+		return model.NormalInit(s.Std, rng)
+	}
+	biasStd := 0.3
+	if s.ModelType == "gpt2" {
+		biasStd = 0.1
+	}
+	return func(name string, shape []int) []float32 {
+		std := 0.3
+		switch {
+		case strings.HasSuffix(name, ".bias"):
+			std = biasStd
+		case len(shape) == 1:
+			t := rng.Randn(0.1, shape...)
+			for i := range t.Data {
+				t.Data[i] += 1
+			}
+			return t.Data
+		case strings.HasSuffix(name, "embed_tokens.weight"), strings.HasSuffix(name, "wte.weight"):
+			std = 0.5
+		case strings.HasSuffix(name, "wpe.weight"):
+			std = 0.2
+		}
+		return rng.Randn(std, shape...).Data
+	}
+}
+
+// stripPrefix rewrites dir's GPT-2 checkpoint as the original OpenAI
+// conversions store it: m's weights under names without "transformer.",
+// and each block's causal mask buffer (attn.bias, which the loader skips).
+func stripPrefix(dir string, s Spec, m model.CausalLM) error {
+	var entries []safetensors.Entry
+	for _, p := range m.Params() {
+		entries = append(entries, safetensors.Entry{Name: strings.TrimPrefix(p.Name, "transformer."), DType: s.DType, Shape: p.W.Shape, Float: p.W.Data})
+	}
+	for i := range s.Layers {
+		mask := make([]float32, s.Positions*s.Positions)
+		entries = append(entries, safetensors.Entry{Name: fmt.Sprintf("h.%d.attn.bias", i), DType: s.DType, Shape: []int{1, 1, s.Positions, s.Positions}, Float: mask})
+	}
+	if err := safetensors.Write(filepath.Join(dir, safetensors.SingleFileName), entries, map[string]string{"format": "pt"}); err != nil {
+		return fmt.Errorf("testmodel: %w", err)
+	}
+	return nil
 }

@@ -8,10 +8,15 @@ import (
 	"regexp"
 
 	"github.com/orthotune/orthotune/peft"
+	"github.com/orthotune/orthotune/tensor"
 )
 
 func init() {
-	peft.RegisterMethod(peft.Method{PeftType: "LORA", Parse: Parse})
+	peft.RegisterMethod(peft.Method{
+		Name: "lora", PeftType: "LORA", Summary: "low-rank adaptation: a trainable s·B·A added to each layer",
+		NewConfig: func(targets peft.ModuleList) peft.Config { return NewConfig(targets) },
+		Parse:     Parse,
+	})
 }
 
 // Config is PEFT's LoraConfig. Fields orthotune does not implement are kept
@@ -19,10 +24,10 @@ func init() {
 // values that would change the computation (DoRA, lora_bias, …).
 type Config struct {
 	peft.BaseConfig
-	R               int          `json:"r"`
-	LoraAlpha       float64      `json:"lora_alpha"`
-	LoraDropout     float64      `json:"lora_dropout"`
-	UseRSLoRA       bool         `json:"use_rslora"`
+	R               int          `json:"r" flag:"lora-r" alias:"lora-rank" help:"LoRA rank r"`
+	LoraAlpha       float64      `json:"lora_alpha" flag:"lora-alpha" default:"16" help:"LoRA alpha (scaling alpha/r, or alpha/√r with --use-rslora)"`
+	LoraDropout     float64      `json:"lora_dropout" flag:"lora-dropout" help:"LoRA dropout probability"`
+	UseRSLoRA       bool         `json:"use_rslora" flag:"use-rslora" help:"rank-stabilised LoRA scaling alpha/√r"`
 	InitLoraWeights InitMode     `json:"init_lora_weights"`
 	RankPattern     OrderedFloat `json:"rank_pattern"`
 	AlphaPattern    OrderedFloat `json:"alpha_pattern"`
@@ -139,6 +144,16 @@ func (c *Config) Validate() error {
 		}
 	}
 	return nil
+}
+
+// InferShape returns the layer's input features (lora_A's columns) and
+// output features (lora_B's rows).
+func (c *Config) InferShape(module string, ts map[string]*tensor.Tensor) (in, out int, err error) {
+	a, b := ts["lora_A.weight"], ts["lora_B.weight"]
+	if len(a.Shape) != 2 || len(b.Shape) != 2 {
+		return 0, 0, fmt.Errorf("layer %s: lora_A.weight %v and lora_B.weight %v must be matrices", module, a.Shape, b.Shape)
+	}
+	return a.Shape[1], b.Shape[0], nil
 }
 
 // Suffixes lists the tensors a LoRA layer stores.

@@ -13,17 +13,14 @@ import (
 
 // Layer is a LoRA-adapted linear layer.
 type Layer struct {
-	base    *nn.Linear
+	peft.LayerCore
 	A       *nn.Param // lora_A.weight (r, in)
 	B       *nn.Param // lora_B.weight (out, r)
 	Rank    int
 	Scaling float64
 	Dropout float64
 
-	training bool
-	rng      *tensor.RNG
-	merged   bool
-	replicas []*Layer // the replicas made from this layer, whose generators it seeds
+	merged bool
 
 	// forward state
 	xd   *tensor.Tensor // dropout(x)
@@ -32,7 +29,6 @@ type Layer struct {
 }
 
 var _ peft.Layer = (*Layer)(nil)
-var _ peft.Stochastic = (*Layer)(nil)
 
 // NewLayer wraps slot's base layer with fresh LoRA matrices.
 func (c *Config) NewLayer(slot *model.LinearSlot, rng *tensor.RNG) (peft.Layer, error) {
@@ -76,13 +72,11 @@ func (c *Config) LoadLayer(slot *model.LinearSlot, ts map[string]*tensor.Tensor)
 
 func (c *Config) newLayer(slot *model.LinearSlot, a, b *tensor.Tensor, r int, alpha float64, seed uint64) (*Layer, error) {
 	return &Layer{
-		base: slot.Base, A: nn.NewParam(slot.Name+".lora_A.weight", a), B: nn.NewParam(slot.Name+".lora_B.weight", b),
-		Rank: r, Scaling: c.Scaling(r, alpha), Dropout: c.LoraDropout, rng: tensor.NewRNG(seed),
+		LayerCore: peft.NewLayerCore(slot.Base, seed),
+		A:         nn.NewParam(slot.Name+".lora_A.weight", a), B: nn.NewParam(slot.Name+".lora_B.weight", b),
+		Rank: r, Scaling: c.Scaling(r, alpha), Dropout: c.LoraDropout,
 	}, nil
 }
-
-// Base returns the wrapped layer.
-func (l *Layer) Base() *nn.Linear { return l.base }
 
 // Tensors lists lora_A.weight and lora_B.weight.
 func (l *Layer) Tensors() []peft.Tensor {
@@ -94,11 +88,8 @@ func (l *Layer) Tensors() []peft.Tensor {
 func (l *Layer) Release() {
 	tensor.Put(l.h)
 	l.xd, l.mask, l.h = nil, nil, nil
-	l.base.Release()
+	l.Base().Release()
 }
-
-// SetTraining turns dropout on or off.
-func (l *Layer) SetTraining(on bool) { l.training = on }
 
 // Merged reports whether B·A is folded into the base weight.
 func (l *Layer) Merged() bool { return l.merged }
@@ -106,18 +97,23 @@ func (l *Layer) Merged() bool { return l.merged }
 // Describe summarises the layer.
 func (l *Layer) Describe() string { return fmt.Sprintf("rank %d, scaling %.4g", l.Rank, l.Scaling) }
 
+// Diagnostics reports the rank and the scaling s.
+func (l *Layer) Diagnostics() []peft.Diagnostic {
+	return []peft.Diagnostic{{Key: "rank", Label: "rank", Value: l.Rank}, {Key: "scaling", Label: "scaling", Value: l.Scaling, Format: "%.4g"}}
+}
+
 // Forward computes base(x) + s·(dropout(x)·Aᵀ)·Bᵀ.
 func (l *Layer) Forward(x *tensor.Tensor) *tensor.Tensor {
-	y := l.base.Forward(x)
-	in, out, r := l.base.In, l.base.Out, l.Rank
+	y := l.Base().Forward(x)
+	in, out, r := l.Base().In, l.Base().Out, l.Rank
 	n := x.Len() / in
 	l.xd, l.mask = x, nil
-	if l.training && l.Dropout > 0 {
+	if l.Training() && l.Dropout > 0 {
 		keep := float32(1 / (1 - l.Dropout))
 		l.mask = make([]float32, x.Len())
 		l.xd = tensor.New(x.Shape...)
 		for i, v := range x.Data {
-			if l.rng.Float64() >= l.Dropout {
+			if l.RNG().Float64() >= l.Dropout {
 				l.mask[i] = keep
 				l.xd.Data[i] = v * keep
 			}
@@ -132,8 +128,8 @@ func (l *Layer) Forward(x *tensor.Tensor) *tensor.Tensor {
 
 // Backward returns dL/dx and accumulates dL/dA and dL/dB when trainable.
 func (l *Layer) Backward(dy *tensor.Tensor) *tensor.Tensor {
-	dx := l.base.Backward(dy)
-	in, out, r := l.base.In, l.base.Out, l.Rank
+	dx := l.Base().Backward(dy)
+	in, out, r := l.Base().In, l.Base().Out, l.Rank
 	n := dy.Len() / out
 	s := float32(l.Scaling)
 	if g := l.B.Grad; g != nil { // dB += s·dyᵀ·h
@@ -165,8 +161,8 @@ func (l *Layer) Merge() error {
 	if l.merged {
 		return nil
 	}
-	if l.base.BF16() {
-		return fmt.Errorf("%s: merge: %w", l.base.Name, nn.ErrBF16)
+	if l.Base().BF16() {
+		return fmt.Errorf("%s: merge: %w", l.Base().Name, nn.ErrBF16)
 	}
 	l.addDelta(1)
 	l.merged = true
@@ -184,10 +180,10 @@ func (l *Layer) Unmerge() error {
 }
 
 func (l *Layer) addDelta(sign float32) {
-	in, out, r := l.base.In, l.base.Out, l.Rank
+	in, out, r := l.Base().In, l.Base().Out, l.Rank
 	s := sign * float32(l.Scaling)
-	w := l.base.Weight.W.Data
-	if l.base.Conv1D { // W (in, out) += s·Aᵀ·Bᵀ
+	w := l.Base().Weight.W.Data
+	if l.Base().Conv1D { // W (in, out) += s·Aᵀ·Bᵀ
 		kernels.Gemm(true, true, in, out, r, s, l.A.W.Data, in, l.B.W.Data, r, 1, w, out)
 	} else { // W (out, in) += s·B·A
 		kernels.Gemm(false, false, out, in, r, s, l.B.W.Data, r, l.A.W.Data, in, 1, w, in)
@@ -195,16 +191,13 @@ func (l *Layer) addDelta(sign float32) {
 }
 
 func (l *Layer) checkFinite() error {
-	for _, v := range l.base.Weight.W.Data {
+	for _, v := range l.Base().Weight.W.Data {
 		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
-			return fmt.Errorf("%s: merge produced non-finite weights; the adapter is broken", l.base.Name)
+			return fmt.Errorf("%s: merge produced non-finite weights; the adapter is broken", l.Base().Name)
 		}
 	}
 	return nil
 }
-
-// RNG returns the generator that LoRA dropout draws from (peft.Stochastic).
-func (l *Layer) RNG() *tensor.RNG { return l.rng }
 
 // ReplicaOn returns a replica of the layer over base, a replica of its
 // base layer, for data-parallel training (see nn.Replicas): the same A and
@@ -217,22 +210,14 @@ func (l *Layer) ReplicaOn(base *nn.Linear, r *nn.Replicas) (nn.Layer, error) {
 	if l.merged {
 		return nil, fmt.Errorf("lora: the layer is merged into its base: no replicas")
 	}
-	rep := &Layer{base: base, A: r.Param(l.A), B: r.Param(l.B), Rank: l.Rank, Scaling: l.Scaling,
-		Dropout: l.Dropout, training: l.training, rng: tensor.NewRNG(0)}
-	l.replicas = append(l.replicas, rep)
-	return rep, nil
+	return &Layer{LayerCore: l.ReplicaCore(base), A: r.Param(l.A), B: r.Param(l.B), Rank: l.Rank, Scaling: l.Scaling,
+		Dropout: l.Dropout}, nil
 }
 
 // ShareStep(true), before a data-parallel step (see model.StepSharer),
 // seeds each replica's dropout generator from the layer's.
 func (l *Layer) ShareStep(on bool) {
-	if on && l.training && l.Dropout > 0 {
-		for _, r := range l.replicas {
-			r.rng.Reseed(l.rng.Uint64())
-		}
+	if on && l.Training() && l.Dropout > 0 {
+		l.SeedReplicas()
 	}
 }
-
-// DropReplicas forgets the replicas made from the layer
-// (model.ReplicaOwner).
-func (l *Layer) DropReplicas() { l.replicas = nil }

@@ -185,15 +185,15 @@ func TestReplicaDropout(t *testing.T) {
 			t.Fatal(err)
 		}
 		rl := r.(*Layer)
-		if rl.Dropout != l.Dropout || !rl.training || rl.rng == l.rng {
-			t.Fatalf("replica: dropout %g, training %v, own generator %v", rl.Dropout, rl.training, rl.rng != l.rng)
+		if rl.Dropout != l.Dropout || !rl.Training() || rl.RNG() == l.RNG() {
+			t.Fatalf("replica: dropout %g, training %v, own generator %v", rl.Dropout, rl.Training(), rl.RNG() != l.RNG())
 		}
 		x := tensor.NewRNG(2).Randn(1, 6, 12)
 		l.ShareStep(true)
 		l.Forward(x)
 		rl.Forward(x)
-		if len(l.replicas) != 1 {
-			t.Fatalf("%d replicas kept, want 1", len(l.replicas))
+		if l.Replicas() != 1 {
+			t.Fatalf("%d replicas kept, want 1", l.Replicas())
 		}
 		l.DropReplicas()
 		return append([]float32(nil), l.mask...), append([]float32(nil), rl.mask...)

@@ -8,23 +8,48 @@ import (
 
 	"github.com/orthotune/orthotune/orth"
 	"github.com/orthotune/orthotune/peft"
+	"github.com/orthotune/orthotune/tensor"
 )
 
 func init() {
-	peft.RegisterMethod(peft.Method{PeftType: "OFT", Parse: Parse})
+	peft.RegisterMethod(peft.Method{
+		Name: "oft", PeftType: "OFT", Summary: "orthogonal fine-tuning: block-diagonal Cayley rotations of each layer's input",
+		NewConfig: func(targets peft.ModuleList) peft.Config { return NewConfig(targets) },
+		Parse:     Parse,
+	})
+	peft.RegisterLoadSetting(peft.LoadSetting{
+		Flag: "neumann-series", Default: "auto",
+		Help:   "OFT Cayley–Neumann series: auto (from the adapter's peft_version: below 0.18.0 or missing means PEFT 0.16–0.17's series), current (PEFT ≥ 0.18), or legacy (PEFT 0.16–0.17)",
+		Option: seriesOption,
+	})
 }
 
-// Config is PEFT's OFTConfig.
+// seriesOption turns a --neumann-series value into a load option.
+func seriesOption(series string) (peft.LoadOption, error) {
+	switch series {
+	case "auto", "":
+		return nil, nil
+	case "current":
+		return WithSeries(orth.Neumann), nil
+	case "legacy":
+		return WithSeries(orth.NeumannLegacy), nil
+	}
+	return nil, fmt.Errorf("neumann-series %q: want auto, current or legacy", series)
+}
+
+// Config is PEFT's OFTConfig. The struct tags declare the settings users
+// set by name (peft.Settings): the flag, PEFT's field name (json) and the
+// help text.
 type Config struct {
 	peft.BaseConfig
-	R                     int     `json:"r"`
-	BlockSize             int     `json:"oft_block_size"`
-	ModuleDropout         float64 `json:"module_dropout"`
-	COFT                  bool    `json:"coft"`
-	Eps                   float64 `json:"eps"`
-	BlockShare            bool    `json:"block_share"`
-	UseCayleyNeumann      bool    `json:"use_cayley_neumann"`
-	NumCayleyNeumannTerms int     `json:"num_cayley_neumann_terms"`
+	R                     int     `json:"r" flag:"oft-r" help:"OFT number of blocks r instead of --oft-block-size (PEFT r; 0: use the block size)"`
+	BlockSize             int     `json:"oft_block_size" flag:"oft-block-size" help:"OFT block size b (PEFT oft_block_size)"`
+	ModuleDropout         float64 `json:"module_dropout" flag:"module-dropout" help:"OFT multiplicative block dropout probability"`
+	COFT                  bool    `json:"coft" flag:"coft" help:"constrained OFT: keep each block's Q within a ball of radius --eps"`
+	Eps                   float64 `json:"eps" flag:"eps" help:"COFT radius (PEFT eps)"`
+	BlockShare            bool    `json:"block_share" flag:"block-share" help:"share one OFT block across the layer"`
+	UseCayleyNeumann      bool    `json:"use_cayley_neumann" flag:"use-cayley-neumann" help:"Cayley–Neumann series for OFT's rotation (PEFT's default)" negate:"exact-cayley" negatehelp:"exact Cayley transform (use_cayley_neumann=false)"`
+	NumCayleyNeumannTerms int     `json:"num_cayley_neumann_terms" flag:"num-cayley-neumann-terms" alias:"neumann-terms" help:"terms of the Cayley–Neumann series"`
 	InitWeights           bool    `json:"init_weights"`
 
 	// Series is the Cayley–Neumann series used when UseCayleyNeumann is
@@ -103,6 +128,43 @@ func WithSeries(k orth.Kind) peft.LoadOption {
 		}
 		return nil
 	}
+}
+
+// Resolve gives r precedence: a number of blocks set by name replaces the
+// block size (peft.Resolver).
+func (c *Config) Resolve() {
+	if c.R > 0 {
+		c.BlockSize = 0
+	}
+}
+
+// Describe reports the Cayley parametrisation and, with COFT, the radius
+// eps (peft.Describer).
+func (c *Config) Describe() []peft.Diagnostic {
+	out := []peft.Diagnostic{{Key: "rotation", Value: c.Cayley().String(), Format: "%s"}}
+	if c.COFT {
+		out = append(out, peft.Diagnostic{Key: "coft", Value: true},
+			peft.Diagnostic{Key: "eps", Value: c.Eps, Format: "COFT (eps %g)"})
+	}
+	return out
+}
+
+// InferShape returns the input (and output) features of the layer that
+// one oft_R.weight implies: rows·b, or b with block sharing.
+func (c *Config) InferShape(module string, ts map[string]*tensor.Tensor) (in, out int, err error) {
+	w := ts["oft_R.weight"]
+	if len(w.Shape) != 2 {
+		return 0, 0, fmt.Errorf("layer %s: oft_R.weight has shape %v, want (blocks, b(b−1)/2)", module, w.Shape)
+	}
+	b, err := orth.BlockSizeFromParams(w.Shape[1])
+	if err != nil {
+		return 0, 0, fmt.Errorf("layer %s: oft_R.weight has shape %v: %w", module, w.Shape, err)
+	}
+	in = w.Shape[0] * b
+	if c.BlockShare {
+		in = b
+	}
+	return in, in, nil
 }
 
 // Cayley returns the rotation parametrisation the config selects.

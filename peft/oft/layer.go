@@ -14,7 +14,7 @@ import (
 
 // Layer is an OFT-adapted linear layer.
 type Layer struct {
-	base      *nn.Linear
+	peft.LayerCore
 	Param     *nn.Param // oft_R.weight, (rows, b(b−1)/2)
 	BlockSize int
 	Blocks    int // chunks of the input: in_features / BlockSize
@@ -24,16 +24,12 @@ type Layer struct {
 	Eps       float64
 	Dropout   float64 // multiplicative block dropout probability in training
 
-	training bool
-	rng      *tensor.RNG
-	merged   []float32 // the rotation blocks a Merge applied, for Unmerge
+	merged []float32 // the rotation blocks a Merge applied, for Unmerge
 
-	// origin is the layer a replica was made from (nil for the original),
-	// replicas the original's replicas; shareStep, on the original, says
-	// its q and r hold this data-parallel step's rotations, for it and its
-	// replicas to read.
+	// origin is the layer a replica was made from (nil for the original);
+	// shareStep, on the original, says its q and r hold this data-parallel
+	// step's rotations, for it and its replicas to read.
 	origin    *Layer
-	replicas  []*Layer
 	shareStep bool
 
 	// forward state
@@ -50,7 +46,6 @@ type Layer struct {
 }
 
 var _ peft.Layer = (*Layer)(nil)
-var _ peft.Stochastic = (*Layer)(nil)
 
 // NewLayer wraps slot's base layer with a fresh OFT layer.
 func (c *Config) NewLayer(slot *model.LinearSlot, rng *tensor.RNG) (peft.Layer, error) {
@@ -104,7 +99,7 @@ func nameSeed(name string) uint64 {
 
 func (c *Config) newLayer(slot *model.LinearSlot, w *tensor.Tensor, b int, seed uint64) (*Layer, error) {
 	l := &Layer{
-		base:      slot.Base,
+		LayerCore: peft.NewLayerCore(slot.Base, seed),
 		Param:     nn.NewParam(slot.Name+".oft_R.weight", w),
 		BlockSize: b,
 		Blocks:    slot.Base.In / b,
@@ -113,21 +108,14 @@ func (c *Config) newLayer(slot *model.LinearSlot, w *tensor.Tensor, b int, seed 
 		COFT:      c.COFT,
 		Eps:       c.Eps,
 		Dropout:   c.ModuleDropout,
-		rng:       tensor.NewRNG(seed),
 	}
 	return l, nil
 }
-
-// Base returns the wrapped layer.
-func (l *Layer) Base() *nn.Linear { return l.base }
 
 // Tensors lists oft_R.weight.
 func (l *Layer) Tensors() []peft.Tensor {
 	return []peft.Tensor{{Suffix: "oft_R.weight", Param: l.Param}}
 }
-
-// SetTraining turns multiplicative block dropout on or off.
-func (l *Layer) SetTraining(on bool) { l.training = on }
 
 // Merged reports whether the rotation is folded into the base weight.
 func (l *Layer) Merged() bool { return l.merged != nil }
@@ -180,10 +168,8 @@ func (l *Layer) Rotations() []float32 {
 func (l *Layer) ShareStep(on bool) {
 	if on {
 		l.Rotations()
-		if l.training && l.Dropout > 0 {
-			for _, r := range l.replicas {
-				r.rng.Reseed(l.rng.Uint64())
-			}
+		if l.Training() && l.Dropout > 0 {
+			l.SeedReplicas()
 		}
 	}
 	l.shareStep = on
@@ -210,14 +196,14 @@ func (l *Layer) Forward(x *tensor.Tensor) *tensor.Tensor {
 	r := l.stepRotations()
 	blocks, shared := r, l.Shared
 	l.dropped = nil
-	if l.training && l.Dropout > 0 {
+	if l.Training() && l.Dropout > 0 {
 		b := l.BlockSize
 		bb := b * b
 		l.dropBuf = grow(l.dropBuf, l.Blocks*bb)
 		l.dropped = make([]bool, l.Blocks)
 		for i := 0; i < l.Blocks; i++ {
 			dst := l.dropBuf[i*bb : (i+1)*bb]
-			if l.rng.Float64() < l.Dropout {
+			if l.RNG().Float64() < l.Dropout {
 				l.dropped[i] = true
 				clear(dst)
 				for j := 0; j < b; j++ {
@@ -232,12 +218,12 @@ func (l *Layer) Forward(x *tensor.Tensor) *tensor.Tensor {
 		blocks, shared = l.dropBuf, false
 	}
 	l.eff = blocks
-	rowsN := x.Len() / l.base.In
+	rowsN := x.Len() / l.Base().In
 	l.x = x
-	if l.base.Weight.Trainable() { // the base keeps its input for its weight gradient
+	if l.Base().Weight.Trainable() { // the base keeps its input for its weight gradient
 		l.xr = tensor.Reuse(l.xr, x.Shape...)
-		orth.RotateRows(x.Data, rowsN, l.base.In, l.BlockSize, blocks, shared, l.xr.Data)
-		return l.base.Forward(l.xr)
+		orth.RotateRows(x.Data, rowsN, l.Base().In, l.BlockSize, blocks, shared, l.xr.Data)
+		return l.Base().Forward(l.xr)
 	}
 	// A frozen base does not keep its input, and Backward needs only x, so
 	// the rotation may go either side of the product: x·R_bd·Wᵀ =
@@ -245,32 +231,32 @@ func (l *Layer) Forward(x *tensor.Tensor) *tensor.Tensor {
 	// for the input, so a training batch (more rows than outputs) folds it
 	// into a scratch copy of the weight; generation (a row or a few)
 	// rotates the input. Either way the scratch is shared by every layer.
-	in, out := l.base.In, l.base.Out
+	in, out := l.Base().In, l.Base().Out
 	if rowsN > out {
 		buf := tensor.Get(2 * in * out)
 		defer tensor.Put(buf)
-		w, weff := l.base.Weight.W.Data, buf.Data[in*out:]
-		if l.base.BF16() { // widen into scratch; a float32 weight is read in place
+		w, weff := l.Base().Weight.W.Data, buf.Data[in*out:]
+		if l.Base().BF16() { // widen into scratch; a float32 weight is read in place
 			w = buf.Data[:in*out]
-			l.base.WeightInto(w)
+			l.Base().WeightInto(w)
 		}
-		if l.base.Conv1D { // W (in, out) ← R_bd·W
+		if l.Base().Conv1D { // W (in, out) ← R_bd·W
 			orth.RotateLeft(w, in, out, l.BlockSize, blocks, shared, weff)
 		} else { // W (out, in) ← W·R_bdᵀ
 			orth.RotateRowsT(w, out, in, l.BlockSize, blocks, shared, weff)
 		}
-		return l.base.ForwardWith(x, weff)
+		return l.Base().ForwardWith(x, weff)
 	}
 	xr := tensor.Get(x.Shape...)
 	defer tensor.Put(xr)
 	orth.RotateRows(x.Data, rowsN, in, l.BlockSize, blocks, shared, xr.Data)
-	return l.base.Forward(xr)
+	return l.Base().Forward(xr)
 }
 
 // Backward returns dL/dx and accumulates dL/d(oft_R.weight) when trainable.
 func (l *Layer) Backward(dy *tensor.Tensor) *tensor.Tensor {
-	dxr := l.base.Backward(dy)
-	in, b := l.base.In, l.BlockSize
+	dxr := l.Base().Backward(dy)
+	in, b := l.Base().In, l.BlockSize
 	rowsN := dxr.Len() / in
 	shared := l.Shared && l.dropped == nil
 	dx := tensor.Get(dxr.Shape...) // the rotation writes every element
@@ -333,8 +319,8 @@ func (l *Layer) Merge() error {
 	if l.merged != nil {
 		return nil
 	}
-	if l.base.BF16() {
-		return fmt.Errorf("%s: merge: %w", l.base.Name, nn.ErrBF16)
+	if l.Base().BF16() {
+		return fmt.Errorf("%s: merge: %w", l.Base().Name, nn.ErrBF16)
 	}
 	r := l.Rotations()
 	l.merged = append([]float32(nil), r...)
@@ -362,18 +348,18 @@ func (l *Layer) Unmerge() error {
 }
 
 func (l *Layer) rotateBase(blocks []float32) {
-	w := l.base.Weight.W
-	if l.base.Conv1D {
-		orth.RotateWeightConv1D(w.Data, l.base.In, l.base.Out, l.BlockSize, blocks, l.Shared)
+	w := l.Base().Weight.W
+	if l.Base().Conv1D {
+		orth.RotateWeightConv1D(w.Data, l.Base().In, l.Base().Out, l.BlockSize, blocks, l.Shared)
 	} else {
-		orth.RotateWeightLinear(w.Data, l.base.Out, l.base.In, l.BlockSize, blocks, l.Shared)
+		orth.RotateWeightLinear(w.Data, l.Base().Out, l.Base().In, l.BlockSize, blocks, l.Shared)
 	}
 }
 
 func (l *Layer) checkFinite(op string) error {
-	for _, v := range l.base.Weight.W.Data {
+	for _, v := range l.Base().Weight.W.Data {
 		if math.IsNaN(float64(v)) || math.IsInf(float64(v), 0) {
-			return fmt.Errorf("%s: %s produced non-finite weights; the adapter is broken", l.base.Name, op)
+			return fmt.Errorf("%s: %s produced non-finite weights; the adapter is broken", l.Base().Name, op)
 		}
 	}
 	return nil
@@ -392,11 +378,8 @@ func grow(s []float32, n int) []float32 {
 // backward pass.
 func (l *Layer) Release() {
 	l.x, l.xr = nil, nil // the block-gradient scratch is the parameters' size: kept
-	l.base.Release()
+	l.Base().Release()
 }
-
-// RNG returns the generator that OFT block dropout draws from (peft.Stochastic).
-func (l *Layer) RNG() *tensor.RNG { return l.rng }
 
 // ReplicaOn returns a replica of the layer over base, a replica of its
 // base layer, for data-parallel training (see nn.Replicas): the same
@@ -414,13 +397,38 @@ func (l *Layer) ReplicaOn(base *nn.Linear, r *nn.Replicas) (nn.Layer, error) {
 	if l.origin != nil {
 		origin = l.origin
 	}
-	rep := &Layer{base: base, Param: r.Param(l.Param), BlockSize: l.BlockSize, Blocks: l.Blocks, Shared: l.Shared,
-		Cayley: l.Cayley, COFT: l.COFT, Eps: l.Eps, Dropout: l.Dropout, training: l.training,
-		rng: tensor.NewRNG(0), origin: origin}
-	origin.replicas = append(origin.replicas, rep)
-	return rep, nil
+	return &Layer{LayerCore: origin.ReplicaCore(base), Param: r.Param(l.Param), BlockSize: l.BlockSize, Blocks: l.Blocks,
+		Shared: l.Shared, Cayley: l.Cayley, COFT: l.COFT, Eps: l.Eps, Dropout: l.Dropout, origin: origin}, nil
 }
 
-// DropReplicas forgets the replicas made from the layer
-// (model.ReplicaOwner).
-func (l *Layer) DropReplicas() { l.replicas = nil }
+// Diagnostics reports the block size, the number of blocks (rows of
+// oft_R.weight), block sharing, ‖Q‖_F of the stored skew parameters, the
+// largest ‖RᵀR − I‖_F over the blocks (built with the layer's own Cayley
+// parametrisation, after the COFT projection, as every forward does) and
+// the COFT radius.
+func (l *Layer) Diagnostics() []peft.Diagnostic {
+	rows, b := l.Param.W.Shape[0], l.BlockSize
+	blocks := "%d"
+	if l.Shared {
+		blocks = "%d (shared)"
+	}
+	out := []peft.Diagnostic{
+		{Key: "block_size", Label: "block size", Value: b},
+		{Key: "blocks", Label: "blocks", Value: rows, Format: blocks},
+	}
+	if l.Shared {
+		out = append(out, peft.Diagnostic{Key: "block_share", Value: true})
+	}
+	q := orth.SkewNorm(l.Param.W.Data)
+	rot := l.Rotations()
+	worst := 0.0
+	for i := range rows {
+		worst = max(worst, orth.OrthogonalityError(rot[i*b*b:(i+1)*b*b], b))
+	}
+	out = append(out, peft.Diagnostic{Key: "q_frobenius_norm", Label: "‖Q‖_F", Value: q, Format: "%.4g"},
+		peft.Diagnostic{Key: "orthogonality_error_max", Label: "max ‖RᵀR−I‖_F", Value: worst, Format: "%.2e"})
+	if l.COFT {
+		out = append(out, peft.Diagnostic{Key: "coft_radius", Label: "COFT radius", Value: l.Radius(), Format: "%.3g"})
+	}
+	return out
+}

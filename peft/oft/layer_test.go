@@ -97,7 +97,7 @@ func TestBlockDropout(t *testing.T) {
 		l.Param.ZeroGrad()
 		l.Backward(tensor.NewRNG(2).Randn(1, 5, 10))
 		// The same output from an eval-mode layer whose dropped rows of Q are zero.
-		ref := &Layer{base: base, Param: nn.NewParam("ref", l.Param.W.Clone()), BlockSize: 4, Blocks: 6, Cayley: l.Cayley}
+		ref := &Layer{LayerCore: peft.NewLayerCore(base, 0), Param: nn.NewParam("ref", l.Param.W.Clone()), BlockSize: 4, Blocks: 6, Cayley: l.Cayley}
 		cols := 6
 		for i, d := range dropped {
 			if d {
@@ -221,8 +221,8 @@ func TestReplicaDropout(t *testing.T) {
 			t.Fatal(err)
 		}
 		rl := r.(*Layer)
-		if rl.Dropout != l.Dropout || !rl.training || rl.rng == l.rng {
-			t.Fatalf("replica: dropout %g, training %v, own generator %v", rl.Dropout, rl.training, rl.rng != l.rng)
+		if rl.Dropout != l.Dropout || !rl.Training() || rl.RNG() == l.RNG() {
+			t.Fatalf("replica: dropout %g, training %v, own generator %v", rl.Dropout, rl.Training(), rl.RNG() != l.RNG())
 		}
 		x := tensor.NewRNG(1).Randn(1, 5, 24)
 		for range 6 {
@@ -234,7 +234,7 @@ func TestReplicaDropout(t *testing.T) {
 			rep = append(rep, append([]bool(nil), rl.dropped...))
 		}
 		l.DropReplicas()
-		if len(l.replicas) != 0 {
+		if l.Replicas() != 0 {
 			t.Error("DropReplicas left replicas")
 		}
 		return orig, rep

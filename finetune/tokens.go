@@ -1,4 +1,4 @@
-package main
+package finetune
 
 import (
 	"errors"
@@ -12,9 +12,9 @@ import (
 	"github.com/orthotune/orthotune/tokenizer"
 )
 
-// loadTokenizer reads the model directory's tokenizer.json (nil when there
-// is none) and checks it against the model's vocabulary size.
-func loadTokenizer(modelDir string, vocab int) (*tokenizer.Tokenizer, error) {
+// LoadTokenizer reads the model directory's tokenizer.json (nil when
+// there is none) and checks it against the model's vocabulary size.
+func LoadTokenizer(modelDir string, vocab int) (*tokenizer.Tokenizer, error) {
 	path := filepath.Join(modelDir, "tokenizer.json")
 	if _, err := os.Stat(path); errors.Is(err, iofs.ErrNotExist) {
 		return nil, nil
@@ -30,9 +30,9 @@ func loadTokenizer(modelDir string, vocab int) (*tokenizer.Tokenizer, error) {
 	return tok, nil
 }
 
-// padID is the id padding rows get: the tokenizer's pad token, else its
+// PadID is the id padding rows get: the tokenizer's pad token, else its
 // EOS, else 0 (padding carries no loss either way).
-func padID(tok *tokenizer.Tokenizer) int {
+func PadID(tok *tokenizer.Tokenizer) int {
 	if tok == nil {
 		return 0
 	}
@@ -45,17 +45,18 @@ func padID(tok *tokenizer.Tokenizer) int {
 	return 0
 }
 
-// templateRenderer renders conversations with a tokenizer's chat template
-// (ChatML when it has none).
-type templateRenderer struct {
+// ChatRenderer renders conversations with a tokenizer's chat template
+// (ChatML when it has none). It implements data.ChatRenderer.
+type ChatRenderer struct {
 	tok *tokenizer.Tokenizer
 	src string
 	tpl *chat.Template
 	err error
 }
 
-func chatRenderer(tok *tokenizer.Tokenizer) *templateRenderer {
-	r := &templateRenderer{tok: tok, src: tok.ChatTemplate()}
+// NewChatRenderer returns the renderer of tok's chat template.
+func NewChatRenderer(tok *tokenizer.Tokenizer) *ChatRenderer {
+	r := &ChatRenderer{tok: tok, src: tok.ChatTemplate()}
 	if r.src == "" {
 		r.src = chat.Default
 	}
@@ -63,11 +64,13 @@ func chatRenderer(tok *tokenizer.Tokenizer) *templateRenderer {
 }
 
 // RenderChat implements data.ChatRenderer (no generation prompt).
-func (r *templateRenderer) RenderChat(messages []data.Message) (string, error) {
-	return r.render(messages, false)
+func (r *ChatRenderer) RenderChat(messages []data.Message) (string, error) {
+	return r.Render(messages, false)
 }
 
-func (r *templateRenderer) render(messages []data.Message, addGenerationPrompt bool) (string, error) {
+// Render renders messages, with the template's generation prompt for the
+// assistant's next turn when addGenerationPrompt is set.
+func (r *ChatRenderer) Render(messages []data.Message, addGenerationPrompt bool) (string, error) {
 	if r.tpl == nil && r.err == nil {
 		r.tpl, r.err = chat.Parse(r.src)
 		if r.err != nil {

@@ -1,6 +1,6 @@
 //go:build unix
 
-package main
+package rss
 
 import (
 	"bufio"
@@ -12,13 +12,13 @@ import (
 	"syscall"
 )
 
-// resetPeakRSS restarts the kernel's resident-set high-water mark (Linux:
+// ResetPeak restarts the kernel's resident-set high-water mark (Linux:
 // /proc/self/clear_refs), so the peak measures training, not loading.
-func resetPeakRSS() { _ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) }
+func ResetPeak() { _ = os.WriteFile("/proc/self/clear_refs", []byte("5"), 0) }
 
-// peakRSSMiB is the resident-set high-water mark: VmHWM from
+// PeakMiB is the resident-set high-water mark: VmHWM from
 // /proc/self/status where there is one, else getrusage's maxrss.
-func peakRSSMiB() float64 {
+func PeakMiB() float64 {
 	if f, err := os.Open(filepath.Join("/proc", "self", "status")); err == nil {
 		defer f.Close()
 		sc := bufio.NewScanner(f)

@@ -1,0 +1,216 @@
+package finetune
+
+import (
+	"encoding/json"
+	"fmt"
+	"io"
+	"log/slog"
+	"runtime"
+	"runtime/pprof"
+	"slices"
+	"time"
+
+	"github.com/orthotune/orthotune/data"
+	"github.com/orthotune/orthotune/internal/rss"
+	"github.com/orthotune/orthotune/kernels"
+	"github.com/orthotune/orthotune/model"
+	"github.com/orthotune/orthotune/peft"
+	"github.com/orthotune/orthotune/tensor"
+	"github.com/orthotune/orthotune/train"
+)
+
+// BenchSpec is a training benchmark: a randomly initialised model of the
+// given shape trained on random tokens with AdamW.
+type BenchSpec struct {
+	Arch                                                string // "llama" or "gpt2"
+	Layers, Hidden, Heads, KVHeads, Intermediate, Vocab int
+	Seq, Batch                                          int // tokens per row, rows per step
+	// Adapter is the method's config (targets unset: every linear layer of
+	// the blocks); nil trains every weight.
+	Adapter               peft.Config
+	Steps, Warmup         int // measured steps, unmeasured steps before them
+	BaseDType             string
+	GradientCheckpointing bool
+	Replicas              int // see train.Trainer.Replicas
+	Seed                  uint64
+	// CPUProfile, if set, receives a CPU profile of the measured steps.
+	CPUProfile io.Writer
+}
+
+// BenchResult is a benchmark's figures (the JSON line orthotune bench
+// prints).
+type BenchResult struct {
+	Arch                 string  `json:"arch"`
+	Method               string  `json:"method"`
+	Layers               int     `json:"layers"`
+	Hidden               int     `json:"hidden"`
+	Seq                  int     `json:"seq"`
+	Batch                int     `json:"batch"`
+	Threads              int     `json:"threads"`
+	Replicas             int     `json:"replicas"`
+	Steps                int     `json:"steps"`
+	TokensPerS           float64 `json:"tokens_per_s"`
+	TokensPerSMedianStep float64 `json:"tokens_per_s_median_step"`
+	StepMsMedian         float64 `json:"step_ms_median"`
+	PeakRSSMiB           float64 `json:"peak_rss_mib"`
+	TrainableParams      int     `json:"trainable_params"`
+	TotalParams          int     `json:"total_params"`
+	Gemm                 string  `json:"gemm"`
+	Checkpointing        bool    `json:"gradient_checkpointing,omitempty"`
+	BaseDType            string  `json:"base_dtype"`
+	AllocsPerStep        float64 `json:"allocs_per_step"`
+	AllocMiBPerStep      float64 `json:"alloc_mib_per_step"`
+	FinalLoss            float64 `json:"final_loss"`
+}
+
+// benchConfig is the config.json of a benchmark model.
+func benchConfig(s BenchSpec) (*model.Config, error) {
+	var cfg map[string]any
+	switch s.Arch {
+	case "llama":
+		cfg = map[string]any{
+			"model_type": "llama", "hidden_size": s.Hidden, "intermediate_size": s.Intermediate,
+			"num_hidden_layers": s.Layers, "num_attention_heads": s.Heads, "num_key_value_heads": s.KVHeads,
+			"vocab_size": s.Vocab, "max_position_embeddings": max(s.Seq, 128), "rms_norm_eps": 1e-6,
+			"rope_theta": 10000.0, "tie_word_embeddings": false, "hidden_act": "silu",
+		}
+	case "gpt2":
+		cfg = map[string]any{
+			"model_type": "gpt2", "n_embd": s.Hidden, "n_head": s.Heads, "n_layer": s.Layers, "n_positions": max(s.Seq, 128),
+			"vocab_size": s.Vocab, "n_inner": s.Intermediate, "layer_norm_epsilon": 1e-5, "activation_function": "gelu_new",
+		}
+	default:
+		return nil, fmt.Errorf("arch %q: want llama or gpt2", s.Arch)
+	}
+	raw, err := json.Marshal(cfg)
+	if err != nil {
+		return nil, err
+	}
+	return model.ParseConfig("bench config.json", raw)
+}
+
+// Bench builds the model (weights from N(0, 0.02²)), attaches the adapter,
+// and times Warmup+Steps data-parallel training steps, reporting the
+// measured ones: tokens per second, the median step, the resident-set
+// high-water mark during training and the allocations per step.
+func Bench(s BenchSpec) (*BenchResult, error) {
+	switch {
+	case s.Steps < 1 || s.Warmup < 0 || s.Seq < 2 || s.Batch < 1 || s.Layers < 1 || s.Vocab < 2 || s.Heads < 1:
+		return nil, fmt.Errorf("bench: steps, seq, batch, layers, heads and vocab must be positive (seq ≥ 2), warmup ≥ 0")
+	case s.Hidden%s.Heads != 0:
+		return nil, fmt.Errorf("bench: hidden %d is not a multiple of heads %d", s.Hidden, s.Heads)
+	}
+	if s.KVHeads == 0 {
+		s.KVHeads = s.Heads
+	}
+	cfg, err := benchConfig(s)
+	if err != nil {
+		return nil, err
+	}
+	m, err := model.NewInitialized(cfg, model.NormalInit(0.02, tensor.NewRNG(s.Seed+1)))
+	if err != nil {
+		return nil, err
+	}
+	var target train.Target
+	var run model.CausalLM = m
+	method := FullMethod
+	if s.Adapter == nil {
+		target = train.FullTarget(m, nil) // never saved
+	} else {
+		if !s.Adapter.Base().TargetModules.IsSet {
+			s.Adapter.Base().TargetModules = peft.Pattern(peft.AllLinear)
+		}
+		pm, a, err := addAdapter(m, s.Adapter, s.Seed)
+		if err != nil {
+			return nil, err
+		}
+		if meth, ok := peft.MethodOf(s.Adapter); ok {
+			method = meth.Name
+		}
+		run, target = pm, train.AdapterTarget(a)
+	}
+	if err := holdBase(run, s.BaseDType, s.Adapter == nil); err != nil {
+		return nil, err
+	}
+	if s.GradientCheckpointing {
+		if err := model.SetGradientCheckpointing(run, true); err != nil {
+			return nil, err
+		}
+	}
+	target.SetTraining(true)
+	replicas := train.DefaultReplicas(s.Replicas, s.GradientCheckpointing)
+	par, err := train.NewParallel(run, replicas)
+	if err != nil {
+		if replicas > 1 {
+			return nil, err
+		}
+		slog.Info("data-parallel steps off", "reason", err)
+		par, _ = train.NewParallel(run, 1)
+	}
+	defer par.Close()
+	params := target.Params()
+	opt, err := train.NewAdamW(params, 0.9, 0.999, 1e-8, 0)
+	if err != nil {
+		return nil, err
+	}
+	trainable := 0
+	for _, p := range params {
+		trainable += p.Param.W.Len()
+	}
+	rng := tensor.NewRNG(s.Seed + 7)
+	ids := make([][]int, s.Batch)
+	for i := range ids {
+		ids[i] = make([]int, s.Seq)
+	}
+	batch := data.Batch{InputIDs: ids, Labels: ids, Tokens: s.Batch * s.Seq}
+	rss.ResetPeak()
+	var memBefore, memAfter runtime.MemStats
+	var times []float64
+	var total time.Duration
+	var loss float64
+	profiling := false
+	for step := 0; step < s.Warmup+s.Steps; step++ {
+		for _, row := range ids {
+			for t := range row {
+				row[t] = rng.IntN(s.Vocab)
+			}
+		}
+		if step == s.Warmup {
+			runtime.ReadMemStats(&memBefore)
+			if s.CPUProfile != nil {
+				if err := pprof.StartCPUProfile(s.CPUProfile); err != nil {
+					return nil, fmt.Errorf("bench: CPU profile: %w", err)
+				}
+				profiling = true
+			}
+		}
+		start := time.Now()
+		res, err := par.Step(opt, []data.Batch{batch}, 1e-4, 1)
+		if err != nil {
+			return nil, err
+		}
+		el := time.Since(start)
+		loss = res.Loss
+		if step >= s.Warmup {
+			times = append(times, el.Seconds())
+			total += el
+		}
+	}
+	runtime.ReadMemStats(&memAfter)
+	if profiling {
+		pprof.StopCPUProfile()
+	}
+	tokens := float64(s.Batch * s.Seq)
+	slices.Sort(times)
+	median := times[len(times)/2]
+	if len(times)%2 == 0 {
+		median = (times[len(times)/2-1] + times[len(times)/2]) / 2
+	}
+	return &BenchResult{Arch: s.Arch, Method: method, Layers: s.Layers, Hidden: s.Hidden, Seq: s.Seq, Batch: s.Batch,
+		Threads: kernels.Threads(), Replicas: par.Replicas(), Steps: s.Steps, TokensPerS: tokens * float64(s.Steps) / total.Seconds(),
+		TokensPerSMedianStep: tokens / median, StepMsMedian: median * 1000, PeakRSSMiB: rss.PeakMiB(),
+		TrainableParams: trainable, TotalParams: m.Info().Parameters, Gemm: kernels.GemmKernel(), FinalLoss: loss,
+		Checkpointing: s.GradientCheckpointing, BaseDType: s.BaseDType,
+		AllocsPerStep:   float64(memAfter.Mallocs-memBefore.Mallocs) / float64(s.Steps),
+		AllocMiBPerStep: float64(memAfter.TotalAlloc-memBefore.TotalAlloc) / float64(s.Steps) / (1 << 20)}, nil
+}
