@@ -18,18 +18,15 @@ import (
 //
 // On a few cores and a small model this beats splitting each operation
 // across the cores, which meets the cores at hundreds of hand-offs a step
-// and runs each product on half the rows: on a 2-core VM (AMD Zen 4) a
-// 4-layer, hidden-256 Llama trained 1.77–1.81× as fast with OFT on two
-// replicas as on one core and 1.88–1.90× with LoRA, where operation-level
-// threading gave 1.54–1.81×. The result is the same computation up to the
-// order of floating-point sums, and for a given number of replicas it is
+// and runs each product on a share of the rows (BENCHMARKS.md has the
+// figures). The result is the same computation up to the order of
+// floating-point sums, and for a given number of replicas it is
 // deterministic.
 //
 // A goroutine in a foreign call (a system BLAS) holds its P, and when no P
 // is idle the runtime hands that P to another thread after 20 µs, so the
-// goroutine coming back must wait for one; with every P running a replica
-// that cost a 2-core step 8–10% (162–169 ms against 148–153). So while a
-// Parallel of n > 1 replicas is open, GOMAXPROCS is at least 2n (extra Ps
+// goroutine coming back must wait for one. So while a Parallel of n > 1
+// replicas is open, GOMAXPROCS is at least 2n (extra Ps
 // cost nothing while their goroutines wait in foreign calls); Close puts
 // it back. It is raised once, not per step: changing GOMAXPROCS empties
 // every sync.Pool.

@@ -133,7 +133,7 @@ type Trainer struct {
 	// and run concurrently (see Parallel): 0 means one per
 	// kernels.Threads() where the model can be replicated and gradient
 	// checkpointing is off (replicas recompute their blocks side by side,
-	// which costs memory: +12% for a SmolLM2-135M-shaped model), else 1;
+	// which costs memory), else 1;
 	// 1 runs every step on the model alone.
 	Replicas int
 
