@@ -30,7 +30,7 @@ func SetGradientCheckpointing(m CausalLM, on bool) error {
 }
 
 // stochastic is what an adapter layer with dropout offers: its generator
-// (peft.Stochastic, seen from below).
+// (peft.Layer.RNG, seen from below).
 type stochastic interface {
 	RNG() *tensor.RNG
 }

@@ -39,7 +39,7 @@ type Linear struct {
 
 // ErrBF16 is returned (wrapped) by operations that need a float32 weight
 // from a layer whose weight is held in bfloat16.
-var ErrBF16 = errors.New("the base weight is held in bfloat16 (--base-dtype bf16); this needs float32 weights")
+var ErrBF16 = errors.New("the base weight is held in bfloat16 (base_dtype bf16); this needs float32 weights")
 
 // StoreBF16 keeps the frozen weight in bfloat16 from now on, halving its
 // memory: Weight.W keeps its shape but its Data becomes nil, and Forward and

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"github.com/orthotune/orthotune/internal/demo"
 	"os"
 	"path/filepath"
 	"strings"
@@ -29,7 +30,7 @@ func TestDemoRunsAndCaches(t *testing.T) {
 		t.Errorf("first run did not pretrain:\n%s", stderr)
 	}
 	for _, name := range []string{"config.json", "model.safetensors", "tokenizer.json", "demo.json"} {
-		if _, err := os.Stat(filepath.Join(cache, demoVersion, name)); err != nil {
+		if _, err := os.Stat(filepath.Join(cache, demo.Version, name)); err != nil {
 			t.Error(err)
 		}
 	}
@@ -41,7 +42,7 @@ func TestDemoRunsAndCaches(t *testing.T) {
 	if code != 0 || !strings.Contains(stderr, "using the pretrained base model cached") {
 		t.Fatalf("second run (exit %d) did not use the cache:\n%s", code, stderr)
 	}
-	if err := os.Remove(filepath.Join(cache, demoVersion, "model.safetensors")); err != nil {
+	if err := os.Remove(filepath.Join(cache, demo.Version, "model.safetensors")); err != nil {
 		t.Fatal(err)
 	}
 	code, _, stderr = orthotune("demo", "--cache-dir", cache, "--output-dir", filepath.Join(t.TempDir(), "third"))

@@ -1,7 +1,9 @@
-// Package demo holds what `orthotune demo` needs and nothing can download
-// here: a text corpus and a fine-tuning task, generated deterministically
-// by code, and a freshly initialised Llama-architecture model directory to
-// pretrain on the corpus. The model is built with model.NewInitialized
+// Package demo is `orthotune demo`: Run pretrains a small base model once
+// (cached), fine-tunes an OFT adapter on a task with finetune.Run, and
+// evaluates and queries the base and the adapted model. It holds what that
+// needs and nothing can download here: a text corpus and a fine-tuning
+// task, generated deterministically by code, and a freshly initialised
+// Llama-architecture model directory to pretrain on the corpus. The model is built with model.NewInitialized
 // through the Llama builder, which names the weights, and written with
 // model.WriteInitialized.
 //
