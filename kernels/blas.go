@@ -28,12 +28,11 @@ import (
 
 // blasMinVolume is the least m·n·k sent to the library. The issue this
 // backend was written for expected a foreign call to cost about 1 µs and
-// asked that thin products (LoRA's rank, OFT's blocks of b ≤ 64) stay in Go;
-// measured here (Xeon, OpenBLAS 0.3.21 SkylakeX, 2 threads) the call costs
-// well under 1 µs and the library beats the portable kernel at every shape
-// training uses: 32×32×32 0.66 µs vs 12 µs, OFT's 1024×32×32 block
-// rotation 66 vs 6 GFLOP/s, attention's 128×128×64 91 vs 7, LoRA's
-// 1024×8×256 48 vs 6. Only truly tiny products stay in Go.
+// asked that thin products (LoRA's rank, OFT's blocks of b ≤ 64) stay in Go.
+// The call turned out much cheaper than expected, and the library beats the
+// portable kernel at every shape training uses, OFT's block rotations,
+// attention's tiles and LoRA's thin products included; BENCHMARKS.md has
+// the measurements. Only truly tiny products stay in Go.
 const blasMinVolume = 16 * 16 * 16
 
 var blasLibraries = map[string][]string{
@@ -87,22 +86,22 @@ func loadBLAS() error {
 }
 
 // Threads. The library runs single-threaded on the calling goroutine's
-// thread, and orthotune spreads the work itself:
+// thread, and orthotune spreads the work itself (BENCHMARKS.md has the
+// measurements behind each choice):
 //   - a product called from inside one of orthotune's parallel loops (one
 //     per attention head, one per OFT block) runs as it is, the loop
 //     already keeping every core busy; OpenBLAS's thread pool would
-//     serialise such concurrent callers (5× slower here);
+//     serialise such concurrent callers, which is much slower;
 //   - any other product is split into strips of C that goroutines hand to
 //     the library concurrently;
 //   - except a very large one (blasThreadedVolume) with nothing else
 //     running, which uses the library's own threads: they share the packed
-//     operands, where each strip packs its own copy of the other operand
-//     (1024³: 292 against 214 GFLOP/s on 2 cores). Only rare products are
-//     that large, so the library's idle threads, which spin for a while
-//     after each call and would take cores from the goroutines (a training
-//     step ran 40% slower when every product used them), matter little;
-//     their spin is also cut short (OPENBLAS_THREAD_TIMEOUT, see
-//     pinOpenBLASEnv).
+//     operands, where each strip packs its own copy of the other operand,
+//     and so compute it faster. Only rare products are that large, so the
+//     library's idle threads, which spin for a while after each call and
+//     would take cores from the goroutines (a training step was markedly
+//     slower when every product used them), matter little; their spin is
+//     also cut short (OPENBLAS_THREAD_TIMEOUT, see pinOpenBLASEnv).
 
 // blasStrip is the granularity of a strip of C, a multiple of every
 // library's register tile, and blasGrain roughly the least work (m·n·k)
@@ -245,9 +244,8 @@ func blasBackend() (backend, error) {
 //   - OPENBLAS_CORETYPE, its kernel family, from the CPU's features.
 //     OpenBLAS builds with DYNAMIC_ARCH pick kernels by CPU model, and a
 //     model newer than the library (or one a hypervisor disguises) falls
-//     back to the SSE3 "Prescott" kernels: on a 2-core Xeon (Emerald
-//     Rapids, KVM) Debian's OpenBLAS 0.3.21 ran 1024³ at 70 GFLOP/s that
-//     way and at 310 GFLOP/s with SkylakeX.
+//     back to the SSE3 "Prescott" kernels, far slower than the AVX-512 or
+//     AVX2 ones the CPU can run (BENCHMARKS.md has a measurement).
 //   - OPENBLAS_THREAD_TIMEOUT, how long its idle threads spin before
 //     sleeping: 2^28 cycles by default, a tenth of a second in which they
 //     hold cores orthotune's goroutines need. 2^20 cycles (~0.4 ms) keeps them for

@@ -12,7 +12,8 @@ import (
 // assembly (exp_avx2_amd64.s), the same algorithm as expCore, taking
 // ExpSlice, Sigmoid and Max where the CPU has them and the SIMD build's AVX-512
 // versions have not been chosen. Softmax, cross-entropy and SiLU spent a
-// sixth of a training step's processor time in the scalar loops.
+// sizeable share of a training step's processor time in the scalar loops
+// (BENCHMARKS.md has the measurement).
 
 //go:noescape
 func expSliceAVX2(dst, src *float32, n int, shift float32) (sum float64, done int)

@@ -6,8 +6,9 @@ import "sync"
 // kc×nc panel of op(B) is packed once per (jc, pc) step and reused by every
 // mc×kc block of op(A); inside the macro-kernel a kc×nr sliver of B stays in
 // L1 while the packed A block (128 KiB) streams past it from L2. Timings on
-// the development machine were flat (±3%) over kc 256–512, mc 64–256 and
-// nc 512–2048: the micro-kernel, not memory, is the bottleneck.
+// the development machine barely moved over kc 256–512, mc 64–256 and
+// nc 512–2048 (BENCHMARKS.md has the figure): the micro-kernel, not
+// memory, is the bottleneck.
 const (
 	blockK = 256  // kc: depth of one packed panel
 	blockM = 128  // mc: rows of op(A) packed at a time, a multiple of mr

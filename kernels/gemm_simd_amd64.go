@@ -51,14 +51,13 @@ const (
 	// and for the AVX2 one: the expanded sliver of A
 	// (5·kc·64 bytes) and the sliver of B streaming past it (32·kc·4) must
 	// share L1. On a 48 KiB L1 (Intel, Emerald Rapids) 112 no longer fit
-	// and 1024³ ran 20% slower, while 64–96 were within noise of each
-	// other. On a 32 KiB L1 (AMD Zen 4, EPYC 9xx4) 96 (42 KiB) spilled to
-	// L2: 1024³ on two cores ran at 127–137 GFLOP/s with 96 and at 174–194
-	// with 64 or 48, the micro-kernel alone at 110 of a measured 114 peak
-	// per core. 64 (28 KiB) fits both. Keeping a block of rows of C in L2
-	// across panels made no difference, whether by repacking op(B) for
+	// and was slower, while 64–96 were within noise of each other. On a
+	// 32 KiB L1 (AMD Zen 4) 96 (42 KiB) spilled to L2 and was much slower
+	// than 64 or 48, though the micro-kernel alone stayed close to the
+	// core's peak. 64 (28 KiB) fits both. Keeping a block of rows of C in
+	// L2 across panels made no difference, whether by repacking op(B) for
 	// each block (slower) or by ordering the work within a group of panels
-	// (the same).
+	// (the same). BENCHMARKS.md has the measurements.
 	simdKC = 64
 	simdNC = 2048 // columns of op(B) packed at a time, a multiple of every nr
 
@@ -73,7 +72,7 @@ const (
 
 	// simdGrainFlops is the least work (2·m·n·k) worth handing to another
 	// goroutine: waking it and meeting it at the barriers took longer than
-	// computing 128³ (4 Mflop, about 25 µs) alone.
+	// computing 128³ (4 Mflop) alone (BENCHMARKS.md has the timing).
 	simdGrainFlops = 4 << 20
 
 	simdMaxTile = 5 * 32 // mr·nr of the largest micro-kernel
@@ -121,16 +120,15 @@ var simdSelected = simdKernelFor(readX86Model())
 
 // simdKernelFor chooses the micro-kernel. With AVX-512, the kernel that
 // reads A pre-broadcast is the one for Intel's cores, where a broadcast in
-// the loop takes port 5, one of the two that run 512-bit FMAs (the
-// broadcasting kernel ran at 111–133 GFLOP/s on an Emerald Rapids core
-// against 166–188). On AMD Zen 5, whose broadcasts do not compete with
-// its FMAs, both micro-kernels run at about 85% of a core's peak (190–195
-// of 228 GFLOP/s), and the broadcasting one's sliver of A, 16 times
-// smaller, leaves room in L1 for panels 256 deep instead of 64: a quarter
-// of the traffic to C and no expansion of A. Whole products ran 10–15%
-// faster with it there (1024³ on one core: 157–165 against 136–148).
-// Zen 4 executes 512-bit operations in two halves and was measured only
-// with the pre-broadcast kernel, which it keeps.
+// the loop takes port 5, one of the two that run 512-bit FMAs, so that the
+// broadcasting kernel is markedly slower there. On AMD Zen 5, whose
+// broadcasts do not compete with its FMAs, both micro-kernels run equally
+// fast, close to a core's peak, and the broadcasting one's sliver of A, 16
+// times smaller, leaves room in L1 for panels 256 deep instead of 64: a
+// quarter of the traffic to C and no expansion of A, which makes whole
+// products faster with it there. Zen 4 executes 512-bit operations in two
+// halves and was measured only with the pre-broadcast kernel, which it
+// keeps. BENCHMARKS.md has the measurements.
 func simdKernelFor(cpu x86Model) *simdKernel {
 	switch {
 	case archsimd.X86.AVX512() && cpu.amdZen5OrLater():
@@ -161,8 +159,7 @@ func simdBackend() (backend, error) {
 // fast there: a tile of 5×32 would be mostly padding. Thin products are
 // not sent there as the system BLAS's are: without a foreign call to
 // amortise, the SIMD kernel beat the portable one on every other shape
-// timed, 64³ (72–82 GFLOP/s against 7–8) and 4096×16×16 (16–24 against
-// 6–7) included.
+// timed, 64³ and 4096×16×16 included (BENCHMARKS.md has the figures).
 func gemmSIMD(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	if m == 1 || n <= 2 {
 		gemmGo(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)

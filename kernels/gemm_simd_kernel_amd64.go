@@ -24,23 +24,23 @@ import (
 // step. Copies are eliminated at rename, but every instruction takes a slot
 // of the 6-wide front end, which with 2 FMAs a cycle is the limit.
 //
-// Shapes tried for AVX-512, with A pre-broadcast unless noted, GFLOP/s of
-// the kernel alone on one core (kc = 96, B from L2, best of 300 short runs;
-// PeakGFLOPS(1) measured 172–185 on the same machine, a 2-core Xeon of the
-// Emerald Rapids generation). Sustained over seconds the chosen kernel
-// runs at 145–150, about 87% of PeakGFLOPS:
+// Shapes tried for AVX-512, with A pre-broadcast unless noted, each timed
+// as the kernel alone on one core of an Intel Emerald Rapids machine: 5×32
+// was the fastest, and the others lose for the reasons given. Sustained
+// over seconds the chosen kernel runs somewhat below PeakGFLOPS.
+// BENCHMARKS.md has the figures and how they were taken.
 //
-//	5×32           166–188  10 accumulators, 14 registers: chosen
-//	4×32           147–177   8 accumulators, fewer FMAs per load
-//	3×48           151–171   9 accumulators, 3 B loads per 9 FMAs
-//	2×64           117–140   4 B loads and 6 copies per 8 FMAs
-//	6×32            80–85    needs 16 registers: spills
-//	4×48            69–73    needs 17 registers: spills
-//	8×16            71–78    9 loads per 8 FMAs, past 2 per cycle
-//	5×32, A scalar  111–133  VBROADCASTSS in the loop takes FMA slots on port 5
+//	5×32            10 accumulators, 14 registers: chosen
+//	4×32             8 accumulators, fewer FMAs per load
+//	3×48             9 accumulators, 3 B loads per 9 FMAs
+//	2×64             4 B loads and 6 copies per 8 FMAs
+//	6×32            needs 16 registers: spills
+//	4×48            needs 17 registers: spills
+//	8×16            9 loads per 8 FMAs, past 2 per cycle
+//	5×32, A scalar  VBROADCASTSS in the loop takes FMA slots on port 5
 //
-// One step per iteration instead of four ran about 10% slower; two and
-// eight were within noise of four.
+// One step per iteration instead of four was slower; two and eight were
+// within noise of four.
 
 // micro5x32AVX512 is the AVX-512 micro-kernel: a 5×32 tile of C in ten
 // 16-lane accumulators, A pre-broadcast by expandA (kc steps of 5 vectors)
@@ -281,8 +281,8 @@ func micro5x32AVX512Bcast(a, b unsafe.Pointer, kc int, c unsafe.Pointer, ldc uin
 // micro5x16AVX2 is the AVX2 micro-kernel: a 5×16 tile of C in ten 8-lane
 // accumulators, A packed plainly by packASIMD (kc steps of 5 values) and
 // broadcast here, B packed by packBSIMD (kc steps of 16 values). Forced on
-// the AVX-512 machine, it ran 1024³ at 89 GFLOP/s on one core, against
-// 92 for two 8-lane FMAs a cycle.
+// an AVX-512 machine, it ran 1024³ on one core close to the rate of two
+// 8-lane FMAs a cycle (BENCHMARKS.md has the measurement).
 func micro5x16AVX2(a, b unsafe.Pointer, kc int, c unsafe.Pointer, ldc uintptr, ab *[2]float32, mode tileMode) {
 	var c00, c01, c10, c11, c20, c21, c30, c31, c40, c41 archsimd.Float32x8
 	var z archsimd.Float32x4

@@ -65,7 +65,7 @@ func packBSIMD(dst []float32, nr int, trans bool, b []float32, ldb, p0, kc, j0, 
 // packBTrans is packBSIMD for B stored n×k: each column of the panel is a
 // contiguous row of B. Whole slivers are transposed in blocks of 8×8 in
 // registers; moving one value at a time made the whole of 512×768×3072
-// with Bᵀ about 12% slower.
+// with Bᵀ measurably slower (BENCHMARKS.md has the figure).
 func packBTrans(dst []float32, nr int, b []float32, ldb, p0, kc, j0, nc int) {
 	kc8 := kc &^ 7
 	for s := 0; s*nr < nc; s++ {
@@ -148,8 +148,8 @@ func transpose8(src unsafe.Pointer, ld uintptr, dst unsafe.Pointer, dld uintptr)
 // packARows copies the h ≤ 5 rows op(A)[i0:i0+h, p0:p0+kc] into dst row
 // by row, simdARowStride apart: dst[r·simdARowStride+p] = op(A)[i0+r, p0+p],
 // with zeros for rows h to 4. For a row-major A that is five copies of
-// contiguous memory, where interleaving the rows took 2 cycles a value, 9%
-// of a 1024³ product.
+// contiguous memory, where interleaving the rows value by value took a
+// noticeable share of a large product (BENCHMARKS.md has the measurement).
 func packARows(dst []float32, trans bool, a []float32, lda, i0, h, p0, kc int) {
 	const mr = 5
 	d := dst[:mr*simdARowStride]

@@ -32,11 +32,11 @@ func SetThreads(n int) int {
 // The other chunks run on helper goroutines that are reused, so
 // steady-state calls do not allocate. An idle helper spins for a short
 // while (helperSpin) before it parks: a training step hands out hundreds of
-// chunks, and waking a parked goroutine's thread took 55 µs on average on
-// the development VM, a tenth of the step. Calls may be nested (fn may call
-// ParallelFor) and made from several goroutines at once: each chunk goes to
-// an idle helper claimed for it alone, or to a new one when none is idle,
-// so ParallelFor never waits for a helper.
+// chunks, and waking a parked goroutine's thread for each of them took a
+// large share of the step (BENCHMARKS.md has the measurement). Calls may be
+// nested (fn may call ParallelFor) and made from several goroutines at
+// once: each chunk goes to an idle helper claimed for it alone, or to a new
+// one when none is idle, so ParallelFor never waits for a helper.
 func ParallelFor(n, minChunk int, fn func(lo, hi int)) {
 	if n <= 0 {
 		return
