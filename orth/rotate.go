@@ -118,9 +118,9 @@ func RotateRowsT(x []float32, rows, width, b int, blocks []float32, shared bool,
 		kernels.Gemm(false, true, rows*width/b, b, b, 1, x, b, blocks, b, 0, out, b)
 		return
 	}
-	// x·Rᵀ with a transposed operand ran at two thirds of x·R's speed in
-	// OpenBLAS for these thin shapes (1024×32×32), so the blocks are
-	// transposed first (b² values each) and multiplied plainly.
+	// x·Rᵀ with a transposed operand runs slower than x·R in OpenBLAS for
+	// these thin shapes, so the blocks are transposed first (b² values
+	// each) and multiplied plainly.
 	n := width / b
 	t := getScratch(n * b * b)
 	for i := range n {
