@@ -26,7 +26,8 @@ const trainSynopsis = "train --model DIR --data FILE.jsonl --output-dir DIR [fla
 	"chat template) or \"input_ids\". Flags are named as PEFT and transformers' TrainingArguments\n" +
 	"name them; --config FILE.json sets any of them by the same name (flags on the command line win).\n" +
 	"--resume continues from the newest checkpoint in --output-dir (or --resume=DIR) exactly:\n" +
-	"the result is bit-identical to an uninterrupted run."
+	"the result is bit-identical to an uninterrupted run. Ctrl-C (SIGINT) or SIGTERM stops the run\n" +
+	"after the current step with a checkpoint to resume from; a second Ctrl-C stops it at once."
 
 // trainFlags holds what the train command's flags set: the job, the
 // methods' configs the method flags write into, and which setting each
@@ -221,13 +222,14 @@ func (t *trainFlags) resolve() error {
 
 func runTrain(args []string, stdout, stderr io.Writer) error {
 	t := newTrainFlags()
-	if _, err := parseFlags(t.fs, trainSynopsis, args, 0, 0, stdout, stderr); err != nil {
+	synopsis := trainSynopsis + methodList()
+	if _, err := parseFlags(t.fs, synopsis, args, 0, 0, stdout, stderr); err != nil {
 		return err
 	}
 	if err := t.applyConfigFile(); err != nil {
 		return err
 	}
-	if err := requireFlags(t.fs, trainSynopsis, stderr, "model", "data", "output-dir"); err != nil {
+	if err := requireFlags(t.fs, synopsis, stderr, "model", "data", "output-dir"); err != nil {
 		return err
 	}
 	if err := t.resolve(); err != nil {
@@ -240,6 +242,17 @@ func runTrain(args []string, stdout, stderr io.Writer) error {
 	_, err := finetune.Run(ctx, t.job)
 	rep.close()
 	return err
+}
+
+// methodList describes the registered methods for the help text.
+func methodList() string {
+	var b strings.Builder
+	b.WriteString("\n\nMethods (--method):\n")
+	for _, m := range peft.Methods() {
+		fmt.Fprintf(&b, "  %-6s %s\n", m.Name, m.Summary)
+	}
+	fmt.Fprintf(&b, "  %-6s every weight of the model (full fine-tuning, for comparison)", finetune.FullMethod)
+	return b.String()
 }
 
 // interruptible returns a context that Ctrl-C (SIGINT) or SIGTERM
