@@ -6,6 +6,7 @@
 package main
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
@@ -55,7 +56,7 @@ func main() {
 
 // run executes one command line and returns the process exit status: 0 on
 // success or help, 1 when the command failed on its input, 2 on a usage
-// error.
+// error, 130 when an interrupt (Ctrl-C, SIGTERM) stopped it.
 func run(args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		usage(stderr)
@@ -86,6 +87,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 		return 0
 	case errors.Is(err, errUsage):
 		return 2
+	case errors.Is(err, context.Canceled):
+		fmt.Fprintf(stderr, "orthotune %s: %v\n", name, err)
+		return 130 // as a shell reports a process ended by SIGINT
 	default:
 		fmt.Fprintf(stderr, "orthotune %s: %v\n", name, err)
 		return 1
