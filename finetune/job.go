@@ -53,7 +53,9 @@ type Job struct {
 	OutputDir string
 	// Adapter is the method's config, e.g. oft.NewConfig(targets); nil
 	// trains every weight of the model (full fine-tuning, for comparison).
-	// Unset target modules take PEFT's default for the architecture.
+	// Unset target modules take PEFT's default for the architecture. Run
+	// writes the targets it resolves into the config ("all-linear"
+	// expanded to the layer names, as PEFT saves them).
 	Adapter peft.Config
 	// Training holds the optimisation settings (train.DefaultConfig).
 	Training train.Config
