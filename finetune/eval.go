@@ -124,7 +124,9 @@ func Evaluate(job EvalJob) (EvalReport, error) {
 const LossPlotFile = "loss.svg"
 
 // WriteLossPlot draws the training loss per step and the evaluation loss
-// from a run's log into dir/loss.svg, titled with the run's name.
+// from a run's log into dir/loss.svg, titled with the run's name; each
+// evaluation is marked with a dot, so two evaluations do not read as a
+// curve.
 func WriteLossPlot(dir string, records []train.Record, name string) error {
 	var trainPts, evalPts []plot.Point
 	for _, r := range records {
@@ -137,7 +139,7 @@ func WriteLossPlot(dir string, records []train.Record, name string) error {
 	}
 	series := []plot.Series{{Name: "training loss", Points: trainPts}}
 	if len(evalPts) > 0 {
-		series = append(series, plot.Series{Name: "evaluation loss", Points: evalPts, Dashed: true})
+		series = append(series, plot.Series{Name: "evaluation loss", Points: evalPts, Dashed: true, Markers: true})
 	}
 	c := plot.Chart{Title: name + ": next-token loss", XLabel: "optimizer step", YLabel: "loss (nats/token)", Width: 800, Height: 450}
 	var buf bytes.Buffer

@@ -3,9 +3,11 @@ package finetune_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/orthotune/orthotune/finetune"
@@ -134,6 +136,7 @@ func TestRunRefusals(t *testing.T) {
 		{"full in bf16", func(j *finetune.Job) { j.Adapter, j.BaseDType = nil, "bf16" }, "base_dtype"},
 		{"bad method setting", func(j *finetune.Job) { j.Adapter.(*oft.Config).ModuleDropout = 2 }, "module_dropout"},
 		{"resume nothing", func(j *finetune.Job) { j.Resume = "latest" }, "resume"},
+		{"negative replicas", func(j *finetune.Job) { j.Replicas = -1 }, "replicas"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			out := filepath.Join(t.TempDir(), "run")
@@ -149,5 +152,206 @@ func TestRunRefusals(t *testing.T) {
 				t.Error("the refused run created its output directory")
 			}
 		})
+	}
+}
+
+// copyDir copies a directory's files (not subdirectories).
+func copyDir(t *testing.T, src, dst string) {
+	t.Helper()
+	if err := os.MkdirAll(dst, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	entries, err := os.ReadDir(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if e.IsDir() {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(src, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dst, e.Name()), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// TestResumeRefusesChangedInputs: a checkpoint remembers the model's and
+// the data's content and every setting; resuming with any of them changed
+// is refused with a message naming it — even a model or data file of the
+// same size — unless ResumeIgnoreChanges says otherwise.
+func TestResumeRefusesChangedInputs(t *testing.T) {
+	root := t.TempDir()
+	modelDir, dataPath, evalPath := filepath.Join(root, "model"), filepath.Join(root, "train.jsonl"), filepath.Join(root, "eval.jsonl")
+	copyDir(t, tinyModel, modelDir)
+	raw, _ := os.ReadFile(countData)
+	if err := os.WriteFile(dataPath, raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	lines := bytes.SplitAfter(raw, []byte("\n"))
+	if err := os.WriteFile(evalPath, bytes.Join(lines[:10], nil), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(root, "run")
+	job := func() finetune.Job {
+		j := finetune.NewJob(modelDir, dataPath, out)
+		j.EvalData = evalPath
+		j.Adapter = oft.NewConfig(peft.Names("q_proj", "v_proj"))
+		j.Training.MaxSteps, j.Training.BatchSize, j.Training.SaveSteps = 6, 4, 3
+		return j
+	}
+	interruptAt(t, job(), 3)
+	sameSize := func(path string) func() {
+		b, _ := os.ReadFile(path)
+		changed := append([]byte(nil), b...)
+		i := bytes.LastIndexByte(changed, '1')
+		changed[i] = '2'
+		return func() {
+			if err := os.WriteFile(path, changed, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	for _, tc := range []struct {
+		name, want string
+		edit       func(*finetune.Job) func() // returns what to undo
+	}{
+		{"another model of the same architecture and size", "model changed", func(*finetune.Job) func() {
+			path := filepath.Join(modelDir, "model.safetensors")
+			orig, _ := os.ReadFile(path)
+			changed := append([]byte(nil), orig...)
+			changed[len(changed)-3] ^= 1 // a weight's low bits
+			os.WriteFile(path, changed, 0o644)
+			return func() { os.WriteFile(path, orig, 0o644) }
+		}},
+		{"other data of the same size", "data changed", func(*finetune.Job) func() {
+			orig, _ := os.ReadFile(dataPath)
+			sameSize(dataPath)()
+			return func() { os.WriteFile(dataPath, orig, 0o644) }
+		}},
+		{"another eval set", "eval_data changed", func(*finetune.Job) func() {
+			orig, _ := os.ReadFile(evalPath)
+			sameSize(evalPath)()
+			return func() { os.WriteFile(evalPath, orig, 0o644) }
+		}},
+		{"max_seq_length", "max_seq_length changed", func(j *finetune.Job) func() { j.MaxSeqLength = 32; return func() {} }},
+		{"base_dtype", "base_dtype changed", func(j *finetune.Job) func() { j.BaseDType = "bf16"; return func() {} }},
+		{"a method setting", "oft_block_size changed", func(j *finetune.Job) func() { j.Adapter.(*oft.Config).BlockSize = 16; return func() {} }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			j := job()
+			j.Resume = "latest"
+			undo := tc.edit(&j)
+			defer undo()
+			_, err := finetune.Run(context.Background(), j)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("resumed with %s: %v; want a refusal naming %q", tc.name, err, tc.want)
+			}
+		})
+	}
+	j := job()
+	j.Resume, j.MaxSeqLength, j.ResumeIgnoreChanges = "latest", 32, true
+	if _, err := finetune.Run(context.Background(), j); err != nil {
+		t.Fatalf("ResumeIgnoreChanges: %v", err)
+	}
+}
+
+// TestFailedRunLeavesNothing: a new run that fails before its first
+// checkpoint (a loss that overflows, a resume directory that does not
+// exist) leaves no output directory to block the next run; a directory
+// left by a run that never checkpointed is replaced by a new run.
+func TestFailedRunLeavesNothing(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "run")
+	j := finetune.NewJob(tinyModel, countData, out)
+	j.Adapter = lora.NewConfig(peft.Names("q_proj", "v_proj"))
+	j.Training.MaxSteps, j.Training.LearningRate, j.Training.MaxGradNorm = 20, 1e30, 0
+	_, err := finetune.Run(context.Background(), j)
+	var nf *train.NonFiniteError
+	if !errors.As(err, &nf) {
+		t.Fatalf("err %v; want a non-finite loss", err)
+	}
+	if _, err := os.Stat(out); err == nil {
+		t.Error("the failed run left its output directory")
+	}
+	j = finetune.NewJob(tinyModel, countData, out)
+	j.Adapter = lora.NewConfig(peft.Names("q_proj"))
+	j.Resume = filepath.Join(t.TempDir(), "nonexistent")
+	if _, err := finetune.Run(context.Background(), j); err == nil {
+		t.Fatal("resumed from a directory that does not exist")
+	}
+	if _, err := os.Stat(out); err == nil {
+		t.Error("the refused resume created the output directory")
+	}
+	// What a run killed before its first checkpoint leaves: metrics only.
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(out, train.MetricsFile), []byte(`{"step":0}`+"\n"), 0o644)
+	j.Resume, j.Training.MaxSteps = "", 2
+	if _, err := finetune.Run(context.Background(), j); err != nil {
+		t.Fatalf("a directory left by a run that never checkpointed blocked the next: %v", err)
+	}
+}
+
+// TestUntrainableRecordsAreDropped: records with no target token within
+// max_seq_length are dropped when the data is read, so no batch lacks
+// targets (with one record per batch, a dropped one would stop the run).
+func TestUntrainableRecordsAreDropped(t *testing.T) {
+	root := t.TempDir()
+	data := filepath.Join(root, "data.jsonl")
+	raw, _ := os.ReadFile(countData)
+	// A record of a single token has nothing to predict.
+	raw = append([]byte(`{"input_ids": [5]}`+"\n"), raw...)
+	if err := os.WriteFile(data, raw, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	var plan finetune.Plan
+	j := finetune.NewJob(tinyModel, data, filepath.Join(root, "run"))
+	j.Adapter = lora.NewConfig(peft.Names("q_proj"))
+	j.Training.MaxSteps, j.Training.BatchSize, j.ValidationSplit = 41, 1, 0
+	j.Report = planRecorder{&plan}
+	if _, err := finetune.Run(context.Background(), j); err != nil {
+		t.Fatal(err)
+	}
+	if plan.Dropped != 1 || plan.TrainRows != 40 {
+		t.Errorf("dropped %d, kept %d; want 1 and 40", plan.Dropped, plan.TrainRows)
+	}
+}
+
+type planRecorder struct{ p *finetune.Plan }
+
+func (r planRecorder) Begin(p finetune.Plan) { *r.p = p }
+func (r planRecorder) Observe(train.Event)   {}
+func (r planRecorder) End(finetune.Result)   {}
+
+// TestSettingsFileReproducesTheRun: train_config.json holds every setting
+// (paths absolute) and a run from it writes the same adapter.
+func TestSettingsFileReproducesTheRun(t *testing.T) {
+	root := t.TempDir()
+	j := finetune.NewJob(tinyModel, countData, filepath.Join(root, "a"))
+	c := lora.NewConfig(peft.Names("q_proj", "v_proj"))
+	c.LoraDropout = 0.1
+	j.Adapter = c
+	j.Training.MaxSteps, j.Training.BatchSize, j.Training.GradientCheckpointing, j.BaseDType = 5, 4, true, "bf16"
+	if _, err := finetune.Run(context.Background(), j); err != nil {
+		t.Fatal(err)
+	}
+	raw, _ := os.ReadFile(filepath.Join(root, "a", finetune.TrainConfigFile))
+	var s map[string]any
+	if err := json.Unmarshal(raw, &s); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range []string{"assistant_only_loss", "base_dtype", "save_total_limit", "gradient_checkpointing", "replicas", "per_device_eval_batch_size", "lora_dropout"} {
+		if _, ok := s[k]; !ok {
+			t.Errorf("train_config.json lacks %s", k)
+		}
+	}
+	for _, k := range []string{"model", "data"} {
+		if p, _ := s[k].(string); !filepath.IsAbs(p) {
+			t.Errorf("%s %q is not absolute", k, p)
+		}
 	}
 }

@@ -14,6 +14,7 @@ import (
 
 	"github.com/orthotune/orthotune/data"
 	"github.com/orthotune/orthotune/internal/atomicfile"
+	"github.com/orthotune/orthotune/kernels"
 	"github.com/orthotune/orthotune/model"
 	"github.com/orthotune/orthotune/peft"
 	"github.com/orthotune/orthotune/safetensors"
@@ -73,6 +74,10 @@ type Job struct {
 	Resume string
 	// OverwriteOutputDir replaces a previous run in OutputDir.
 	OverwriteOutputDir bool
+	// ResumeIgnoreChanges resumes even when the model, the data or a
+	// setting differs from the checkpoint's (logged); otherwise Run
+	// refuses, naming what changed.
+	ResumeIgnoreChanges bool
 	// BaseDType is how frozen base weights are held in memory: "f32" or
 	// "bf16" (half the memory; widened to float32 for each product).
 	BaseDType string
@@ -113,6 +118,7 @@ type Plan struct {
 	Targets    string     // the adapted modules ("" for full fine-tuning)
 	Trainable  int        // trainable parameters
 	Train      data.Stats // the training records as read
+	Dropped    int        // training records left with no target token by truncation, not trained on
 	TrainRows  int        // training examples (after the split and packing)
 	EvalRows   int        // evaluation examples
 	Steps      int        // optimizer steps in the run
@@ -144,7 +150,11 @@ func Run(ctx context.Context, job Job) (*Result, error) {
 	if job.Name == "" {
 		job.Name = "train"
 	}
-	if err := checkOutputDir(job); err != nil {
+	if job.Replicas < 0 {
+		return nil, fmt.Errorf("replicas %d: want ≥ 0 (0: one per thread where possible)", job.Replicas)
+	}
+	abandoned, err := checkOutputDir(job)
+	if err != nil {
 		return nil, err
 	}
 	m, err := model.Load(job.Model)
@@ -174,12 +184,17 @@ func Run(ctx context.Context, job Job) (*Result, error) {
 	if err != nil {
 		return nil, err
 	}
+	trainSet, dropped := dropUntrainable(trainSet, job.Data, job.MaxSeqLength)
+	if len(trainSet) == 0 {
+		return nil, fmt.Errorf("%s: no record has a target token within max_seq_length %d (prompts fill every row): nothing to train on", job.Data, job.MaxSeqLength)
+	}
 	var evalSet []data.Example
 	switch {
 	case job.EvalData != "":
 		if evalSet, _, err = data.ReadJSONL(job.EvalData, opts); err != nil {
 			return nil, err
 		}
+		evalSet, _ = dropUntrainable(evalSet, job.EvalData, job.MaxSeqLength)
 	case job.ValidationSplit > 0 && len(trainSet) > 1:
 		if job.ValidationSplit >= 1 {
 			return nil, fmt.Errorf("validation_split %v: want a fraction in [0, 1)", job.ValidationSplit)
@@ -196,7 +211,7 @@ func Run(ctx context.Context, job Job) (*Result, error) {
 	loader := data.NewLoader(trainSet, job.Training.BatchSize, true, job.Training.Seed, pad)
 	evalBatches := InOrder(evalSet, job.EvalBatchSize, pad)
 
-	plan := Plan{Name: job.Name, Model: job.Model, Info: info, Method: FullMethod, Train: stats, TrainRows: len(trainSet),
+	plan := Plan{Name: job.Name, Model: job.Model, Info: info, Method: FullMethod, Train: stats, Dropped: dropped, TrainRows: len(trainSet),
 		EvalRows: len(evalSet), BatchSize: job.Training.BatchSize, Accumulate: job.Training.GradientAccumulationSteps,
 		Resumed: job.Resume != ""}
 	settings := jobSettings(job)
@@ -227,17 +242,13 @@ func Run(ctx context.Context, job Job) (*Result, error) {
 		return nil, err
 	}
 
-	// Everything is checked: from here on the output directory is written.
-	if job.Resume == "" && job.OverwriteOutputDir {
-		if err := clearRun(job.OutputDir); err != nil {
-			return nil, err
-		}
-	}
-	if err := os.MkdirAll(job.OutputDir, 0o755); err != nil {
-		return nil, fmt.Errorf("output_dir: %w", err)
+	fp, err := fingerprint(job, settings)
+	if err != nil {
+		return nil, err
 	}
 	tr := &train.Trainer{Config: job.Training, Model: runModel, Target: target, Train: loader, Eval: evalBatches,
-		OutputDir: job.OutputDir, Replicas: job.Replicas, EvalBeforeTraining: true}
+		OutputDir: job.OutputDir, Replicas: job.Replicas, EvalBeforeTraining: true,
+		Fingerprint: fp, IgnoreChanges: job.ResumeIgnoreChanges}
 	if job.Resume != "" {
 		dir := job.Resume
 		if dir == "latest" {
@@ -252,6 +263,21 @@ func Run(ctx context.Context, job Job) (*Result, error) {
 			return nil, err
 		}
 	}
+
+	// Everything is checked: from here on the output directory is written.
+	_, statErr := os.Stat(job.OutputDir)
+	created := errors.Is(statErr, iofs.ErrNotExist)
+	if job.Resume == "" && (job.OverwriteOutputDir || abandoned) {
+		if abandoned {
+			slog.Info("output_dir holds a run that stopped before its first checkpoint; starting afresh", "dir", job.OutputDir)
+		}
+		if err := clearRun(job.OutputDir); err != nil {
+			return nil, err
+		}
+	}
+	if err := os.MkdirAll(job.OutputDir, 0o755); err != nil {
+		return nil, fmt.Errorf("output_dir: %w", err)
+	}
 	plan.Steps = job.Training.TotalSteps(loader.StepsPerEpoch())
 	res := &Result{Trainable: plan.Trainable, Train: stats, OutputDir: job.OutputDir}
 	if job.Report != nil {
@@ -262,6 +288,9 @@ func Run(ctx context.Context, job Job) (*Result, error) {
 	state, err := tr.Run(ctx)
 	res.State, res.Elapsed = state, time.Since(start)
 	if err != nil {
+		if job.Resume == "" {
+			discardUnsaved(job.OutputDir, created)
+		}
 		return res, err
 	}
 	if err := WriteLossPlot(job.OutputDir, state.LogHistory, job.Name); err != nil {
@@ -321,16 +350,19 @@ func jobSettings(job Job) map[string]any {
 		}
 	}
 	s := map[string]any{
-		"model": job.Model, "data": job.Data, "method": method, "max_seq_length": job.MaxSeqLength,
+		"model": absPath(job.Model), "data": absPath(job.Data), "method": method, "max_seq_length": job.MaxSeqLength,
 		"packing": job.Packing, "learning_rate": c.LearningRate, "num_train_epochs": c.NumTrainEpochs,
 		"max_steps": c.MaxSteps, "per_device_train_batch_size": c.BatchSize,
 		"gradient_accumulation_steps": c.GradientAccumulationSteps, "warmup_steps": c.WarmupSteps,
 		"lr_scheduler_type": c.LRSchedulerType, "weight_decay": c.WeightDecay, "adam_beta1": c.AdamBeta1,
 		"adam_beta2": c.AdamBeta2, "adam_epsilon": c.AdamEpsilon, "max_grad_norm": c.MaxGradNorm,
 		"seed": c.Seed, "save_steps": c.SaveSteps, "eval_steps": c.EvalSteps, "logging_steps": c.LoggingSteps,
+		"save_total_limit": c.SaveTotalLimit, "gradient_checkpointing": c.GradientCheckpointing,
+		"assistant_only_loss": job.AssistantOnlyLoss, "base_dtype": job.BaseDType, "per_device_eval_batch_size": job.EvalBatchSize,
+		"replicas": effectiveReplicas(job),
 	}
 	if job.EvalData != "" {
-		s["eval_data"] = job.EvalData
+		s["eval_data"] = absPath(job.EvalData)
 	} else {
 		s["validation_split"] = job.ValidationSplit
 	}
@@ -345,33 +377,110 @@ func jobSettings(job Job) map[string]any {
 	return s
 }
 
+// absPath makes a path in the settings work from any directory.
+func absPath(p string) string {
+	if a, err := filepath.Abs(p); err == nil {
+		return a
+	}
+	return p
+}
+
+// effectiveReplicas is the number of replicas a run splits its steps
+// among (see train.Trainer.Replicas), so that the settings reproduce the
+// run on a machine with another number of cores. A model that cannot be
+// replicated runs on one whatever this says.
+func effectiveReplicas(job Job) int {
+	n := train.DefaultReplicas(job.Replicas, job.Training.GradientCheckpointing)
+	if n < 1 {
+		n = kernels.Threads()
+	}
+	return n
+}
+
 // checkOutputDir accepts a new or empty directory, a previous run when
-// resuming or overwriting, and refuses anything else.
-func checkOutputDir(job Job) error {
+// resuming or overwriting, and a run that stopped before its first
+// checkpoint (abandoned: nothing to resume, so a new run replaces it); it
+// refuses anything else.
+func checkOutputDir(job Job) (abandoned bool, err error) {
 	dir := job.OutputDir
 	if dir == "" {
-		return errors.New("output_dir is not set")
+		return false, errors.New("output_dir is not set")
 	}
 	entries, err := os.ReadDir(dir)
 	switch {
 	case errors.Is(err, iofs.ErrNotExist):
 		if job.Resume == "latest" {
-			return fmt.Errorf("resume: output_dir %s does not exist; there is nothing to resume", dir)
+			return false, fmt.Errorf("resume: output_dir %s does not exist; there is nothing to resume", dir)
 		}
-		return nil
+		return false, nil
 	case err != nil:
 		if fi, serr := os.Stat(dir); serr == nil && !fi.IsDir() {
-			return fmt.Errorf("output_dir %s exists and is not a directory", dir)
+			return false, fmt.Errorf("output_dir %s exists and is not a directory", dir)
 		}
-		return fmt.Errorf("output_dir %s: %w", dir, err)
+		return false, fmt.Errorf("output_dir %s: %w", dir, err)
 	case len(entries) == 0:
-		return nil
+		return false, nil
 	case !train.IsOutputDir(dir):
-		return fmt.Errorf("output_dir %s holds other files (%s, …) and no orthotune run; refusing to write into it: choose a new or empty directory", dir, entries[0].Name())
+		return false, fmt.Errorf("output_dir %s holds other files (%s, …) and no orthotune run; refusing to write into it: choose a new or empty directory", dir, entries[0].Name())
+	case neverCheckpointed(dir):
+		return job.Resume == "", nil
 	case job.Resume == "" && !job.OverwriteOutputDir:
-		return fmt.Errorf("output_dir %s holds a previous run; resume it (resume) or start over (overwrite_output_dir)", dir)
+		return false, fmt.Errorf("output_dir %s holds a previous run; resume it (resume) or start over (overwrite_output_dir)", dir)
 	}
-	return nil
+	return false, nil
+}
+
+// neverCheckpointed reports whether dir holds a run that stopped before it
+// wrote a checkpoint or its final state: nothing there can be resumed.
+func neverCheckpointed(dir string) bool {
+	if _, err := os.Stat(filepath.Join(dir, train.StateFile)); err == nil {
+		return false
+	}
+	steps, err := train.Checkpoints(dir)
+	return err == nil && len(steps) == 0
+}
+
+// discardUnsaved removes what a new run that failed before its first
+// checkpoint wrote, so that it does not block the next run: the directory
+// itself when the run created it, else its contents. A run with a
+// checkpoint is left for resuming.
+func discardUnsaved(dir string, created bool) {
+	if !neverCheckpointed(dir) {
+		return
+	}
+	if created {
+		os.RemoveAll(dir)
+		return
+	}
+	_ = clearRun(dir)
+}
+
+// dropUntrainable removes examples with no target token (a prompt that
+// fills max_seq_length leaves its completion truncated away), as
+// transformers' collators and TRL do, and logs how many there were.
+func dropUntrainable(examples []data.Example, path string, maxSeq int) ([]data.Example, int) {
+	kept := examples[:0:0]
+	for _, e := range examples {
+		if hasTarget(e) {
+			kept = append(kept, e)
+		}
+	}
+	dropped := len(examples) - len(kept)
+	if dropped > 0 {
+		slog.Warn("records with no target token left after truncation are not used", "file", path, "records", dropped, "max_seq_length", maxSeq)
+	}
+	return kept, dropped
+}
+
+// hasTarget reports whether an example has a token to predict: a label
+// other than data.IgnoreIndex at a position after the first.
+func hasTarget(e data.Example) bool {
+	for t := 1; t < len(e.Labels) && t < len(e.InputIDs); t++ {
+		if e.Labels[t] != data.IgnoreIndex {
+			return true
+		}
+	}
+	return false
 }
 
 // clearRun removes what a previous run left in dir (it was checked to be

@@ -3,6 +3,8 @@ package train
 import (
 	"encoding/json"
 	"fmt"
+	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -154,6 +156,12 @@ func (t *Trainer) Resume(dir string) error {
 	if field := configMismatch(st.Config, t.Config); field != "" {
 		return fmt.Errorf("train: resume: %s: the checkpoint was trained with %s different from this run's; resume with the same training settings", statePath, field)
 	}
+	if changed := fingerprintChanges(st.Fingerprint, t.Fingerprint); len(changed) > 0 {
+		if !t.IgnoreChanges {
+			return fmt.Errorf("train: resume: %s: the checkpoint was made from different inputs: %s; resume with the same inputs (or ignore the changes explicitly)", statePath, strings.Join(changed, "; "))
+		}
+		slog.Warn("resuming although the run's inputs changed since the checkpoint", "checkpoint", dir, "changed", strings.Join(changed, "; "))
+	}
 	if err := t.Config.Validate(); err != nil {
 		return err
 	}
@@ -220,8 +228,48 @@ func (t *Trainer) Resume(dir string) error {
 	}
 	st.RNGStates = nil
 	st.Config = t.Config
+	st.Fingerprint = t.Fingerprint
 	t.opt, t.state, t.resumed, t.lastCkpt = opt, st, true, dir
 	return nil
+}
+
+// fingerprintChanges describes every input whose fingerprint differs
+// between a checkpoint's (was) and this run's (now), sorted by name. A
+// checkpoint without a fingerprint (written before they existed) matches.
+func fingerprintChanges(was, now map[string]string) []string {
+	if was == nil {
+		return nil
+	}
+	keys := map[string]bool{}
+	for k := range was {
+		keys[k] = true
+	}
+	for k := range now {
+		keys[k] = true
+	}
+	var out []string
+	for _, k := range slices.Sorted(maps.Keys(keys)) {
+		a, aok := was[k]
+		b, bok := now[k]
+		switch {
+		case a == b && aok == bok:
+		case !aok:
+			out = append(out, fmt.Sprintf("%s is new (%s)", k, short(b)))
+		case !bok:
+			out = append(out, fmt.Sprintf("%s is gone (was %s)", k, short(a)))
+		default:
+			out = append(out, fmt.Sprintf("%s changed (%s, now %s)", k, short(a), short(b)))
+		}
+	}
+	return out
+}
+
+// short abbreviates a content hash for messages.
+func short(v string) string {
+	if h, ok := strings.CutPrefix(v, "sha256:"); ok && len(h) > 12 {
+		return "sha256:" + h[:12] + "…"
+	}
+	return v
 }
 
 // configMismatch names the first field that changes the training
@@ -254,6 +302,25 @@ func configMismatch(a, b Config) string {
 func writeJSON(path string, v any) error {
 	if err := atomicfile.WriteJSON(path, v); err != nil {
 		return fmt.Errorf("train: writing %s: %w", path, err)
+	}
+	return nil
+}
+
+// RemoveTemporary removes what a killed checkpoint write left in dir: the
+// temporary .checkpoint-N.tmp-* directories that are renamed into place
+// only when complete.
+func RemoveTemporary(dir string) error {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return fmt.Errorf("train: %w", err)
+	}
+	for _, e := range entries {
+		if strings.HasPrefix(e.Name(), "."+CheckpointPrefix) && strings.Contains(e.Name(), ".tmp-") {
+			if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
+				return fmt.Errorf("train: removing an unfinished checkpoint: %w", err)
+			}
+			slog.Info("removed an unfinished checkpoint a stopped run left", "dir", filepath.Join(dir, e.Name()))
+		}
 	}
 	return nil
 }

@@ -64,6 +64,8 @@ type State struct {
 	BestEvalLoss *float64 `json:"best_eval_loss,omitempty"`
 	LogHistory   []Record `json:"log_history"`
 	Config       Config   `json:"train_config"`
+	// Fingerprint identifies the run's inputs (see Trainer.Fingerprint).
+	Fingerprint map[string]string `json:"fingerprint,omitempty"`
 }
 
 // NonFiniteError stops training when the loss or the gradient norm is NaN
@@ -136,9 +138,17 @@ type Trainer struct {
 	// which costs memory), else 1;
 	// 1 runs every step on the model alone.
 	Replicas int
+	// Fingerprint identifies every input that changes the result besides
+	// Config (model, data, settings), one entry per input, e.g. "model" →
+	// a hash of its files, "max_seq_length" → "64". Checkpoints keep it;
+	// Resume refuses a checkpoint whose fingerprint differs, naming the
+	// inputs that changed, unless IgnoreChanges is set (then it logs them).
+	Fingerprint   map[string]string
+	IgnoreChanges bool
 
 	opt       *AdamW
 	parallel  *Parallel
+	used      int // replicas the last Run ran on
 	state     State
 	resumed   bool
 	lastCkpt  string
@@ -176,7 +186,7 @@ func (t *Trainer) setup() error {
 	}
 	total := t.Config.TotalSteps(t.Train.StepsPerEpoch())
 	if !t.resumed {
-		t.state = State{MaxSteps: total, Config: t.Config, LogHistory: []Record{}}
+		t.state = State{MaxSteps: total, Config: t.Config, LogHistory: []Record{}, Fingerprint: t.Fingerprint}
 	} else if t.state.MaxSteps != total {
 		return fmt.Errorf("train: the checkpoint's run has %d steps but this one would have %d: resume with the same data, batch size, epochs and max_steps", t.state.MaxSteps, total)
 	}
@@ -199,9 +209,13 @@ func (t *Trainer) setupParallel() error {
 	case p.Replicas() > 1:
 		slog.Debug("data-parallel steps", "replicas", p.Replicas())
 	}
-	t.parallel = p
+	t.parallel, t.used = p, p.Replicas()
 	return nil
 }
+
+// UsedReplicas reports how many replicas the last Run split its steps
+// among (0 before a Run).
+func (t *Trainer) UsedReplicas() int { return t.used }
 
 // Run trains until the configured number of steps, then evaluates (if
 // there is an evaluation set and the last step did not), writes the
@@ -212,6 +226,9 @@ func (t *Trainer) setupParallel() error {
 // a run never interrupted.
 func (t *Trainer) Run(ctx context.Context) (State, error) {
 	if err := t.setup(); err != nil {
+		return State{}, err
+	}
+	if err := RemoveTemporary(t.OutputDir); err != nil {
 		return State{}, err
 	}
 	if err := t.openMetrics(); err != nil {
@@ -415,5 +432,8 @@ func Evaluate(m model.CausalLM, batches []data.Batch) (EvalResult, error) {
 		return EvalResult{}, fmt.Errorf("no target tokens to evaluate")
 	}
 	loss := sum / float64(count)
+	if math.IsNaN(loss) || math.IsInf(loss, 0) {
+		return EvalResult{}, fmt.Errorf("the evaluation loss is %v: the model's outputs are not finite (check its weights and the adapter's tensors)", loss)
+	}
 	return EvalResult{Loss: loss, Perplexity: math.Exp(loss), Tokens: count}, nil
 }

@@ -5,6 +5,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/orthotune/orthotune/finetune"
@@ -27,7 +28,7 @@ var demoSteps = struct{ pretrain, finetune int }{pretrain: 200, finetune: 240}
 func runDemo(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("demo")
 	opt := demo.Options{Log: stderr, PretrainSteps: demoSteps.pretrain, FinetuneSteps: demoSteps.finetune}
-	fs.StringVar(&opt.OutputDir, "output-dir", "", "where to write the task data and the adapter (default: a new temporary directory)")
+	fs.StringVar(&opt.OutputDir, "output-dir", "", "where to write the task data and the adapter (default: orthotune-demo in the system's temporary directory, replaced at each run)")
 	fs.StringVar(&opt.CacheDir, "cache-dir", "", "where the pretrained base model is cached (default: the user cache directory)/orthotune")
 	fs.BoolVar(&opt.Rebuild, "rebuild", false, "pretrain the base model again even if a cached one exists")
 	if _, err := parseFlags(fs, demoSynopsis, args, 0, 0, stdout, stderr); err != nil {
@@ -59,6 +60,17 @@ func runDemo(args []string, stdout, stderr io.Writer) error {
 	return nil
 }
 
+// selfCommand is how the user can run this program again: "orthotune",
+// or under `go run` (a binary in the go command's build cache) the go run
+// command line.
+func selfCommand() string {
+	exe, err := os.Executable()
+	if err == nil && strings.Contains(filepath.ToSlash(exe), "/go-build") {
+		return "go run ./cmd/orthotune"
+	}
+	return "orthotune"
+}
+
 func printDemoReport(w io.Writer, r *demo.Report) {
 	task, text := r.Task, r.Text
 	fmt.Fprintf(w, "\northotune demo — OFT (block 32, every linear layer, %d trainable parameters, %.2g%% of the model), %d steps\n\n",
@@ -73,7 +85,7 @@ func printDemoReport(w io.Writer, r *demo.Report) {
 		fmt.Fprintf(w, "  %-26s base: %-20q with OFT: %-14q (true: %s)\n", a.Prompt, a.Base, a.Tuned, a.Truth)
 	}
 	fmt.Fprintf(w, "\n  correct colours over all %d facts: base %d, with OFT %d\n", len(r.Answers), r.Right[0], r.Right[1])
-	fmt.Fprintf(w, "\n  adapter (PEFT format): %s\n  try:  orthotune generate --model %s --adapter %s --prompt %q\n",
-		r.AdapterDir, r.BaseDir, r.AdapterDir, demo.Prompt(len(demo.Prefixes)-1, "kite"))
+	fmt.Fprintf(w, "\n  adapter (PEFT format): %s\n  try:  %s generate --model %s --adapter %s --prompt %q\n",
+		r.AdapterDir, selfCommand(), r.BaseDir, r.AdapterDir, demo.Prompt(len(demo.Prefixes)-1, "kite"))
 	fmt.Fprintf(w, "  done in %s\n", r.Elapsed.Round(time.Second))
 }

@@ -37,10 +37,19 @@ func TestDemoRunsAndCaches(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(out, "oft-adapter", "adapter_model.safetensors")); err != nil {
 		t.Error(err)
 	}
-	// The second run reuses the cache; a broken cache is rebuilt.
-	code, _, stderr = orthotune("demo", "--cache-dir", cache, "--output-dir", filepath.Join(t.TempDir(), "again"))
-	if code != 0 || !strings.Contains(stderr, "using the pretrained base model cached") {
-		t.Fatalf("second run (exit %d) did not use the cache:\n%s", code, stderr)
+	// The second run reuses the cache; a broken cache is rebuilt. Without
+	// --output-dir, runs reuse one directory in the temporary directory
+	// instead of leaving one each.
+	tmp := t.TempDir()
+	t.Setenv("TMPDIR", tmp)
+	for range 2 {
+		code, _, stderr = orthotune("demo", "--cache-dir", cache)
+		if code != 0 || !strings.Contains(stderr, "using the pretrained base model cached") {
+			t.Fatalf("second run (exit %d) did not use the cache:\n%s", code, stderr)
+		}
+	}
+	if entries, _ := os.ReadDir(tmp); len(entries) != 1 || entries[0].Name() != "orthotune-demo" {
+		t.Errorf("two demo runs left %v in the temporary directory; want one orthotune-demo", entries)
 	}
 	if err := os.Remove(filepath.Join(cache, demo.Version, "model.safetensors")); err != nil {
 		t.Fatal(err)

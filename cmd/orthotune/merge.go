@@ -6,6 +6,7 @@ import (
 	"github.com/orthotune/orthotune/finetune"
 	"io"
 	iofs "io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"sort"
@@ -60,7 +61,9 @@ func runMerge(args []string, stdout, stderr io.Writer) error {
 	defer ckpt.Close()
 
 	// Build the directory beside dest and rename it into place at the end,
-	// so a failure leaves nothing behind.
+	// so a failure leaves nothing behind; first remove what killed merges
+	// to the same place left.
+	removeStaleBuilds(dest)
 	tmp, err := os.MkdirTemp(filepath.Dir(dest), "."+filepath.Base(dest)+".tmp-*")
 	if err != nil {
 		return fmt.Errorf("--out %s: %w", dest, err)
@@ -101,6 +104,17 @@ func runMerge(args []string, stdout, stderr io.Writer) error {
 	fmt.Fprintf(stdout, "merged %s adapter (%d layers) into %s; wrote %d tensors (%s) and %s to %s\n",
 		a.Config.Base().PeftType, len(a.Modules), *modelDir, len(entries), strings.Join(dts, ", "), strings.Join(copied, ", "), dest)
 	return nil
+}
+
+// removeStaleBuilds removes the .NAME.tmp-* directories beside dest that a
+// merge killed before its rename left.
+func removeStaleBuilds(dest string) {
+	stale, _ := filepath.Glob(filepath.Join(filepath.Dir(dest), "."+filepath.Base(dest)+".tmp-*"))
+	for _, dir := range stale {
+		if err := os.RemoveAll(dir); err == nil {
+			slog.Info("removed the unfinished output of an earlier merge", "dir", dir)
+		}
+	}
 }
 
 // checkNewDir accepts a path that does not exist or is an empty directory.

@@ -33,8 +33,12 @@ func (p *trainReporter) Begin(plan finetune.Plan) {
 	info := plan.Info
 	fmt.Fprintf(p.stderr, "%s: %s (%s, %s parameters) · %s · %d trainable parameters (%.3g%%)\n", p.label, plan.Model, info.ModelType,
 		humanCount(info.Parameters), what, plan.Trainable, 100*float64(plan.Trainable)/float64(info.Parameters))
-	fmt.Fprintf(p.stderr, "%s: %d training examples (%d tokens, %d truncated), %d for evaluation · %d steps of %d×%d sequences\n",
-		p.label, plan.TrainRows, plan.Train.Tokens, plan.Train.Truncated, plan.EvalRows, plan.Steps, plan.BatchSize, plan.Accumulate)
+	dropped := ""
+	if plan.Dropped > 0 {
+		dropped = fmt.Sprintf(", %d dropped: no target token within max_seq_length", plan.Dropped)
+	}
+	fmt.Fprintf(p.stderr, "%s: %d training examples (%d tokens, %d truncated%s), %d for evaluation · %d steps of %d×%d sequences\n",
+		p.label, plan.TrainRows, plan.Train.Tokens, plan.Train.Truncated, dropped, plan.EvalRows, plan.Steps, plan.BatchSize, plan.Accumulate)
 	p.bar = progress.New(p.stderr, progress.Options{Label: p.label, Total: plan.Steps})
 }
 

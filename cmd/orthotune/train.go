@@ -199,6 +199,7 @@ func newTrainFlags() *trainFlags {
 	fs.Var(uint64Flag{&c.Seed}, "seed", "seed for adapter initialisation, shuffling, the validation split and dropout")
 	fs.Var(resumeFlag{&j.Resume}, "resume", "continue from the newest checkpoint in --output-dir (--resume=DIR: from DIR)")
 	fs.BoolVar(&j.OverwriteOutputDir, "overwrite-output-dir", false, "replace a previous run in --output-dir")
+	fs.BoolVar(&j.ResumeIgnoreChanges, "resume-ignore-changes", false, "with --resume: continue even if the model, the data or a setting differs from the checkpoint's (logged)")
 	fs.String("config", "", "JSON file of settings named like the flags (dashes or underscores) or as PEFT names the method's fields")
 	return t
 }
@@ -359,9 +360,31 @@ func setFromJSON(fs *flag.FlagSet, path, key, name string, raw json.RawMessage) 
 		}
 	}
 	if err := fs.Set(name, value); err != nil {
-		return fmt.Errorf("%s: %q: %w", path, key, err)
+		return fmt.Errorf("%s: %q: want %s, got %s", path, key, valueKind(fs.Lookup(name).Value), raw)
 	}
 	return nil
+}
+
+// valueKind says what a flag's value must be, for messages.
+func valueKind(v flag.Value) string {
+	switch g := v.(type) {
+	case flag.Getter:
+		switch g.Get().(type) {
+		case int, int64, uint, uint64:
+			return "an integer"
+		case float64:
+			return "a number"
+		case bool:
+			return "true or false"
+		case string:
+			return "a string"
+		}
+	case uint64Flag:
+		return "a non-negative integer"
+	case negatedBool:
+		return "true or false"
+	}
+	return "a valid value"
 }
 
 // resumeFlag is --resume (the newest checkpoint) or --resume=DIR.

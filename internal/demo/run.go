@@ -28,7 +28,9 @@ const Version = "demo-base-v2"
 // Options configure a demo run.
 type Options struct {
 	// OutputDir receives the task data and the adapter; it must be new or
-	// empty ("" : a new temporary directory).
+	// empty ("": orthotune-demo in the system's temporary directory,
+	// replaced at each run, so runs leave one directory behind, not one
+	// each).
 	OutputDir string
 	// CacheDir holds the pretrained base model under Version.
 	CacheDir string
@@ -99,11 +101,13 @@ func Run(ctx context.Context, opt Options) (*Report, error) {
 
 	root := opt.OutputDir
 	if root == "" {
-		dir, err := os.MkdirTemp("", "orthotune-demo-*")
-		if err != nil {
+		root = filepath.Join(os.TempDir(), "orthotune-demo")
+		if err := os.RemoveAll(root); err != nil {
 			return nil, err
 		}
-		root = dir
+		if err := os.MkdirAll(root, 0o755); err != nil {
+			return nil, err
+		}
 	} else if err := checkNewDir(root); err != nil {
 		return nil, err
 	} else if err := os.MkdirAll(root, 0o755); err != nil {

@@ -18,6 +18,9 @@ type Series struct {
 	Name   string
 	Points []Point
 	Dashed bool
+	// Markers draws a dot at every point, for series of a few measured
+	// points (evaluations) that a line alone would show as a curve.
+	Markers bool
 }
 
 // Chart describes the frame the series are drawn in. The zero value is a
@@ -193,6 +196,12 @@ func (c Chart) WriteSVG(w io.Writer, series ...Series) error {
 		}
 		fmt.Fprintf(&b, `<path class="series" stroke="%s"%s d="%s"/>`+"\n", colour, dash, path.String())
 		for _, run := range runs[i] {
+			if s.Markers && len(run) > 1 {
+				for _, p := range run {
+					fmt.Fprintf(&b, `<circle class="marker" cx="%s" cy="%s" r="3.5" fill="%s"/>`+"\n", num(d.px(p.X)), num(d.py(p.Y)), colour)
+				}
+				continue
+			}
 			if len(run) == 1 { // a lone point between gaps, easy to miss as a dot
 				fmt.Fprintf(&b, `<circle cx="%s" cy="%s" r="2.5" fill="%s"/>`+"\n", num(d.px(run[0].X)), num(d.py(run[0].Y)), colour)
 			}

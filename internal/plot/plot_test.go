@@ -496,3 +496,18 @@ func FuzzWriteSVG(f *testing.F) {
 		checkFinite(t, root)
 	})
 }
+
+// TestMarkersMarkEveryPoint: a series with Markers has a dot at each of its
+// points (two evaluations read as two measurements, not a curve); one
+// without has none.
+func TestMarkersMarkEveryPoint(t *testing.T) {
+	pts := []Point{{0, 2}, {10, 1.5}}
+	root, _ := render(t, Chart{}, Series{Name: "train", Points: []Point{{0, 3}, {5, 2}, {10, 1}}}, Series{Name: "eval", Points: pts, Markers: true})
+	marks := root.find("circle", "marker")
+	if len(marks) != len(pts) {
+		t.Fatalf("%d markers for %d points", len(marks), len(pts))
+	}
+	if marks[0].num(t, "cx") >= marks[1].num(t, "cx") || marks[0].num(t, "cy") >= marks[1].num(t, "cy") {
+		t.Errorf("markers at (%s, %s) and (%s, %s): not at the points", marks[0].attr("cx"), marks[0].attr("cy"), marks[1].attr("cx"), marks[1].attr("cy"))
+	}
+}
