@@ -54,6 +54,10 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte(`{"model": {"type": "BPE", "vocab": {}, "merges": ["a b"]}}`))
 	f.Add([]byte(`{"model": {"type": "Unigram", "vocab": [["a", 0.0]]}}`))
 	f.Add([]byte(`[`))
+	// Once accepted by the fast merges scanner and written back as " a",
+	// which Parse refuses (TestParseRefusesEmptyMergeToken).
+	f.Add([]byte(`{"model": {"vocab": {"000":0, "a":10, "0000":1, "":11}, "merges": [["", "a"]]}}`))
+	f.Add([]byte(`{"model": {"vocab": {"a": 0, " b": 1, "a b": 2, "": 3}, "merges": [["a", " b"]]}}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		tok, err := Parse(data)
 		if err != nil {

@@ -380,8 +380,8 @@ func scanMergesFast(b []byte) ([][2]string, bool) {
 					s.i++
 				}
 			}
-			if s.peek() != ']' {
-				return nil, false
+			if s.peek() != ']' || p[0] == "" || p[1] == "" {
+				return nil, false // malformed or an empty token: the slow path reports it
 			}
 			s.i++
 			out = append(out, p)

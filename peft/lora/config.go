@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"regexp"
+	"slices"
 
 	"github.com/orthotune/orthotune/peft"
 	"github.com/orthotune/orthotune/tensor"
@@ -63,15 +64,17 @@ func NewConfig(targets peft.ModuleList) *Config {
 }
 
 func defaults() *Config {
-	null := json.RawMessage("null")
+	// Each field gets a slice of its own: decoding into a RawMessage reuses
+	// its bytes, so one shared "null" would be overwritten for every field.
+	null := func() json.RawMessage { return json.RawMessage("null") }
 	return &Config{
 		BaseConfig: peft.NewBaseConfig("LORA"),
 		R:          8, LoraAlpha: 8, InitLoraWeights: InitMode{IsBool: true, Bool: true},
 		RankPattern: OrderedFloat{}, AlphaPattern: OrderedFloat{},
-		AloraInvocationTokens: null, ArrowConfig: null, CordaConfig: null, EvaConfig: null, KasaConfig: null,
-		LayerReplication: null, LoftqConfig: json.RawMessage("{}"), LoraGAConfig: null, MegatronConfig: null,
-		MegatronCore: json.RawMessage(`"megatron.core"`), MontecloraConfig: null, QaloraGroupSize: json.RawMessage("16"),
-		TargetParameters: null, TrainableTokenIndices: null, UseBDLoRA: null, VeloraConfig: null,
+		AloraInvocationTokens: null(), ArrowConfig: null(), CordaConfig: null(), EvaConfig: null(), KasaConfig: null(),
+		LayerReplication: null(), LoftqConfig: json.RawMessage("{}"), LoraGAConfig: null(), MegatronConfig: null(),
+		MegatronCore: json.RawMessage(`"megatron.core"`), MontecloraConfig: null(), QaloraGroupSize: json.RawMessage("16"),
+		TargetParameters: null(), TrainableTokenIndices: null(), UseBDLoRA: null(), VeloraConfig: null(),
 	}
 }
 
@@ -246,6 +249,12 @@ func (o *OrderedFloat) UnmarshalJSON(data []byte) error {
 		var v float64
 		if err := dec.Decode(&v); err != nil {
 			return fmt.Errorf("key %q: want a number: %w", key, err)
+		}
+		// A repeated key keeps its first place and takes the last value,
+		// as Python's json.loads builds the dict PEFT reads.
+		if i := slices.IndexFunc(o.Entries, func(e FloatEntry) bool { return e.Key == key }); i >= 0 {
+			o.Entries[i].Value = v
+			continue
 		}
 		o.Entries = append(o.Entries, FloatEntry{key, v})
 	}
