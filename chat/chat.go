@@ -183,7 +183,8 @@ func (t *Template) Source() string { return t.source }
 // with tokenize=False. The template sees messages, add_generation_prompt,
 // bos_token, eos_token, tools=none and documents=none, the functions
 // raise_exception and strftime_now, then opts.Extra. A template that calls
-// raise_exception gives a *RaiseError.
+// raise_exception gives a *RaiseError; other failures of the template give
+// errors that begin "chat template: ".
 func (t *Template) Render(messages []Message, opts Options) (out string, err error) {
 	if t == nil || t.tmpl == nil {
 		return "", errors.New("chat: Render on a nil Template")
@@ -226,7 +227,7 @@ func (t *Template) Render(messages []Message, opts Options) (out string, err err
 
 	defer func() {
 		if r := recover(); r != nil {
-			out, err = "", fmt.Errorf("chat: rendering template: the jinja library failed: %v", r)
+			out, err = "", fmt.Errorf("chat template: the jinja library failed: %v", r)
 		}
 	}()
 	out, err = t.tmpl.RenderValues(vars)
@@ -234,7 +235,7 @@ func (t *Template) Render(messages []Message, opts Options) (out string, err err
 		if raised != nil {
 			return "", raised
 		}
-		return "", fmt.Errorf("chat: rendering template: %w", err)
+		return "", fmt.Errorf("chat template: %w", err)
 	}
 	return out, nil
 }

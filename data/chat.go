@@ -15,7 +15,7 @@ const contentMarker = "ORTHOTUNE-ASSISTANT-CONTENT-8d2f41c7"
 func (d *decoder) chat(msgs []Message) (ids, labels []int, err error) {
 	full, err := d.opts.Chat.RenderChat(msgs)
 	if err != nil {
-		return nil, nil, fmt.Errorf(`"messages": rendering the chat template: %w`, err)
+		return nil, nil, fmt.Errorf(`"messages": %w`, err)
 	}
 	tok := d.opts.Tokenizer
 	if !d.opts.AssistantOnly {
@@ -65,7 +65,7 @@ func (d *decoder) assistantSpans(msgs []Message, full string) ([][2]int, error) 
 		probe = append(append(probe[:0], msgs[:i]...), Message{Role: m.Role, Content: contentMarker})
 		marked, err := d.opts.Chat.RenderChat(probe)
 		if err != nil {
-			return nil, fmt.Errorf("%s: rendering the chat template: %w", field, err)
+			return nil, fmt.Errorf("%s: %w", field, err)
 		}
 		if strings.Count(marked, contentMarker) != 1 {
 			return nil, fmt.Errorf("%s: the chat template does not write the assistant content verbatim, so AssistantOnly cannot locate it", field)
@@ -74,7 +74,7 @@ func (d *decoder) assistantSpans(msgs []Message, full string) ([][2]int, error) 
 		head, tail := marked[:k], marked[k+len(contentMarker):]
 		upTo, err := d.opts.Chat.RenderChat(msgs[:i+1])
 		if err != nil {
-			return nil, fmt.Errorf("%s: rendering the chat template: %w", field, err)
+			return nil, fmt.Errorf("%s: %w", field, err)
 		}
 		if len(head)+len(tail) > len(upTo) || !strings.HasPrefix(upTo, head) || !strings.HasSuffix(upTo, tail) {
 			return nil, fmt.Errorf("%s: the chat template renders the turns around this assistant message differently with other content, so AssistantOnly cannot mask it", field)

@@ -13,9 +13,12 @@ import (
 	"unicode/utf8"
 )
 
-// kindNames names the record kinds, in the order Stats.Format lists them;
+// kindNames names the record kinds, as Stats.Format gives them;
 // decoder.record returns an index into it.
 var kindNames = []string{"text", "prompt/completion", "messages", "input_ids"}
+
+// shapeNames names the record kinds by their fields, for messages.
+var shapeNames = []string{`"text"`, `"prompt"/"completion"`, `"messages"`, `"input_ids"`}
 
 // ReadJSONL reads the JSONL dataset at path; see Decode. Errors name the
 // path as given.
@@ -43,6 +46,10 @@ func ReadJSONL(path string, opts Options) ([]Example, Stats, error) {
 // template that rewrites earlier turns as the conversation grows (one that
 // drops earlier reasoning, say) is reported as an error rather than masked
 // wrongly.
+//
+// Every record of a file has the same shape (one of the four formats):
+// a record of another shape than the first is an error, which names the
+// line of the first.
 //
 // Decode fails on the first bad record, and on input with no records.
 func Decode(r io.Reader, name string, opts Options) ([]Example, Stats, error) {
@@ -75,13 +82,7 @@ func Decode(r io.Reader, name string, opts Options) ([]Example, Stats, error) {
 		}
 		return nil, Stats{}, fmt.Errorf("%s:%d: no records (all %d lines are blank)", name, line, line)
 	}
-	var names []string
-	for i, n := range kindNames {
-		if d.kinds&(1<<i) != 0 {
-			names = append(names, n)
-		}
-	}
-	d.stats.Format = strings.Join(names, "+")
+	d.stats.Format = kindNames[d.kind]
 	return examples, d.stats, nil
 }
 
@@ -89,7 +90,9 @@ type decoder struct {
 	name  string
 	opts  Options
 	stats Stats
-	kinds int
+	// kind is the shape of the file's records (an index into kindNames),
+	// set by the first record, on line kindLine (0: no record yet).
+	kind, kindLine int
 }
 
 var bom = []byte("\xEF\xBB\xBF")
@@ -125,14 +128,13 @@ func (d *decoder) line(b []byte, n int) (ex Example, ok bool, err error) {
 	if obj == nil {
 		return Example{}, false, errors.New("record is null, not a JSON object")
 	}
-	ids, labels, kind, err := d.record(obj)
+	ids, labels, kind, err := d.record(obj, n)
 	if err != nil {
 		return Example{}, false, err
 	}
 	if len(ids) == 0 {
 		return Example{}, false, fmt.Errorf("%s record encodes to no tokens", kindNames[kind])
 	}
-	d.kinds |= 1 << kind
 	if limit := d.opts.MaxSeqLength; limit > 0 && len(ids) > limit {
 		ids, labels = ids[:limit:limit], labels[:limit:limit]
 		d.stats.Truncated++
@@ -161,8 +163,9 @@ func present(obj map[string]json.RawMessage, key string) bool {
 	return ok && kindOf(v) != "null"
 }
 
-// record dispatches on the record's format; kind is the index into kindNames.
-func (d *decoder) record(obj map[string]json.RawMessage) (ids, labels []int, kind int, err error) {
+// record dispatches on the record's format, that of line n; kind is the
+// index into kindNames.
+func (d *decoder) record(obj map[string]json.RawMessage, n int) (ids, labels []int, kind int, err error) {
 	var found []string
 	for _, k := range []string{"text", "prompt", "completion", "messages", "input_ids"} {
 		if present(obj, k) {
@@ -197,23 +200,37 @@ func (d *decoder) record(obj map[string]json.RawMessage) (ids, labels []int, kin
 	}
 	switch found[0] {
 	case "text":
-		ids, labels, err = d.text(obj)
-		return ids, labels, 0, err
+		kind = 0
 	case "prompt", "completion":
-		ids, labels, err = d.promptCompletion(obj)
-		return ids, labels, 1, err
+		kind = 1
 	case "messages":
+		kind = 2
+	default:
+		kind = 3
+	}
+	if d.kindLine == 0 {
+		d.kind, d.kindLine = kind, n
+	} else if kind != d.kind {
+		return nil, nil, kind, fmt.Errorf("record is %s but line %d was %s; a file holds one record shape", shapeNames[kind], d.kindLine, shapeNames[d.kind])
+	}
+	switch kind {
+	case 0:
+		ids, labels, err = d.text(obj)
+	case 1:
+		ids, labels, err = d.promptCompletion(obj)
+	case 2:
 		ids, labels, err = d.messages(obj)
-		return ids, labels, 2, err
 	default:
 		ids, labels, err = d.inputIDs(obj)
-		return ids, labels, 3, err
 	}
+	return ids, labels, kind, err
 }
 
-func (d *decoder) needTokenizer(field string) error {
+// needTokenizer refuses a record of the given kind when there is no
+// tokenizer to encode it.
+func (d *decoder) needTokenizer(kind int) error {
 	if d.opts.Tokenizer == nil {
-		return fmt.Errorf("%q needs a tokenizer (Options.Tokenizer is nil)", field)
+		return fmt.Errorf(`%s records cannot be tokenized: there is no tokenizer (the model directory has no tokenizer.json); use "input_ids" records, or add the model's tokenizer.json`, shapeNames[kind])
 	}
 	return nil
 }
@@ -231,7 +248,7 @@ func (d *decoder) text(obj map[string]json.RawMessage) (ids, labels []int, err e
 	if err != nil {
 		return nil, nil, err
 	}
-	if err := d.needTokenizer("text"); err != nil {
+	if err := d.needTokenizer(0); err != nil {
 		return nil, nil, err
 	}
 	ids = append(d.opts.Tokenizer.EncodeSpecial(text), d.eos()...)
@@ -256,7 +273,7 @@ func (d *decoder) promptCompletion(obj map[string]json.RawMessage) (ids, labels 
 	if err != nil {
 		return nil, nil, conversationalHint(obj, "completion", err)
 	}
-	if err := d.needTokenizer("prompt"); err != nil {
+	if err := d.needTokenizer(1); err != nil {
 		return nil, nil, err
 	}
 	p := d.opts.Tokenizer.EncodeSpecial(prompt)
@@ -323,11 +340,11 @@ func (d *decoder) messages(obj map[string]json.RawMessage) (ids, labels []int, e
 		}
 		msgs[i] = Message{Role: role, Content: content}
 	}
-	if err := d.needTokenizer("messages"); err != nil {
+	if err := d.needTokenizer(2); err != nil {
 		return nil, nil, err
 	}
 	if d.opts.Chat == nil {
-		return nil, nil, errors.New(`"messages" needs a chat renderer (Options.Chat is nil)`)
+		return nil, nil, errors.New(`"messages" needs a chat renderer for the model's chat template, and there is none`)
 	}
 	ids, labels, err = d.chat(msgs)
 	if err != nil {

@@ -134,35 +134,77 @@ func TestDecodeFormats(t *testing.T) {
 	}
 }
 
-// Lines: BOM, CRLF endings, blank lines, every format; Stats per file.
-func TestReadJSONLMixedFile(t *testing.T) {
+// Lines: BOM, CRLF endings, blank lines; a file of each format; Stats per
+// file.
+func TestReadJSONLLayout(t *testing.T) {
 	opts := Options{Tokenizer: byteTokenizer{}, Chat: turnChat{}, VocabSize: fakeVocab}
-	exs, st, err := ReadJSONL(filepath.Join("testdata", "mixed.jsonl"), opts)
-	if err != nil {
-		t.Fatal(err)
+	chatIDs := ids("<s><|user|>\nu<|end|>\n<|assistant|>\nv<|end|>\n")
+	for _, tc := range []struct {
+		format string
+		record string
+		want   []int
+		loss   int // loss targets per record
+	}{
+		{"text", `{"text": "ab"}`, []int{fakeBOS, 'a' + 3, 'b' + 3, fakeEOS}, 3},
+		{"prompt/completion", `{"prompt": "p", "completion": "c", "source": "x"}`, []int{fakeBOS, 'p' + 3, 'c' + 3, fakeEOS}, 2},
+		{"input_ids", `{"input_ids": [10, 11, 12], "labels": [-100, 11, -100]}`, []int{10, 11, 12}, 1},
+		{"messages", `{"messages": [{"role": "user", "content": "u"}, {"role": "assistant", "content": "v"}]}`, chatIDs, len(chatIDs) - 1},
+	} {
+		t.Run(tc.format, func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "d.jsonl")
+			content := "\xEF\xBB\xBF" + tc.record + "\r\n\r\n" + tc.record + "\n   \n" + tc.record
+			if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			exs, st, err := ReadJSONL(path, opts)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(exs) != 3 {
+				t.Fatalf("got %d examples, want 3", len(exs))
+			}
+			for i, ex := range exs {
+				if !slices.Equal(ex.InputIDs, tc.want) {
+					t.Errorf("example %d: ids %v, want %v", i, ex.InputIDs, tc.want)
+				}
+			}
+			want := Stats{Records: 3, Tokens: 3 * len(tc.want), LossTokens: 3 * tc.loss, Format: tc.format}
+			if st != want {
+				t.Errorf("stats %+v, want %+v", st, want)
+			}
+		})
 	}
-	want := [][]int{
-		{fakeBOS, 'a' + 3, 'b' + 3, fakeEOS},
-		{fakeBOS, 'p' + 3, 'c' + 3, fakeEOS},
-		{10, 11, 12},
-		ids("<s><|user|>\nu<|end|>\n<|assistant|>\nv<|end|>\n"),
+}
+
+// TestReadJSONLRefusesMixedShapes: a file holds one record shape; a
+// record of another shape than the first is refused, naming both lines'
+// shapes ("messages" and "input_ids" count as shapes too).
+func TestReadJSONLRefusesMixedShapes(t *testing.T) {
+	opts := Options{Tokenizer: byteTokenizer{}, Chat: turnChat{}, VocabSize: fakeVocab}
+	path := filepath.Join("testdata", "mixed.jsonl")
+	_, _, err := ReadJSONL(path, opts)
+	want := path + `:3: record is "prompt"/"completion" but line 1 was "text"; a file holds one record shape`
+	if err == nil || err.Error() != want {
+		t.Errorf("ReadJSONL(%s): error %v, want %q", path, err, want)
 	}
-	if len(exs) != len(want) {
-		t.Fatalf("got %d examples, want %d", len(exs), len(want))
-	}
-	tokens := 0
-	for i := range want {
-		if !slices.Equal(exs[i].InputIDs, want[i]) {
-			t.Errorf("example %d: ids %v, want %v", i, exs[i].InputIDs, want[i])
+	const (
+		text     = `{"text": "a"}`
+		prompt   = `{"prompt": "a", "completion": "b"}`
+		messages = `{"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}]}`
+		inputIDs = `{"input_ids": [4, 5]}`
+	)
+	for _, tc := range []struct{ in, want string }{
+		{text + "\n" + prompt, `f.jsonl:2: record is "prompt"/"completion" but line 1 was "text"; a file holds one record shape`},
+		{prompt + "\n" + prompt + "\n\n" + text, `f.jsonl:4: record is "text" but line 1 was "prompt"/"completion"; a file holds one record shape`},
+		{"\n" + inputIDs + "\n" + messages, `f.jsonl:3: record is "messages" but line 2 was "input_ids"; a file holds one record shape`},
+		{messages + "\r\n" + inputIDs, `f.jsonl:2: record is "input_ids" but line 1 was "messages"; a file holds one record shape`},
+		{text + "\n" + messages, `f.jsonl:2: record is "messages" but line 1 was "text"; a file holds one record shape`},
+		{prompt + "\n" + inputIDs, `f.jsonl:2: record is "input_ids" but line 1 was "prompt"/"completion"; a file holds one record shape`},
+	} {
+		_, _, err := Decode(strings.NewReader(tc.in), "f.jsonl", opts)
+		if err == nil || err.Error() != tc.want {
+			t.Errorf("%q: error %v, want %q", tc.in, err, tc.want)
 		}
-		tokens += len(want[i])
-	}
-	// Loss targets: text 3, prompt/completion 2 (c, EOS), input_ids labels
-	// [-100 11 -100] gives 1, messages all but the first token.
-	wantStats := Stats{Records: 4, Tokens: tokens, LossTokens: 3 + 2 + 1 + len(want[3]) - 1,
-		Format: "text+prompt/completion+messages+input_ids"}
-	if st != wantStats {
-		t.Errorf("stats %+v, want %+v", st, wantStats)
 	}
 }
 
@@ -241,30 +283,43 @@ func renderLine(t *testing.T, chat ChatRenderer, line string) string {
 }
 
 func TestTruncation(t *testing.T) {
-	in := strings.Join([]string{
-		`{"text": "hello"}`, // 7 tokens → 4
-		`{"text": "ab"}`,    // 4 tokens, kept whole
-		`{"prompt": "long prompt", "completion": "c"}`, // completion cut away
-		`{"input_ids": [1, 2, 3, 4, 5], "labels": [1, 2, -100, 4, 5]}`,
-	}, "\n")
-	exs, st, err := Decode(strings.NewReader(in), "t.jsonl", Options{Tokenizer: byteTokenizer{}, MaxSeqLength: 4})
-	if err != nil {
-		t.Fatal(err)
+	files := [][]string{
+		{
+			`{"text": "hello"}`, // 7 tokens → 4
+			`{"text": "ab"}`,    // 4 tokens, kept whole
+		},
+		{`{"prompt": "long prompt", "completion": "c"}`}, // completion cut away
+		{`{"input_ids": [1, 2, 3, 4, 5], "labels": [1, 2, -100, 4, 5]}`},
 	}
-	want := []Example{
-		{[]int{fakeBOS, 'h' + 3, 'e' + 3, 'l' + 3}, []int{fakeBOS, 'h' + 3, 'e' + 3, 'l' + 3}},
-		{[]int{fakeBOS, 'a' + 3, 'b' + 3, fakeEOS}, []int{fakeBOS, 'a' + 3, 'b' + 3, fakeEOS}},
-		{[]int{fakeBOS, 'l' + 3, 'o' + 3, 'n' + 3}, fill(4, IgnoreIndex)},
-		{[]int{1, 2, 3, 4}, []int{1, 2, -100, 4}},
+	want := [][]Example{
+		{
+			{[]int{fakeBOS, 'h' + 3, 'e' + 3, 'l' + 3}, []int{fakeBOS, 'h' + 3, 'e' + 3, 'l' + 3}},
+			{[]int{fakeBOS, 'a' + 3, 'b' + 3, fakeEOS}, []int{fakeBOS, 'a' + 3, 'b' + 3, fakeEOS}},
+		},
+		{{[]int{fakeBOS, 'l' + 3, 'o' + 3, 'n' + 3}, fill(4, IgnoreIndex)}},
+		{{[]int{1, 2, 3, 4}, []int{1, 2, -100, 4}}},
 	}
-	for i := range want {
-		if !slices.Equal(exs[i].InputIDs, want[i].InputIDs) || !slices.Equal(exs[i].Labels, want[i].Labels) {
-			t.Errorf("example %d: %v / %v, want %v / %v", i, exs[i].InputIDs, exs[i].Labels, want[i].InputIDs, want[i].Labels)
+	wantStats := []Stats{
+		{Records: 2, Tokens: 8, LossTokens: 3 + 3, Truncated: 1, Format: "text"},
+		{Records: 1, Tokens: 4, LossTokens: 0, Truncated: 1, Format: "prompt/completion"},
+		{Records: 1, Tokens: 4, LossTokens: 2, Truncated: 1, Format: "input_ids"},
+	}
+	for f, lines := range files {
+		exs, st, err := Decode(strings.NewReader(strings.Join(lines, "\n")), "t.jsonl", Options{Tokenizer: byteTokenizer{}, MaxSeqLength: 4})
+		if err != nil {
+			t.Fatal(err)
 		}
-	}
-	wantStats := Stats{Records: 4, Tokens: 16, LossTokens: 3 + 3 + 0 + 2, Truncated: 3, Format: "text+prompt/completion+input_ids"}
-	if st != wantStats {
-		t.Errorf("stats %+v, want %+v", st, wantStats)
+		if len(exs) != len(want[f]) {
+			t.Fatalf("file %d: %d examples, want %d", f, len(exs), len(want[f]))
+		}
+		for i, w := range want[f] {
+			if !slices.Equal(exs[i].InputIDs, w.InputIDs) || !slices.Equal(exs[i].Labels, w.Labels) {
+				t.Errorf("file %d, example %d: %v / %v, want %v / %v", f, i, exs[i].InputIDs, exs[i].Labels, w.InputIDs, w.Labels)
+			}
+		}
+		if st != wantStats[f] {
+			t.Errorf("file %d: stats %+v, want %+v", f, st, wantStats[f])
+		}
 	}
 }
 
@@ -296,7 +351,8 @@ func TestDecodeErrors(t *testing.T) {
 		{"text is a number", `{"text": 5}`, nil, []string{`bad.jsonl:1: "text" is a number`}},
 		{"text is an object", `{"text": {}}`, nil, []string{`bad.jsonl:1: "text" is an object`}},
 		{"text is a boolean", `{"text": true}`, nil, []string{`bad.jsonl:1: "text" is a boolean`}},
-		{"text needs a tokenizer", `{"text": "a"}`, &Options{}, []string{`bad.jsonl:1: "text" needs a tokenizer`}},
+		{"text needs a tokenizer", `{"text": "a"}`, &Options{}, []string{`bad.jsonl:1: "text" records cannot be tokenized: there is no tokenizer (the model directory has no tokenizer.json); use "input_ids" records, or add the model's tokenizer.json`}},
+		{"prompt needs a tokenizer", `{"prompt": "a", "completion": "b"}`, &Options{}, []string{`bad.jsonl:1: "prompt"/"completion" records cannot be tokenized`, "tokenizer.json"}},
 		{"text encodes to nothing", `{"text": ""}`, &Options{Tokenizer: byteTokenizer{noSpecial: true}}, []string{"bad.jsonl:1: text record encodes to no tokens"}},
 		{"tokenizer id ≥ vocab", `{"text": "a"}`, &Options{Tokenizer: tok, VocabSize: 50}, []string{`bad.jsonl:1: "text": the tokenizer produced id 100`, "vocabulary size 50"}},
 		{"prompt without completion", `{"prompt": "a"}`, nil, []string{`bad.jsonl:1: "prompt" without "completion"`}},
@@ -313,8 +369,8 @@ func TestDecodeErrors(t *testing.T) {
 		{"content is a number", `{"messages": [{"role": "user", "content": 4}]}`, nil, []string{`bad.jsonl:1: "messages"[0].content is a number`}},
 		{"role is an array", `{"messages": [{"role": [], "content": "a"}]}`, nil, []string{`bad.jsonl:1: "messages"[0].role is an array`}},
 		{"messages need a chat renderer", `{"messages": [{"role": "user", "content": "a"}]}`, &Options{Tokenizer: tok}, []string{`bad.jsonl:1: "messages" needs a chat renderer`}},
-		{"messages need a tokenizer", `{"messages": [{"role": "user", "content": "a"}]}`, &Options{Chat: turnChat{}}, []string{`bad.jsonl:1: "messages" needs a tokenizer`}},
-		{"template error", `{"messages": [{"role": "robot", "content": "a"}]}`, nil, []string{`bad.jsonl:1: "messages": rendering the chat template: template: unknown role`}},
+		{"messages need a tokenizer", `{"messages": [{"role": "user", "content": "a"}]}`, &Options{Chat: turnChat{}}, []string{`bad.jsonl:1: "messages" records cannot be tokenized`, "tokenizer.json"}},
+		{"template error", `{"messages": [{"role": "robot", "content": "a"}]}`, nil, []string{`bad.jsonl:1: "messages": template: unknown role`}},
 		{"assistant only, no assistant turn", `{"messages": [{"role": "user", "content": "a"}]}`, &asst, []string{`bad.jsonl:1: "messages" has no "assistant" message`}},
 		{"assistant only, template rewrites history", `{"messages": [{"role": "user", "content": "a"}, {"role": "assistant", "content": "b"}, {"role": "user", "content": "c"}]}`,
 			&Options{Tokenizer: tok, Chat: turnChat{dropHistory: true}, AssistantOnly: true}, []string{`bad.jsonl:1: "messages"[1]:`, "rewrites earlier turns"}},
@@ -332,7 +388,7 @@ func TestDecodeErrors(t *testing.T) {
 		{"labels is an object", `{"input_ids": [3], "labels": {}}`, nil, []string{`bad.jsonl:1: "labels" is an object`}},
 		{"labels negative", `{"input_ids": [3, 4], "labels": [-100, -5]}`, nil, []string{`bad.jsonl:1: "labels"[1] = -5`}},
 		{"labels ≥ vocab", `{"input_ids": [3, 4], "labels": [300, 4]}`, nil, []string{`bad.jsonl:1: "labels"[0] = 300 is ≥ the vocabulary size`}},
-		{"error on a later line", `{"text": "a"}` + "\n\n" + `{"input_ids": [1]}` + "\r\n" + `{"text": 1}`, nil, []string{`bad.jsonl:4: "text" is a number`}},
+		{"error on a later line", `{"text": "a"}` + "\n\n" + `{"text": "b"}` + "\r\n" + `{"text": 1}`, nil, []string{`bad.jsonl:4: "text" is a number`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -12,14 +12,15 @@
 //	{"input_ids": [...], "labels": [...]}         used as is ("labels" optional, same length, -100 = no loss)
 //
 // [EOS] is appended only when the tokenizer has one (Tokenizer.EOS). Blank
-// lines are skipped, a UTF-8 byte order mark at the start of the
-// file is tolerated, fields other than these are ignored, and a field whose
-// value is null counts as absent. A record that mixes formats (say "text"
-// and "input_ids") is rejected rather than guessed at. Every error names
-// the file and the line ("train.jsonl:17: ..."), and the field when one is
-// at fault. Labels follow the Hugging Face convention: they are aligned
-// with the input ids and the one-token shift happens in the loss, which is
-// what Batch.Targets produces.
+// lines are skipped, a UTF-8 byte order mark at the start of the file is
+// tolerated, fields other than these are ignored, and a field whose value
+// is null counts as absent. A record that mixes formats (say "text" and
+// "input_ids") is rejected rather than guessed at, and so is a file that
+// mixes them: every record of a file has the format of its first. Every
+// error names the file and the line ("train.jsonl:17: ..."), and the field
+// when one is at fault. Labels follow the Hugging Face convention: they are
+// aligned with the input ids and the one-token shift happens in the loss,
+// which is what Batch.Targets produces.
 //
 // Tokenizer and ChatRenderer are small local interfaces, so this package
 // depends on no tokenizer implementation; orthotune's tokenizer satisfies

@@ -20,10 +20,11 @@ func (letters) Encode(text string) []int {
 func (l letters) EncodeSpecial(text string) []int { return append([]int{100}, l.Encode(text)...) }
 func (letters) EOS() (int, bool)                  { return 101, true }
 
-// A prompt/completion record trains on the completion only.
+// A prompt/completion record trains on the completion only; a file holds
+// records of one shape.
 func ExampleDecode() {
 	jsonl := `{"prompt": "abc", "completion": "de"}
-{"text": "cab"}
+{"prompt": "c", "completion": "ab"}
 `
 	examples, stats, err := data.Decode(strings.NewReader(jsonl), "train.jsonl", data.Options{Tokenizer: letters{}})
 	if err != nil {
@@ -35,13 +36,16 @@ func ExampleDecode() {
 	}
 	fmt.Printf("%+v\n", stats)
 
-	_, _, err = data.Decode(strings.NewReader(`{"text": "a"}`+"\n"+`{"prompt": "a"}`), "train.jsonl", data.Options{Tokenizer: letters{}})
+	_, _, err = data.Decode(strings.NewReader(`{"prompt": "a"}`), "train.jsonl", data.Options{Tokenizer: letters{}})
+	fmt.Println(err)
+	_, _, err = data.Decode(strings.NewReader(`{"text": "a"}`+"\n"+`{"prompt": "a", "completion": "b"}`), "train.jsonl", data.Options{Tokenizer: letters{}})
 	fmt.Println(err)
 	// Output:
 	// [100 1 2 3 4 5 101] [-100 -100 -100 -100 4 5 101]
-	// [100 3 1 2 101] [100 3 1 2 101]
-	// {Records:2 Tokens:12 LossTokens:7 Truncated:0 Format:text+prompt/completion}
-	// train.jsonl:2: "prompt" without "completion"
+	// [100 3 1 2 101] [-100 -100 1 2 101]
+	// {Records:2 Tokens:12 LossTokens:6 Truncated:0 Format:prompt/completion}
+	// train.jsonl:1: "prompt" without "completion"
+	// train.jsonl:2: record is "prompt"/"completion" but line 1 was "text"; a file holds one record shape
 }
 
 // A loader resumed from a saved position yields what the original would.

@@ -23,7 +23,9 @@ type Message struct {
 }
 
 // ChatRenderer renders a conversation with the model's chat template, as
-// Hugging Face's apply_chat_template(messages, tokenize=False) does.
+// Hugging Face's apply_chat_template(messages, tokenize=False) does. Its
+// errors say that the chat template failed and where it came from; Decode
+// prefixes them with the file, the line and the field only.
 type ChatRenderer interface {
 	RenderChat(messages []Message) (string, error)
 }
@@ -70,7 +72,7 @@ type Stats struct {
 	LossTokens int
 	// Truncated is the number of examples cut to Options.MaxSeqLength.
 	Truncated int
-	// Format lists the record kinds seen, joined by "+", in the order
-	// text, prompt/completion, messages, input_ids; e.g. "text+input_ids".
+	// Format is the file's record shape: "text", "prompt/completion",
+	// "messages" or "input_ids" (a file holds one).
 	Format string
 }

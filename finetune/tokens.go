@@ -4,8 +4,13 @@ import (
 	"errors"
 	"fmt"
 	iofs "io/fs"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"runtime"
+	"sync"
+	"sync/atomic"
+	"weak"
 
 	"github.com/orthotune/orthotune/chat"
 	"github.com/orthotune/orthotune/data"
@@ -13,7 +18,10 @@ import (
 )
 
 // LoadTokenizer reads the model directory's tokenizer.json (nil when
-// there is none) and checks it against the model's vocabulary size.
+// there is none) and checks it against the model's vocabulary size. An
+// eos_token that is not in the vocabulary is logged as a warning (slog):
+// records then get no end-of-sequence token and generation cannot stop
+// at one.
 func LoadTokenizer(modelDir string, vocab int) (*tokenizer.Tokenizer, error) {
 	path := filepath.Join(modelDir, "tokenizer.json")
 	if _, err := os.Stat(path); errors.Is(err, iofs.ErrNotExist) {
@@ -27,7 +35,36 @@ func LoadTokenizer(modelDir string, vocab int) (*tokenizer.Tokenizer, error) {
 		return nil, fmt.Errorf("%s has token ids up to %d but %s says vocab_size %d: the tokenizer does not belong to this model",
 			path, n-1, filepath.Join(modelDir, "config.json"), vocab)
 	}
+	if eos, ok := tok.SpecialTokens()["eos_token"]; ok {
+		if _, ok := tok.TokenID(eos); !ok {
+			slog.Warn(fmt.Sprintf("%s: eos_token %q (tokenizer_config.json or special_tokens_map.json) is not in the vocabulary: records get no end-of-sequence token, so the model does not learn to stop, and generation cannot stop at one", path, eos))
+		}
+	}
+	remember(tok, modelDir)
 	return tok, nil
+}
+
+// loaded maps each tokenizer LoadTokenizer returned, as long as it lives,
+// to what a ChatRenderer needs to know of where it came from.
+var loaded sync.Map // weak.Pointer[tokenizer.Tokenizer] → *origin
+
+type origin struct {
+	dir        string
+	warnedChat atomic.Bool // the ChatML fallback has been reported
+}
+
+func remember(tok *tokenizer.Tokenizer, dir string) {
+	key := weak.Make(tok)
+	loaded.Store(key, &origin{dir: dir})
+	runtime.AddCleanup(tok, func(k weak.Pointer[tokenizer.Tokenizer]) { loaded.Delete(k) }, key)
+}
+
+// originOf returns where LoadTokenizer read tok, or nil.
+func originOf(tok *tokenizer.Tokenizer) *origin {
+	if o, ok := loaded.Load(weak.Make(tok)); ok {
+		return o.(*origin)
+	}
+	return nil
 }
 
 // PadID is the id padding rows get: the tokenizer's pad token, else its
@@ -52,11 +89,15 @@ type ChatRenderer struct {
 	src string
 	tpl *chat.Template
 	err error
+	at  *origin // where LoadTokenizer read tok, or nil
 }
 
-// NewChatRenderer returns the renderer of tok's chat template.
+// NewChatRenderer returns the renderer of tok's chat template. A tokenizer
+// without one renders conversations as ChatML; the first conversation
+// rendered so logs a warning (slog), once per tokenizer LoadTokenizer
+// loaded, naming its model directory.
 func NewChatRenderer(tok *tokenizer.Tokenizer) *ChatRenderer {
-	r := &ChatRenderer{tok: tok, src: tok.ChatTemplate()}
+	r := &ChatRenderer{tok: tok, src: tok.ChatTemplate(), at: originOf(tok)}
 	if r.src == "" {
 		r.src = chat.Default
 	}
@@ -72,9 +113,12 @@ func (r *ChatRenderer) RenderChat(messages []data.Message) (string, error) {
 // assistant's next turn when addGenerationPrompt is set.
 func (r *ChatRenderer) Render(messages []data.Message, addGenerationPrompt bool) (string, error) {
 	if r.tpl == nil && r.err == nil {
+		if r.tok.ChatTemplate() == "" {
+			r.warnChatML()
+		}
 		r.tpl, r.err = chat.Parse(r.src)
 		if r.err != nil {
-			r.err = fmt.Errorf("chat template: %w", r.err)
+			r.err = r.where(r.err) // the error says "chat template: ..."
 		}
 	}
 	if r.err != nil {
@@ -85,5 +129,32 @@ func (r *ChatRenderer) Render(messages []data.Message, addGenerationPrompt bool)
 		msgs[i] = chat.Message{Role: m.Role, Content: m.Content}
 	}
 	special := r.tok.SpecialTokens()
-	return r.tpl.Render(msgs, chat.Options{AddGenerationPrompt: addGenerationPrompt, BOSToken: special["bos_token"], EOSToken: special["eos_token"]})
+	out, err := r.tpl.Render(msgs, chat.Options{AddGenerationPrompt: addGenerationPrompt, BOSToken: special["bos_token"], EOSToken: special["eos_token"]})
+	if err != nil {
+		return "", r.where(err)
+	}
+	return out, nil
+}
+
+// where prefixes an error of the chat template with the model directory
+// it came from, when known.
+func (r *ChatRenderer) where(err error) error {
+	if r.at == nil {
+		return err
+	}
+	return fmt.Errorf("%s: %w", r.at.dir, err)
+}
+
+// warnChatML reports that conversations are rendered as ChatML for want of
+// a chat template: once per loaded tokenizer, or per renderer of one
+// LoadTokenizer did not load.
+func (r *ChatRenderer) warnChatML() {
+	dir := "the tokenizer"
+	if r.at != nil {
+		if r.at.warnedChat.Swap(true) {
+			return
+		}
+		dir = r.at.dir
+	}
+	slog.Warn(fmt.Sprintf("%s: no chat template (neither tokenizer_config.json's chat_template nor chat_template.jinja): conversations are rendered as ChatML (<|im_start|>role ... <|im_end|>), a format the model may never have seen; add the model's chat template to train or chat with it in its own format", dir))
 }

@@ -27,14 +27,54 @@ type Options struct {
 	OnToken func(id int) error
 }
 
+// StopReason says why generation ended.
+type StopReason int
+
+const (
+	// StopError: generation failed; the error says why.
+	StopError StopReason = iota
+	// StopMaxNewTokens: Options.MaxNewTokens tokens were generated.
+	StopMaxNewTokens
+	// StopID: one of Options.StopIDs was generated (the end of sequence).
+	StopID
+	// StopContext: prompt and output filled the model's context before
+	// MaxNewTokens tokens or a stop id: the text is cut off.
+	StopContext
+)
+
+// String names the reason: "error", "max new tokens", "stop id" or
+// "context".
+func (r StopReason) String() string {
+	switch r {
+	case StopError:
+		return "error"
+	case StopMaxNewTokens:
+		return "max new tokens"
+	case StopID:
+		return "stop id"
+	case StopContext:
+		return "context"
+	}
+	return fmt.Sprintf("StopReason(%d)", int(r))
+}
+
 // Generate continues prompt with up to opts.MaxNewTokens tokens and returns
-// the new ids (the prompt is not repeated). The prompt runs through the
-// model once to fill a key/value cache, then each new token costs one
-// cached step.
+// the new ids (the prompt is not repeated); it is Run without the reason
+// generation stopped.
+func Generate(m model.Decoder, prompt []int, opts Options) ([]int, error) {
+	out, _, err := Run(m, prompt, opts)
+	return out, err
+}
+
+// Run continues prompt with up to opts.MaxNewTokens tokens and returns
+// the new ids (the prompt is not repeated) and why generation stopped. The
+// prompt runs through the model once to fill a key/value cache, then each
+// new token costs one cached step.
 //
 // The model's context (Info().MaxPositions, when positive) bounds prompt
 // plus output: a prompt longer than the context is an error, and
-// generation stops without error when the sequence reaches it. An empty
+// generation stops without error, with StopContext, when the sequence
+// reaches it before MaxNewTokens tokens or a stop id. An empty
 // prompt, ids outside the vocabulary, a negative MaxNewTokens or an
 // invalid Sampler are errors. Generation stops after a stop id, after
 // MaxNewTokens, or when OnToken fails; on an error from OnToken or the
@@ -44,30 +84,30 @@ type Options struct {
 // A PEFT-adapted model generates through its adapter: pass the base model
 // the adapter is installed on (peft.Model routes through the same slots).
 // Switch training-only behaviour such as adapter dropout off first.
-func Generate(m model.Decoder, prompt []int, opts Options) ([]int, error) {
+func Run(m model.Decoder, prompt []int, opts Options) ([]int, StopReason, error) {
 	if m == nil {
-		return nil, errors.New("generate: no model")
+		return nil, StopError, errors.New("generate: no model")
 	}
 	if err := opts.Sampler.Validate(); err != nil {
-		return nil, err
+		return nil, StopError, err
 	}
 	if opts.MaxNewTokens < 0 {
-		return nil, fmt.Errorf("generate: max new tokens %d: want ≥ 0", opts.MaxNewTokens)
+		return nil, StopError, fmt.Errorf("generate: max new tokens %d: want ≥ 0", opts.MaxNewTokens)
 	}
 	if len(prompt) == 0 {
-		return nil, errors.New("generate: the prompt is empty: need at least one token")
+		return nil, StopError, errors.New("generate: the prompt is empty: need at least one token")
 	}
 	info := m.Info()
 	if err := model.CheckIDs([][]int{prompt}, info.Vocab, info.MaxPositions); err != nil {
-		return nil, fmt.Errorf("generate: prompt: %w", err)
+		return nil, StopError, fmt.Errorf("generate: prompt: %w", err)
 	}
-	maxNew := opts.MaxNewTokens
-	if info.MaxPositions > 0 {
-		maxNew = min(maxNew, info.MaxPositions-len(prompt))
+	maxNew, atLimit := opts.MaxNewTokens, StopMaxNewTokens
+	if info.MaxPositions > 0 && info.MaxPositions-len(prompt) < maxNew {
+		maxNew, atLimit = info.MaxPositions-len(prompt), StopContext
 	}
 	out := []int{}
 	if maxNew == 0 {
-		return out, nil
+		return out, atLimit, nil
 	}
 	// The last new token is never fed back, so the cache holds the prompt
 	// and all but one of the new tokens.
@@ -78,26 +118,29 @@ func Generate(m model.Decoder, prompt []int, opts Options) ([]int, error) {
 	}
 	logits, err := m.Step([][]int{prompt}, cache)
 	if err != nil {
-		return out, fmt.Errorf("generate: prompt: %w", err)
+		return out, StopError, fmt.Errorf("generate: prompt: %w", err)
 	}
 	for {
 		vocab := logits.Shape[2]
 		last := logits.Data[(logits.Shape[1]-1)*vocab : logits.Shape[1]*vocab]
 		id := opts.Sampler.Sample(last, rng)
 		if id < 0 {
-			return out, fmt.Errorf("generate: new token %d: the model's logits are all NaN or −Inf", len(out))
+			return out, StopError, fmt.Errorf("generate: new token %d: the model's logits are all NaN or −Inf", len(out))
 		}
 		out = append(out, id)
 		if opts.OnToken != nil {
 			if err := opts.OnToken(id); err != nil {
-				return out, fmt.Errorf("generate: OnToken(%d) for new token %d: %w", id, len(out)-1, err)
+				return out, StopError, fmt.Errorf("generate: OnToken(%d) for new token %d: %w", id, len(out)-1, err)
 			}
 		}
-		if len(out) == maxNew || slices.Contains(opts.StopIDs, id) {
-			return out, nil
+		if slices.Contains(opts.StopIDs, id) {
+			return out, StopID, nil
+		}
+		if len(out) == maxNew {
+			return out, atLimit, nil
 		}
 		if logits, err = m.Step([][]int{{id}}, cache); err != nil {
-			return out, fmt.Errorf("generate: new token %d: %w", len(out), err)
+			return out, StopError, fmt.Errorf("generate: new token %d: %w", len(out), err)
 		}
 	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"slices"
@@ -224,11 +225,44 @@ func (c *Config) IntOr(field string, def int) (int, error) {
 	return c.Int(field)
 }
 
-// Float returns a required number field.
+// Float returns a required number field. A number too large for a 64-bit
+// float (1e999) is refused as not finite.
 func (c *Config) Float(field string) (float64, error) {
 	var f float64
-	err := c.decode(field, &f, "a number")
-	return f, err
+	if err := c.decode(field, &f, "a number"); err != nil {
+		if raw := c.raw[field]; c.Has(field) && isJSONNumber(raw) {
+			return 0, fmt.Errorf("%s: field %q = %s: want a finite number", c.Path, field, raw)
+		}
+		return 0, err
+	}
+	return f, nil
+}
+
+// isJSONNumber reports whether raw is a number literal (valid JSON, as it
+// came from a parsed object).
+func isJSONNumber(raw json.RawMessage) bool {
+	return len(raw) > 0 && (raw[0] == '-' || raw[0] >= '0' && raw[0] <= '9')
+}
+
+// PositiveFloat returns a required number field that must be finite and
+// greater than zero (an epsilon, a base, a scaling factor).
+func (c *Config) PositiveFloat(field string) (float64, error) {
+	f, err := c.Float(field)
+	if err != nil {
+		return 0, err
+	}
+	if !(f > 0) || math.IsInf(f, 0) {
+		return 0, fmt.Errorf("%s: field %q = %s: want > 0", c.Path, field, c.raw[field])
+	}
+	return f, nil
+}
+
+// PositiveFloatOr returns an optional PositiveFloat field, def when absent.
+func (c *Config) PositiveFloatOr(field string, def float64) (float64, error) {
+	if !c.Has(field) {
+		return def, nil
+	}
+	return c.PositiveFloat(field)
 }
 
 // FloatOr returns an optional number field, def when absent.
@@ -268,6 +302,73 @@ func (c *Config) Object(field string) (*Config, error) {
 		return nil, fmt.Errorf("%s: field %q: want an object, got %s", c.Path, field, c.raw[field])
 	}
 	return &Config{Path: c.Path + ": field " + field, raw: raw}, nil
+}
+
+// Size limits on what a config.json may imply, checked from the config
+// alone before anything is read or allocated (see Config.Elements).
+const (
+	// MaxTensorElements bounds one weight or buffer: 2^32 elements, 16 GiB
+	// of float32, twice the largest tensor of published Llama-family
+	// checkpoints (Llama 3.1 405B's 128256 × 16384 embedding).
+	MaxTensorElements = 1 << 32
+	// MaxParameters bounds the weights of a whole model: 2^40, 4 TiB of
+	// float32.
+	MaxParameters = 1 << 40
+)
+
+// Dim is one factor of a size a config.json implies: the field it comes
+// from and the value the builder took for it (its default when the field
+// is absent), or a constant factor when Field is "".
+type Dim struct {
+	Field string
+	N     int
+}
+
+// Elements returns the product of dims: the element count of what, a
+// tensor or buffer the config implies. It refuses, naming the config file
+// and the largest field, a product above limit (MaxTensorElements for one
+// tensor) or one that overflows, so that a builder can check sizes before
+// it allocates anything.
+func (c *Config) Elements(what string, limit int, dims ...Dim) (int, error) {
+	n, ok := 1, true
+	for _, d := range dims {
+		if d.N < 0 || d.N > 0 && n > math.MaxInt/d.N {
+			ok = false
+			break
+		}
+		n *= d.N
+	}
+	if ok && n <= limit {
+		return n, nil
+	}
+	var blame Dim
+	product := 1.0
+	factors := make([]string, len(dims))
+	values := make([]string, len(dims))
+	for i, d := range dims {
+		product *= float64(d.N)
+		factors[i], values[i] = d.Field, fmt.Sprint(d.N)
+		if d.Field == "" {
+			factors[i] = values[i]
+		} else if blame.Field == "" || d.N > blame.N {
+			blame = d
+		}
+	}
+	subject := c.Path + ": too large"
+	if blame.Field != "" {
+		subject = fmt.Sprintf("%s: field %q = %s is too large", c.Path, blame.Field, c.valueOf(blame.Field, blame.N))
+	}
+	return 0, fmt.Errorf("%s: %s would hold %s = %s = %.3g elements, more than the %d allowed",
+		subject, what, strings.Join(factors, " × "), strings.Join(values, " × "), product, limit)
+}
+
+// valueOf returns field's value as config.json spells it, or def with a
+// note when the field is absent.
+func (c *Config) valueOf(field string, def int) string {
+	if c.Has(field) {
+		return string(c.raw[field])
+	}
+	return fmt.Sprintf("%d (absent, the default)", def)
 }
 
 // Weights hands a Builder its weights from one of two sources: a
@@ -328,8 +429,58 @@ func (w *Weights) Get(name string, shape ...int) (*tensor.Tensor, error) {
 	if err != nil {
 		return nil, fmt.Errorf("model: %w", err)
 	}
+	if err := CheckFinite(w.fileOf(name), name, t.Data); err != nil {
+		return nil, err
+	}
 	w.used[name] = true
 	return t, nil
+}
+
+// CheckShape checks, without reading it, that the checkpoint holds tensor
+// name with the shape config.json implies through fields, so that a
+// builder can refuse a config that disagrees with its checkpoint before it
+// allocates anything sized by the config alone. The message names the
+// checkpoint file, the tensor, c's file and the fields. It is nil for
+// weights drawn by an InitFunc.
+func (w *Weights) CheckShape(c *Config, fields []string, name string, shape ...int) error {
+	if w.ckpt == nil {
+		return nil
+	}
+	because := make([]string, len(fields))
+	for i, f := range fields {
+		if c.Has(f) {
+			because[i] = fmt.Sprintf("field %q = %s", f, c.raw[f])
+		} else {
+			because[i] = fmt.Sprintf("field %q absent", f)
+		}
+	}
+	info, ok := w.ckpt.Info(name)
+	if !ok {
+		return fmt.Errorf("%s: tensor %q is missing from the checkpoint, but %s implies it (%s)", w.checkpointFile(), name, c.Path, strings.Join(because, ", "))
+	}
+	if !slices.Equal(info.Shape, shape) {
+		return fmt.Errorf("%s: tensor %q has shape %v, but %s implies %v (%s)", w.fileOf(name), name, info.Shape, c.Path, shape, strings.Join(because, ", "))
+	}
+	return nil
+}
+
+// CheckFinite returns an error naming file, tensor name and the first
+// element of data that is NaN or ±Inf, or nil when every element is
+// finite. It is one pass over data.
+func CheckFinite(file, name string, data []float32) error {
+	for i, v := range data {
+		// An all-ones exponent is NaN or ±Inf.
+		if math.Float32bits(v)&0x7f800000 == 0x7f800000 {
+			what := "NaN"
+			if math.IsInf(float64(v), 1) {
+				what = "+Inf"
+			} else if math.IsInf(float64(v), -1) {
+				what = "-Inf"
+			}
+			return fmt.Errorf("%s: tensor %q holds %s at element %d", file, name, what, i)
+		}
+	}
+	return nil
 }
 
 // Skip marks a tensor as deliberately unused (e.g. GPT-2's attn.bias mask

@@ -3,6 +3,7 @@ package peft
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
@@ -119,12 +120,18 @@ func DecodeConfig(path string, data []byte, cfg Config, known ...string) ([]stri
 	}
 	if err := json.Unmarshal(data, cfg); err != nil {
 		// Decode field by field to name the one at fault.
-		probe := reflect.New(reflect.TypeOf(cfg).Elem()).Interface()
+		t := reflect.TypeOf(cfg).Elem()
+		probe := reflect.New(t).Interface()
 		for _, k := range sortedKeys(raw) {
 			one, _ := json.Marshal(map[string]json.RawMessage{k: raw[k]})
 			if ferr := json.Unmarshal(one, probe); ferr != nil {
-				return nil, fmt.Errorf("%s: field %q: %v", path, k, ferr)
+				return nil, fmt.Errorf("%s: field %q: %s", path, k, fieldError(t, k, ferr))
 			}
+		}
+		var te *json.UnmarshalTypeError
+		if errors.As(err, &te) {
+			k := te.Field[strings.LastIndex(te.Field, ".")+1:]
+			return nil, fmt.Errorf("%s: field %q: %s", path, k, fieldError(t, k, err))
 		}
 		return nil, fmt.Errorf("%s: %w", path, err)
 	}
@@ -145,6 +152,104 @@ func DecodeConfig(path string, data []byte, cfg Config, known ...string) ([]stri
 		}
 	}
 	return warnings, nil
+}
+
+// fieldError says what is wrong with the value of field key of a config of
+// struct type t: for a value of the wrong JSON type, what the field wants
+// and what it got ("want a number, got string"), without Go's type names;
+// other errors (a field's own decoder's) as they are.
+func fieldError(t reflect.Type, key string, err error) string {
+	var te *json.UnmarshalTypeError
+	if !errors.As(err, &te) {
+		return err.Error()
+	}
+	got := jsonValueName(te.Value)
+	ft := jsonFieldType(t, key)
+	if ft == nil {
+		return fmt.Sprintf("want %s, got %s", typeName(te.Type), got)
+	}
+	if (ft.Kind() == reflect.Slice || ft.Kind() == reflect.Array) && te.Type != ft {
+		return fmt.Sprintf("want %s, got %s in the list", typeName(ft), got)
+	}
+	return fmt.Sprintf("want %s, got %s", typeName(ft), got)
+}
+
+// jsonValueName names the JSON value encoding/json describes as v
+// ("string", "number 1.5", "array", ...).
+func jsonValueName(v string) string {
+	if n, ok := strings.CutPrefix(v, "number "); ok {
+		return n
+	}
+	switch v {
+	case "array":
+		return "list"
+	case "bool":
+		return "boolean"
+	}
+	return v
+}
+
+// typeName says which JSON values a field of Go type t accepts.
+func typeName(t reflect.Type) string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	switch t.Kind() {
+	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32, reflect.Int64,
+		reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32, reflect.Uint64:
+		return "an integer"
+	case reflect.Float32, reflect.Float64:
+		return "a number"
+	case reflect.String:
+		return "a string"
+	case reflect.Bool:
+		return "true or false"
+	case reflect.Slice, reflect.Array:
+		switch elem := typeName(t.Elem()); {
+		case elem == "true or false":
+			return "a list of booleans"
+		case strings.HasPrefix(elem, "a list"):
+			return "a list of lists"
+		default:
+			return "a list of " + elem[strings.Index(elem, " ")+1:] + "s"
+		}
+	case reflect.Map, reflect.Struct:
+		return "an object"
+	}
+	return "a different value"
+}
+
+// jsonFieldType returns the type of the field of struct type t (or of a
+// struct it embeds) that the JSON key names, or nil.
+func jsonFieldType(t reflect.Type, key string) reflect.Type {
+	if t.Kind() != reflect.Struct {
+		return nil
+	}
+	for i := range t.NumField() {
+		f := t.Field(i)
+		tag := f.Tag.Get("json")
+		if tag == "-" {
+			continue
+		}
+		name, _, _ := strings.Cut(tag, ",")
+		if f.Anonymous && name == "" {
+			ft := f.Type
+			if ft.Kind() == reflect.Pointer {
+				ft = ft.Elem()
+			}
+			if found := jsonFieldType(ft, key); found != nil {
+				return found
+			}
+			continue
+		}
+		if name == "" {
+			name = f.Name
+		}
+		if strings.EqualFold(name, key) && f.IsExported() { // as encoding/json matches keys
+			return f.Type
+		}
+	}
+	return nil
 }
 
 func contains(list []string, s string) bool {

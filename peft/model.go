@@ -264,6 +264,9 @@ func (pm *Model) Load(name, dir string, opts ...LoadOption) (*Adapter, error) {
 			if err != nil {
 				return nil, err
 			}
+			if err := model.CheckFinite(wPath, key, t.Data); err != nil {
+				return nil, err
+			}
 			ts[suffix] = t
 			used[key] = true
 		}
@@ -298,6 +301,9 @@ func (pm *Model) Load(name, dir string, opts ...LoadOption) (*Adapter, error) {
 		}
 		t, err := f.Float32(key)
 		if err != nil {
+			return nil, err
+		}
+		if err := model.CheckFinite(wPath, key, t.Data); err != nil {
 			return nil, err
 		}
 		if !t.SameShape(p.W) {

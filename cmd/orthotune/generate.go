@@ -21,7 +21,8 @@ const generateSynopsis = "generate --model DIR [--adapter DIR] --prompt TEXT [fl
 	"Continues the prompt with the model (through the adapter, if given), printing tokens as they\n" +
 	"are chosen. Greedy by default; --temperature > 0 samples (then --top-k and --top-p filter,\n" +
 	"in that order, as transformers does), reproducibly for a --seed. Stops at --max-new-tokens,\n" +
-	"at the end-of-sequence token (tokenizer and generation_config.json), or at the context's end.\n" +
+	"at the end-of-sequence token (tokenizer and generation_config.json), or at the context's end\n" +
+	"(with a warning on stderr: the text is cut off).\n" +
 	"--chat renders the prompt as a user message with the model's chat template."
 
 func runGenerate(args []string, stdout, stderr io.Writer) error {
@@ -90,7 +91,7 @@ func runGenerate(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprint(stdout, text)
 	}
 	s := &streamer{tok: tok, w: stdout, quiet: *noStream}
-	out, err := generate.Generate(dec, ids, generate.Options{
+	out, why, err := generate.Run(dec, ids, generate.Options{
 		MaxNewTokens: *maxNew, Seed: seed, StopIDs: stops, OnToken: s.add,
 		Sampler: generate.Sampler{Temperature: *temperature, TopK: *topK, TopP: *topP},
 	})
@@ -103,6 +104,10 @@ func runGenerate(args []string, stdout, stderr io.Writer) error {
 		s.flush()
 	}
 	fmt.Fprintln(stdout)
+	if why == generate.StopContext {
+		fmt.Fprintf(stderr, "orthotune generate: warning: the model's context of %d positions (%s) ended the text after %d new tokens (a %d-token prompt), before --max-new-tokens %d or an end-of-sequence token: the text is cut off\n",
+			dec.Info().MaxPositions, filepath.Join(*modelDir, "config.json"), len(out), len(ids), *maxNew)
+	}
 	return nil
 }
 

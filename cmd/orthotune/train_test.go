@@ -37,15 +37,10 @@ func newPipelineFixture(t *testing.T) pipelineFixture {
 		t.Fatal(err)
 	}
 	var trainLines, evalLines []string
-	for i := range 40 {
+	for i := range 40 { // one record shape a file
 		s := fixtureTexts[i%len(fixtureTexts)]
-		if i%2 == 0 {
-			b, _ := json.Marshal(map[string]string{"text": s})
-			trainLines = append(trainLines, string(b))
-		} else {
-			b, _ := json.Marshal(map[string]string{"prompt": "say: ", "completion": s})
-			trainLines = append(trainLines, string(b))
-		}
+		b, _ := json.Marshal(map[string]string{"prompt": "say: ", "completion": s})
+		trainLines = append(trainLines, string(b))
 	}
 	for _, s := range fixtureTexts[:3] {
 		b, _ := json.Marshal(map[string]string{"prompt": "say: ", "completion": s})

@@ -39,7 +39,10 @@ func ParseConfig(c *model.Config) (*Config, error) {
 	if cfg.Inner, err = c.IntOr("n_inner", 4*cfg.Hidden); err != nil {
 		return nil, err
 	}
-	if cfg.LayerNormEps, err = c.FloatOr("layer_norm_epsilon", 1e-5); err != nil {
+	if err := checkSizes(c, &cfg); err != nil {
+		return nil, err
+	}
+	if cfg.LayerNormEps, err = c.PositiveFloatOr("layer_norm_epsilon", 1e-5); err != nil {
 		return nil, err
 	}
 	act, err := c.StringOr("activation_function", "gelu_new")
@@ -64,6 +67,70 @@ func ParseConfig(c *model.Config) (*Config, error) {
 		return nil, err
 	}
 	return &cfg, nil
+}
+
+// checkSizes refuses, from config arithmetic alone, sizes no tensor could
+// have: none may exceed model.MaxTensorElements nor the blocks
+// model.MaxParameters.
+func checkSizes(c *model.Config, cfg *Config) error {
+	d := model.Dim{Field: "n_embd", N: cfg.Hidden}
+	inner := []model.Dim{{Field: "n_inner", N: cfg.Inner}}
+	if !c.Has("n_inner") {
+		inner = []model.Dim{{N: 4}, d}
+	}
+	for _, t := range []struct {
+		name string
+		dims []model.Dim
+	}{
+		{"transformer.wte.weight", []model.Dim{{Field: "vocab_size", N: cfg.Vocab}, d}},
+		{"transformer.wpe.weight", []model.Dim{{Field: "n_positions", N: cfg.Positions}, d}},
+		{"transformer.h.0.attn.c_attn.weight", []model.Dim{d, {N: 3}, d}},
+		{"transformer.h.0.mlp.c_fc.weight", append([]model.Dim{d}, inner...)},
+	} {
+		if _, err := c.Elements(t.name, model.MaxTensorElements, t.dims...); err != nil {
+			return err
+		}
+	}
+	// Each product is at most a checked tensor's element count, so the sum
+	// cannot overflow.
+	h, in := cfg.Hidden, cfg.Inner
+	perLayer := 4*h + (h+1)*3*h + (h+1)*h + (h+1)*in + (in+1)*h // layer norms, attention, MLP
+	_, err := c.Elements("the blocks", model.MaxParameters, model.Dim{Field: "n_layer", N: cfg.Layers}, model.Dim{N: perLayer})
+	return err
+}
+
+// checkCheckpoint checks, before any tensor is read, that the checkpoint
+// holds the shapes the config's sizes imply, naming the fields of any
+// it contradicts.
+func checkCheckpoint(c *model.Config, cfg *Config, w *model.Weights) error {
+	prefix := prefixOf(w)
+	d := cfg.Hidden
+	for _, t := range []struct {
+		name   string
+		fields []string
+		shape  []int
+	}{
+		{"wte.weight", []string{"vocab_size", "n_embd"}, []int{cfg.Vocab, d}},
+		{"wpe.weight", []string{"n_positions", "n_embd"}, []int{cfg.Positions, d}},
+		{"h.0.attn.c_attn.weight", []string{"n_embd"}, []int{d, 3 * d}},
+		{"h.0.mlp.c_fc.weight", []string{"n_embd", "n_inner"}, []int{d, cfg.Inner}},
+		{fmt.Sprintf("h.%d.ln_1.weight", cfg.Layers-1), []string{"n_layer", "n_embd"}, []int{d}},
+	} {
+		if err := w.CheckShape(c, t.fields, prefix+t.name, t.shape...); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// prefixOf returns the prefix of w's tensor names. Checkpoints saved from
+// GPT2LMHeadModel carry "transformer."; the original OpenAI conversions
+// (GPT2Model) do not.
+func prefixOf(w *model.Weights) string {
+	if !w.Has("transformer.wte.weight") && w.Has("wte.weight") {
+		return ""
+	}
+	return "transformer."
 }
 
 // Model is GPT2LMHeadModel.
@@ -128,17 +195,15 @@ func build(c *model.Config, w *model.Weights) (model.CausalLM, error) {
 	if err != nil {
 		return nil, err
 	}
+	if err := checkCheckpoint(c, cfg, w); err != nil {
+		return nil, err
+	}
 	return New(cfg, w)
 }
 
 // New builds GPT-2 from a parsed config and checkpoint weights.
 func New(cfg *Config, w *model.Weights) (*Model, error) {
-	// Checkpoints saved from GPT2LMHeadModel carry "transformer."; the
-	// original OpenAI conversions (GPT2Model) do not.
-	prefix := "transformer."
-	if !w.Has("transformer.wte.weight") && w.Has("wte.weight") {
-		prefix = ""
-	}
+	prefix := prefixOf(w)
 	m := &Model{cfg: cfg}
 	d := cfg.Hidden
 	get := func(name string, shape ...int) (*tensor.Tensor, error) { return w.Get(prefix+name, shape...) }

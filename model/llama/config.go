@@ -3,6 +3,7 @@ package llama
 import (
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/orthotune/orthotune/model"
 	"github.com/orthotune/orthotune/nn"
@@ -29,8 +30,16 @@ type Config struct {
 }
 
 // ParseConfig reads and checks the fields of a Llama, Mistral or Qwen2
-// config.json.
-func ParseConfig(c *model.Config) (*Config, error) {
+// config.json. Sizes are checked by arithmetic before anything is
+// allocated: no tensor may exceed model.MaxTensorElements nor the decoder
+// blocks model.MaxParameters.
+func ParseConfig(c *model.Config) (*Config, error) { return parseConfig(c, nil) }
+
+// parseConfig is ParseConfig; given a checkpoint's weights (Load), it also
+// checks that the checkpoint agrees with the sizes the config implies
+// before allocating what those sizes alone decide (a sliding window per
+// layer, head_dim/2 rotary frequencies).
+func parseConfig(c *model.Config, w *model.Weights) (*Config, error) {
 	var cfg Config
 	var err error
 	get := func(dst *int, field string) {
@@ -65,10 +74,13 @@ func ParseConfig(c *model.Config) (*Config, error) {
 	if cfg.Heads%cfg.KVHeads != 0 {
 		return nil, fmt.Errorf("%s: field \"num_key_value_heads\": %d does not divide num_attention_heads %d", c.Path, cfg.KVHeads, cfg.Heads)
 	}
-	if cfg.RMSNormEps, err = c.FloatOr("rms_norm_eps", 1e-6); err != nil {
+	if err := checkSizes(c, &cfg, w); err != nil {
 		return nil, err
 	}
-	if cfg.RopeTheta, err = c.FloatOr("rope_theta", 10000); err != nil {
+	if cfg.RMSNormEps, err = c.PositiveFloatOr("rms_norm_eps", 1e-6); err != nil {
+		return nil, err
+	}
+	if cfg.RopeTheta, err = c.PositiveFloatOr("rope_theta", 10000); err != nil {
 		return nil, err
 	}
 	if cfg.TieEmbeddings, err = c.BoolOr("tie_word_embeddings", false); err != nil {
@@ -122,11 +134,75 @@ func ParseConfig(c *model.Config) (*Config, error) {
 			}
 		}
 	}
+	// A tiny positive rope_theta or scaling factor can still overflow the
+	// frequencies.
 	cfg.InvFreq = nn.DefaultInvFreq(cfg.HeadDim, cfg.RopeTheta)
+	if i := slices.IndexFunc(cfg.InvFreq, notFinite); i >= 0 {
+		return nil, fmt.Errorf("%s: field \"rope_theta\" = %g gives rotary frequency %d = %g: want finite frequencies", c.Path, cfg.RopeTheta, i, cfg.InvFreq[i])
+	}
 	if err := applyRopeScaling(c, cfg.InvFreq); err != nil {
 		return nil, err
 	}
+	if i := slices.IndexFunc(cfg.InvFreq, notFinite); i >= 0 {
+		return nil, fmt.Errorf("%s: field \"rope_scaling\" gives rotary frequency %d = %g: want finite frequencies", c.Path, i, cfg.InvFreq[i])
+	}
 	return &cfg, nil
+}
+
+func notFinite(f float64) bool { return math.IsInf(f, 0) || math.IsNaN(f) }
+
+// checkSizes refuses sizes no tensor could have (model.Config.Elements)
+// and, given a checkpoint's weights, sizes its tensors contradict, naming
+// the config.json fields either way.
+func checkSizes(c *model.Config, cfg *Config, w *model.Weights) error {
+	hidden := model.Dim{Field: "hidden_size", N: cfg.Hidden}
+	headDim := model.Dim{Field: "head_dim", N: cfg.HeadDim}
+	inter := model.Dim{Field: "intermediate_size", N: cfg.Intermediate}
+	q := []model.Dim{{Field: "num_attention_heads", N: cfg.Heads}, headDim}
+	kv := []model.Dim{{Field: "num_key_value_heads", N: cfg.KVHeads}, headDim}
+	if !c.Has("head_dim") {
+		q = []model.Dim{hidden} // num_attention_heads × (hidden_size / num_attention_heads)
+	}
+	for _, t := range []struct {
+		name string
+		dims []model.Dim
+	}{
+		{"model.embed_tokens.weight", []model.Dim{{Field: "vocab_size", N: cfg.Vocab}, hidden}},
+		{"model.layers.0.self_attn.q_proj.weight", append(q, hidden)},
+		{"model.layers.0.self_attn.k_proj.weight", append(kv, hidden)},
+		{"model.layers.0.mlp.gate_proj.weight", []model.Dim{inter, hidden}},
+	} {
+		if _, err := c.Elements(t.name, model.MaxTensorElements, t.dims...); err != nil {
+			return err
+		}
+	}
+	// Every product below is at most a checked tensor's element count, so
+	// the sum cannot overflow.
+	d, qd, kvd, in := cfg.Hidden, cfg.Heads*cfg.HeadDim, cfg.KVHeads*cfg.HeadDim, cfg.Intermediate
+	perLayer := 2*d + (qd+2*kvd)*(d+1) + (qd+1)*d + 3*in*d + 2*in + d // norms, attention, MLP, with biases
+	if _, err := c.Elements("the decoder blocks", model.MaxParameters, model.Dim{Field: "num_hidden_layers", N: cfg.Layers}, model.Dim{N: perLayer}); err != nil {
+		return err
+	}
+	if w == nil {
+		return nil
+	}
+	last := fmt.Sprintf("model.layers.%d.", cfg.Layers-1)
+	for _, t := range []struct {
+		name   string
+		fields []string
+		shape  []int
+	}{
+		{"model.embed_tokens.weight", []string{"vocab_size", "hidden_size"}, []int{cfg.Vocab, d}},
+		{"model.layers.0.self_attn.q_proj.weight", []string{"num_attention_heads", "head_dim", "hidden_size"}, []int{qd, d}},
+		{"model.layers.0.self_attn.k_proj.weight", []string{"num_key_value_heads", "head_dim", "hidden_size"}, []int{kvd, d}},
+		{"model.layers.0.mlp.gate_proj.weight", []string{"intermediate_size", "hidden_size"}, []int{in, d}},
+		{last + "input_layernorm.weight", []string{"num_hidden_layers", "hidden_size"}, []int{d}},
+	} {
+		if err := w.CheckShape(c, t.fields, t.name, t.shape...); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // applyRopeScaling adjusts inverse frequencies for rope_scaling types that
@@ -149,7 +225,7 @@ func applyRopeScaling(c *model.Config, invFreq []float64) error {
 	case "default":
 		return nil
 	case "linear":
-		factor, err := rs.Float("factor")
+		factor, err := rs.PositiveFloat("factor")
 		if err != nil {
 			return err
 		}
@@ -158,19 +234,22 @@ func applyRopeScaling(c *model.Config, invFreq []float64) error {
 		}
 		return nil
 	case "llama3":
-		factor, err := rs.Float("factor")
+		factor, err := rs.PositiveFloat("factor")
 		if err != nil {
 			return err
 		}
-		low, err := rs.Float("low_freq_factor")
+		low, err := rs.PositiveFloat("low_freq_factor")
 		if err != nil {
 			return err
 		}
-		high, err := rs.Float("high_freq_factor")
+		high, err := rs.PositiveFloat("high_freq_factor")
 		if err != nil {
 			return err
 		}
-		orig, err := rs.Float("original_max_position_embeddings")
+		if high <= low {
+			return fmt.Errorf("%s: field \"high_freq_factor\" = %g: want more than low_freq_factor %g", rs.Path, high, low)
+		}
+		orig, err := rs.PositiveFloat("original_max_position_embeddings")
 		if err != nil {
 			return err
 		}

@@ -74,7 +74,7 @@ func (m *Model) SetGradientCheckpointing(on bool) error {
 }
 
 func build(c *model.Config, w *model.Weights) (model.CausalLM, error) {
-	cfg, err := ParseConfig(c)
+	cfg, err := parseConfig(c, w)
 	if err != nil {
 		return nil, err
 	}

@@ -150,7 +150,9 @@ func (c *Config) Describe() []peft.Diagnostic {
 }
 
 // InferShape returns the input (and output) features of the layer that
-// one oft_R.weight implies: rows·b, or b with block sharing.
+// one oft_R.weight implies: rows·b; with block sharing, which stores one
+// block whatever the layer's width, b, or b·r when the config sets r, so
+// that the config resolves the stored block size for it (see LoadLayer).
 func (c *Config) InferShape(module string, ts map[string]*tensor.Tensor) (in, out int, err error) {
 	w := ts["oft_R.weight"]
 	if len(w.Shape) != 2 {
@@ -163,6 +165,9 @@ func (c *Config) InferShape(module string, ts map[string]*tensor.Tensor) (in, ou
 	in = w.Shape[0] * b
 	if c.BlockShare {
 		in = b
+		if c.BlockSize == 0 && c.R > 0 {
+			in = b * c.R
+		}
 	}
 	return in, in, nil
 }
@@ -188,6 +193,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("module_dropout %v must be in [0, 1)", c.ModuleDropout)
 	case c.COFT && !(c.Eps > 0) || math.IsInf(c.Eps, 0):
 		return fmt.Errorf("eps %v must be positive and finite with coft", c.Eps)
+	case c.UseCayleyNeumann && c.NumCayleyNeumannTerms <= 0:
+		return fmt.Errorf("num_cayley_neumann_terms %d with use_cayley_neumann: want a positive number of terms (PEFT's default is 5): with none the rotation stays the identity and training changes nothing; set use_cayley_neumann false for the exact Cayley transform", c.NumCayleyNeumannTerms)
 	case c.LayersPattern.IsSet && !c.LayersToTransform.IsSet:
 		return fmt.Errorf("layers_pattern is set but layers_to_transform is not")
 	}

@@ -64,9 +64,11 @@ func (c *Config) NewLayer(slot *model.LinearSlot, rng *tensor.RNG) (peft.Layer, 
 	return c.newLayer(slot, w, b, uint64(rng.IntN(1<<62)))
 }
 
-// LoadLayer wraps slot's base layer with stored oft_R.weight; the block
-// size comes from the tensor's width, not the config, as PEFT resolved it
-// per layer when the adapter was made.
+// LoadLayer wraps slot's base layer with stored oft_R.weight. The block
+// size the tensor's width implies must be the one the config resolves for
+// this layer (oft_block_size or r, adjusted as PEFT does when it does not
+// divide the layer's input features): a config that contradicts the
+// weights is refused rather than one of them silently ignored.
 func (c *Config) LoadLayer(slot *model.LinearSlot, ts map[string]*tensor.Tensor) (peft.Layer, error) {
 	w := ts["oft_R.weight"]
 	if len(w.Shape) != 2 {
@@ -84,6 +86,13 @@ func (c *Config) LoadLayer(slot *model.LinearSlot, ts map[string]*tensor.Tensor)
 		return nil, fmt.Errorf("layer %s: oft_R.weight has %d rows but block_share is set (want 1)", slot.Name, w.Shape[0])
 	case !c.BlockShare && w.Shape[0]*b != in:
 		return nil, fmt.Errorf("layer %s: oft_R.weight has shape %v: %d blocks of %d cover %d input features, the layer has %d (adapter made for a different model?)", slot.Name, w.Shape, w.Shape[0], b, w.Shape[0]*b, in)
+	}
+	if want, _ := c.blockSizeFor(slot.Name, in); want != b {
+		setting := fmt.Sprintf("oft_block_size %d", c.BlockSize)
+		if c.BlockSize == 0 {
+			setting = fmt.Sprintf("r %d", c.R)
+		}
+		return nil, fmt.Errorf("layer %s: oft_R.weight has shape %v, blocks of %d, but the config's %s gives blocks of %d for the layer's %d input features: adapter_config.json does not match the weights", slot.Name, w.Shape, b, setting, want, in)
 	}
 	return c.newLayer(slot, w, b, nameSeed(slot.Name))
 }
