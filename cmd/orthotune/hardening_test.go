@@ -88,3 +88,25 @@ func TestNoLitterFromKilledRuns(t *testing.T) {
 		t.Error("merge left a killed merge's unfinished output")
 	}
 }
+
+// TestSettingsFileReproducesRun: train_config.json holds every setting
+// with paths that work from any directory, and `train --config` of it,
+// from another working directory, writes the same adapter byte for byte.
+func TestSettingsFileReproducesRun(t *testing.T) {
+	f := newPipelineFixture(t)
+	first := filepath.Join(t.TempDir(), "first")
+	if code, _, stderr := orthotune(f.trainArgs(first, "--method", "lora", "--lora-dropout", "0.1", "--base-dtype", "bf16",
+		"--gradient-checkpointing", "--save-total-limit", "2", "--save-steps", "10", "--max-steps", "30")...); code != 0 {
+		t.Fatalf("exit %d\n%s", code, stderr)
+	}
+	t.Chdir(t.TempDir())
+	second := filepath.Join(t.TempDir(), "second")
+	if code, _, stderr := orthotune("train", "--config", filepath.Join(first, "train_config.json"), "--output-dir", second); code != 0 {
+		t.Fatalf("from the settings file: exit %d\n%s", code, stderr)
+	}
+	a, _ := os.ReadFile(filepath.Join(first, "adapter_model.safetensors"))
+	b, _ := os.ReadFile(filepath.Join(second, "adapter_model.safetensors"))
+	if len(a) == 0 || string(a) != string(b) {
+		t.Error("the run from train_config.json wrote a different adapter")
+	}
+}

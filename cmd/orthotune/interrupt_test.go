@@ -83,7 +83,10 @@ var interruptedRe = regexp.MustCompile(`interrupted after step (\d+) .*checkpoin
 // adapter an uninterrupted run writes, byte for byte, adapter dropout and
 // two replicas' random streams included.
 func TestTrainInterruptedResumesBitIdentical(t *testing.T) {
-	const steps, save = 600, 200
+	steps, save := 600, 200
+	if raceBuild {
+		steps, save = 60, 20
+	}
 	f := newPipelineFixture(t)
 	flags := []string{"--max-steps", strconv.Itoa(steps), "--save-steps", strconv.Itoa(save), "--eval-steps", strconv.Itoa(save),
 		"--module-dropout", "0.1", "--replicas", "2"}
