@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Kills `orthotune train` (checkpointing every step) and `orthotune merge`
-# with SIGKILL at random moments, then resumes or reruns them, and checks
-# that every final adapter and merged model is byte-identical to an
+# with SIGKILL at random moments until KILLS of the kills have landed
+# before the process finished, resumes or reruns each, and checks that
+# every final adapter and merged model is byte-identical to an
 # uninterrupted run's and that no unfinished (*.tmp-*) directory is left.
 #
 #   scripts/kill_resume.sh ORTHOTUNE_BINARY MODEL_DIR DATA.jsonl [KILLS]
@@ -17,12 +18,14 @@ args=(--model "$model" --data "$data" --max-steps 40 --per-device-train-batch-si
 "$bin" train "${args[@]}" --output-dir "$work/ref" >/dev/null 2>&1 || { echo "reference run failed"; exit 1; }
 "$bin" merge --model "$model" --adapter "$work/ref" --out "$work/ref-merged" >/dev/null 2>&1 || { echo "reference merge failed"; exit 1; }
 fail=0 hit=0 ckpt=0
-for i in $(seq 1 "$kills"); do
+i=0
+while (( hit < kills )); do
+  i=$((i + 1))
   if (( i % 3 == 0 )); then # a merge
     out="$work/merged-$i"
     "$bin" merge --model "$model" --adapter "$work/ref" --out "$out" >/dev/null 2>&1 &
     pid=$!
-    sleep "0.0$(( RANDOM % 9 + 1 ))"
+    sleep "0.0$(( RANDOM % 6 ))$(( RANDOM % 10 ))"
     kill -9 "$pid" 2>/dev/null; wait "$pid" 2>/dev/null
     if [ ! -e "$out/model.safetensors" ]; then hit=$((hit + 1)); rm -rf "$out"; "$bin" merge --model "$model" --adapter "$work/ref" --out "$out" >/dev/null 2>&1 || { echo "kill $i: merge rerun failed"; fail=1; }; fi
     cmp -s "$out/model.safetensors" "$work/ref-merged/model.safetensors" || { echo "kill $i: merged model differs"; fail=1; }
@@ -41,5 +44,5 @@ for i in $(seq 1 "$kills"); do
   fi
 done
 left=$(find "$work" -name '*.tmp-*' | wc -l)
-echo "$kills kills, $hit before the process finished ($ckpt of them after a checkpoint): $( ((fail)) && echo FAILURES || echo 'every result byte-identical'); unfinished directories left: $left"
+echo "$i kills, $hit before the process finished ($ckpt of them in training after a checkpoint): $( ((fail)) && echo FAILURES || echo 'every result byte-identical'); unfinished directories left: $left"
 (( fail == 0 && left == 0 ))
