@@ -41,6 +41,13 @@ type Butterfly struct {
 	// means the identity.
 	in, out     []int
 	hop, hopInv [][]int
+
+	// group is b·2^(m−1) when M is block-diagonal over groups of that
+	// many consecutive features (every factor maps each group onto
+	// itself), else 0. Rotate and Backward then apply M group by group,
+	// OFT's block rotation with the groups' dense blocks, instead of
+	// factor by factor with permutations between them.
+	group int
 }
 
 // CheckButterfly reports whether m factors of blocks of b tile a width n
@@ -125,7 +132,168 @@ func NewButterfly(n, b, m int) (*Butterfly, error) {
 		}
 		bf.hop[i], bf.hopInv[i] = orNil(h), orNil(invert(h))
 	}
+	if m > 1 {
+		bf.group = bf.findGroup()
+	}
 	return bf, nil
+}
+
+// findGroup returns g = b·2^(m−1) if every factor's permutation keeps each
+// run of g consecutive features within itself and each of its blocks
+// within one run, so that M is block-diagonal over the runs; else 0.
+func (bf *Butterfly) findGroup() int {
+	n, b := bf.Width, bf.BlockSize
+	g := b << (bf.Factors - 1)
+	if g > n || n%g != 0 {
+		return 0
+	}
+	for _, p := range bf.perms {
+		for j, v := range p {
+			if j/g != v/g {
+				return 0
+			}
+		}
+		// The features of one block of the factor's block-diagonal matrix
+		// are perm^-1 of a run of b; all must lie in one group, which the
+		// check above implies as blocks of b tile the group's features.
+	}
+	return g
+}
+
+// groupFactor sets f (g×g, float64) to factor i restricted to group k:
+// f[r][c] = B_i[kg+r, kg+c] = BD_i[perm_i[kg+r], perm_i[kg+c]].
+func (bf *Butterfly) groupFactor(blocks []float32, i, k int, f []float64) {
+	g, b := bf.group, bf.BlockSize
+	fac := bf.factor(blocks, i)
+	p := bf.perms[i][k*g : (k+1)*g]
+	for r, pr := range p {
+		row := f[r*g : (r+1)*g]
+		for c, pc := range p {
+			if pr/b != pc/b {
+				row[c] = 0
+				continue
+			}
+			row[c] = float64(fac[(pr/b)*b*b+(pr%b)*b+pc%b])
+		}
+	}
+}
+
+// scratch64Pool holds the groups' float64 scratch.
+var scratch64Pool = sync.Pool{New: func() any { return new([]float64) }}
+
+func getScratch64(n int) *[]float64 {
+	s := scratch64Pool.Get().(*[]float64)
+	if cap(*s) < n {
+		*s = make([]float64, n)
+	}
+	*s = (*s)[:n]
+	return s
+}
+
+// mulG sets dst = a·b for g×g float64 matrices (dst must not alias).
+func mulG(dst, a, b []float64, g int) {
+	for r := range g {
+		d := dst[r*g : (r+1)*g]
+		clear(d)
+		for k, av := range a[r*g : (r+1)*g] {
+			if av == 0 {
+				continue
+			}
+			for c, bv := range b[k*g : (k+1)*g] {
+				d[c] += av * bv
+			}
+		}
+	}
+}
+
+// groupBlocks sets dst (Width/g blocks of g×g) to M's diagonal blocks:
+// M_k = F_{m−1,k}·…·F_{0,k}.
+func (bf *Butterfly) groupBlocks(blocks []float32, dst []float32) {
+	g, m := bf.group, bf.Factors
+	gg := g * g
+	sb := getScratch64(3 * gg)
+	defer scratch64Pool.Put(sb)
+	buf := *sb
+	acc, f, t := buf[:gg], buf[gg:2*gg], buf[2*gg:]
+	for k := range bf.Width / g {
+		bf.groupFactor(blocks, m-1, k, acc)
+		for i := m - 2; i >= 0; i-- {
+			bf.groupFactor(blocks, i, k, f)
+			mulG(t, acc, f, g)
+			acc, t = t, acc
+		}
+		out := dst[k*gg : (k+1)*gg]
+		for j, v := range acc {
+			out[j] = float32(v)
+		}
+	}
+}
+
+// groupBackward adds to dblocks the gradient of the factors' blocks given
+// dG, the gradient of M's group blocks: for M_k = L·F_i·R (L the factors
+// after i, R those before), dF_i = Lᵀ·dM_k·Rᵀ, of which the entries inside
+// factor i's blocks are its blocks' gradients.
+func (bf *Butterfly) groupBackward(blocks, dG, dblocks []float32) {
+	g, b, m := bf.group, bf.BlockSize, bf.Factors
+	gg := g * g
+	sb := getScratch64((m + 4) * gg)
+	defer scratch64Pool.Put(sb)
+	fs := (*sb)[:m*gg] // F_0 … F_{m−1} of the group
+	buf := (*sb)[m*gg:]
+	left, right, t, d := buf[:gg], buf[gg:2*gg], buf[2*gg:3*gg], buf[3*gg:4*gg]
+	for k := range bf.Width / g {
+		for i := range m {
+			bf.groupFactor(blocks, i, k, fs[i*gg:(i+1)*gg])
+		}
+		dm := dG[k*gg : (k+1)*gg]
+		for i := range m {
+			// left = F_{m−1}⋯F_{i+1}, right = F_{i−1}⋯F_0 (identity if empty).
+			setIdentity(left, g, 1)
+			for j := m - 1; j > i; j-- {
+				mulG(t, left, fs[j*gg:(j+1)*gg], g)
+				left, t = t, left
+			}
+			setIdentity(right, g, 1)
+			for j := i - 1; j >= 0; j-- {
+				mulG(t, right, fs[j*gg:(j+1)*gg], g)
+				right, t = t, right
+			}
+			// d = leftᵀ·(dm·rightᵀ), two g³ products: t = dm·rightᵀ first.
+			for a := range g {
+				row := dm[a*g : (a+1)*g]
+				for c := range g {
+					var sum float64
+					rc := right[c*g : (c+1)*g]
+					for e, v := range row {
+						sum += float64(v) * rc[e]
+					}
+					t[a*g+c] = sum
+				}
+			}
+			clear(d)
+			for a := range g {
+				ta := t[a*g : (a+1)*g]
+				for r, la := range left[a*g : (a+1)*g] {
+					if la == 0 {
+						continue
+					}
+					dr := d[r*g : (r+1)*g]
+					for c, v := range ta {
+						dr[c] += la * v
+					}
+				}
+			}
+			fac := bf.factor(dblocks, i)
+			p := bf.perms[i][k*g : (k+1)*g]
+			for r, pr := range p {
+				for c, pc := range p {
+					if pr/b == pc/b {
+						fac[(pr/b)*b*b+(pr%b)*b+pc%b] += float32(d[r*g+c])
+					}
+				}
+			}
+		}
+	}
 }
 
 func invert(p []int) []int {
@@ -157,7 +325,12 @@ func (bf *Butterfly) NumBlockValues() int {
 // TraceLen is the number of values Rotate keeps for Backward for rows
 // rows: the block inputs of factors 0..m−2, (m−1)·rows·width (factor
 // m−1's input is a permutation of x, recomputed).
-func (bf *Butterfly) TraceLen(rows int) int { return (bf.Factors - 1) * rows * bf.Width }
+func (bf *Butterfly) TraceLen(rows int) int {
+	if bf.group > 0 {
+		return 0 // the grouped backward needs x alone
+	}
+	return (bf.Factors - 1) * rows * bf.Width
+}
 
 func (bf *Butterfly) factor(blocks []float32, i int) []float32 {
 	sz := bf.Blocks * bf.BlockSize * bf.BlockSize
@@ -249,6 +422,13 @@ func (bf *Butterfly) Rotate(x []float32, rows int, blocks, out, trace []float32)
 		RotateRows(x, rows, n, b, bf.factor(blocks, 0), false, out)
 		return
 	}
+	if g := bf.group; g > 0 {
+		gb := getScratch(n * g)
+		bf.groupBlocks(blocks, *gb)
+		RotateRows(x, rows, n, g, *gb, false, out)
+		putScratch(gb)
+		return
+	}
 	// Factor m−1's input, then each factor's product, gathered into the
 	// next factor's input: t_i in trace slot i (or scratch), u in scratch.
 	s := getActScratch(2 * sz)
@@ -300,6 +480,20 @@ func (bf *Butterfly) Backward(x, trace, dy []float32, rows int, blocks, dx, dblo
 		} else {
 			RotateBackward(x, dy, rows, n, b, bf.factor(blocks, 0), dx, bf.factor(dblocks, 0))
 		}
+		return
+	}
+	if g := bf.group; g > 0 {
+		gb := getScratch(2 * n * g)
+		defer putScratch(gb)
+		gBlocks, dG := (*gb)[:n*g], (*gb)[n*g:]
+		bf.groupBlocks(blocks, gBlocks)
+		if dblocks == nil {
+			RotateRowsT(dy, rows, n, g, gBlocks, false, dx)
+			return
+		}
+		clear(dG)
+		RotateBackward(x, dy, rows, n, g, gBlocks, dx, dG)
+		bf.groupBackward(blocks, dG, dblocks)
 		return
 	}
 	s := getActScratch(3 * sz)
