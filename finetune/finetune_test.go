@@ -12,6 +12,8 @@ import (
 
 	"github.com/orthotune/orthotune/finetune"
 	"github.com/orthotune/orthotune/peft"
+	"github.com/orthotune/orthotune/peft/boft"
+	"github.com/orthotune/orthotune/peft/hra"
 	"github.com/orthotune/orthotune/peft/lora"
 	"github.com/orthotune/orthotune/peft/oft"
 	"github.com/orthotune/orthotune/train"
@@ -72,7 +74,7 @@ func sameFile(t *testing.T, a, b string) {
 	}
 }
 
-// TestCancelledRunResumesBitIdentical: for OFT and LoRA with dropout,
+// TestCancelledRunResumesBitIdentical: for OFT, LoRA and BOFT with dropout, and HRA,
 // cancelling the context mid-run leaves a checkpoint at that step (not one
 // save_steps would have written), and resuming from it writes the adapter
 // an uninterrupted run writes, byte for byte.
@@ -89,6 +91,16 @@ func TestCancelledRunResumesBitIdentical(t *testing.T) {
 		{"lora", func() peft.Config {
 			c := lora.NewConfig(peft.Names("q_proj", "v_proj"))
 			c.LoraDropout = 0.1
+			return c
+		}},
+		{"boft", func() peft.Config {
+			c := boft.NewConfig(peft.Pattern(peft.AllLinear))
+			c.BlockSize, c.Factors, c.Dropout = 4, 2, 0.2
+			return c
+		}},
+		{"hra", func() peft.Config {
+			c := hra.NewConfig(peft.Names("q_proj", "up_proj"))
+			c.R = 6
 			return c
 		}},
 	} {
