@@ -42,6 +42,7 @@ var commands = map[string]command{
 	"eval":          {"loss and perplexity of a model (optionally through a PEFT adapter) on a JSONL data set", runEval},
 	"generate":      {"continue a prompt with a model (optionally through a PEFT adapter): greedy or sampled, streamed", runGenerate},
 	"env":           {"CPU, threads and the GEMM backends this machine offers (system BLAS, SIMD, Go), which is in use", runEnv},
+	"compare":       {"measure what each method learns and forgets at a matched budget: full, LoRA, OFT, COFT, BOFT, HRA", runCompare},
 	"inspect-model": {"describe a Hugging Face model directory: architecture, sizes, dtypes, linear layers", runInspectModel},
 }
 
