@@ -253,7 +253,7 @@ func Analyze(runs []Run) Analysis {
 		}
 		a.Methods = append(a.Methods, ma)
 	}
-	a.Comparisons = compareForgetting(a)
+	a.Comparisons = compareForgetting(a, methods)
 	a.Conclusion = analysisConclusion(a)
 	return a
 }
@@ -371,6 +371,10 @@ func makeTraj(r *Run, baseRetain float64) traj {
 func taskLevels(methods []*methodRuns, base float64, notes *[]string) []float64 {
 	lo, any := math.Inf(-1), false
 	for _, m := range methods {
+		if !learned(m, base, methods) {
+			*notes = append(*notes, fmt.Sprintf("%s barely learned the task (best task loss %.4g, base %.4g): left out of the matched-learning levels and comparisons", MethodLabel(m.name), seedBest(m, m.seeds[0]), base))
+			continue
+		}
 		for _, s := range m.seeds {
 			best := math.Inf(1)
 			for _, t := range m.bySeed[s] {
@@ -390,6 +394,39 @@ func taskLevels(methods []*methodRuns, base float64, notes *[]string) []float64 
 		return []float64{}
 	}
 	return analysisSpaced(base, lo)
+}
+
+// seedBest is the lowest task loss of any run of m with seed s.
+func seedBest(m *methodRuns, s uint64) float64 {
+	best := math.Inf(1)
+	for _, t := range m.bySeed[s] {
+		for _, y := range t.task {
+			best = math.Min(best, y)
+		}
+	}
+	return best
+}
+
+// learned reports whether m's every seed took the task loss below the base
+// by at least a twentieth of the way the best method got: a method that
+// barely moves (COFT with a tiny radius) would otherwise pin the matched
+// levels at the base model and make every comparison meaningless.
+func learned(m *methodRuns, base float64, methods []*methodRuns) bool {
+	best := base
+	for _, o := range methods {
+		for _, s := range o.seeds {
+			best = math.Min(best, seedBest(o, s))
+		}
+	}
+	if !(best < base) {
+		return false
+	}
+	for _, s := range m.seeds {
+		if !(base-seedBest(m, s) >= (base-best)/20) {
+			return false
+		}
+	}
+	return true
 }
 
 // forgetLevels picks the retain-loss increases for matched forgetting:
@@ -513,33 +550,42 @@ func frontier(trajs []traj) []FrontierPoint {
 	return out
 }
 
-// compare builds the Comparisons of a at its deepest task level.
-func compareForgetting(a Analysis) []Comparison {
+// compareForgetting builds the Comparisons: each orthogonal method against
+// each baseline at the deepest task loss both reach in every seed (the
+// pair's own level, so that a third method learning less does not make the
+// comparison shallow). Methods that barely learned are not compared.
+func compareForgetting(a Analysis, methods []*methodRuns) []Comparison {
 	out := []Comparison{}
-	if len(a.TaskLevels) == 0 {
-		return out
-	}
-	k := len(a.TaskLevels) - 1
-	find := func(name string) *Matched {
-		for i := range a.Methods {
-			if strings.EqualFold(a.Methods[i].Method, name) && a.Methods[i].AtMatchedLearning[k].Reached > 0 {
-				return &a.Methods[i].AtMatchedLearning[k]
+	find := func(name string) *methodRuns {
+		for _, m := range methods {
+			if strings.EqualFold(m.name, name) && learned(m, a.BaseTaskLoss, methods) {
+				return m
 			}
 		}
 		return nil
 	}
 	for _, o := range analysisOrthogonal {
-		om := find(o)
-		if om == nil {
+		mo := find(o)
+		if mo == nil {
 			continue
 		}
 		for _, b := range analysisBaselines {
-			bm := find(b)
-			if bm == nil {
+			mb := find(b)
+			if mb == nil {
+				continue
+			}
+			level := math.Inf(-1)
+			for _, m := range []*methodRuns{mo, mb} {
+				for _, s := range m.seeds {
+					level = math.Max(level, seedBest(m, s))
+				}
+			}
+			om, bm := matchAt(mo, level, atTaskLevel), matchAt(mb, level, atTaskLevel)
+			if om.Reached == 0 || bm.Reached == 0 {
 				continue
 			}
 			c := Comparison{
-				Method: analysisMethodName(a, o), Baseline: analysisMethodName(a, b), TaskLevel: a.TaskLevels[k],
+				Method: mo.name, Baseline: mb.name, TaskLevel: level,
 				Forget: om.Median, ForgetMin: om.Min, ForgetMax: om.Max, Seeds: om.Reached,
 				BaselineForget: bm.Median, BaselineForgetMin: bm.Min, BaselineForgetMax: bm.Max, BaselineSeeds: bm.Reached,
 			}

@@ -264,7 +264,7 @@ func TestLevelNeverReached(t *testing.T) {
 		}
 	}
 	notes := strings.Join(a.Notes, "\n")
-	if !strings.Contains(notes, "full fine-tuning seed 1 never went below the base task loss") {
+	if !strings.Contains(notes, "full fine-tuning barely learned the task") {
 		t.Errorf("notes:\n%s", notes)
 	}
 	if _, err := json.Marshal(a); err != nil {
@@ -321,5 +321,34 @@ func TestAnalysisJSONRoundTrip(t *testing.T) {
 		if !strings.Contains(string(b), key) {
 			t.Errorf("JSON lacks %s", key)
 		}
+	}
+}
+
+// TestBarelyLearningMethodDoesNotPinLevels: a method that barely moves the
+// task loss (COFT with a tiny radius) is left out of the matched levels and
+// the comparisons, with a note, so OFT and LoRA are still compared at the
+// depth they both reach rather than at the base model.
+func TestBarelyLearningMethodDoesNotPinLevels(t *testing.T) {
+	runs := studyRuns("oft", "lora")
+	for s := uint64(1); s <= 3; s++ {
+		runs = append(runs, mkRun("coft", s, 1e-2, [3]float64{0, 2, 1}, [3]float64{10, 1.999, 1.0001}, [3]float64{20, 1.998, 1.0002}))
+	}
+	a := Analyze(runs)
+	if deepest := a.TaskLevels[len(a.TaskLevels)-1]; deepest > 1 {
+		t.Errorf("deepest matched level %v: pinned near the base by COFT", deepest)
+	}
+	for _, c := range a.Comparisons {
+		if c.Method == "coft" {
+			t.Errorf("COFT compared although it barely learned: %+v", c)
+		}
+		if c.TaskLevel > 1 {
+			t.Errorf("%s vs %s compared at task loss %v, near the base", c.Method, c.Baseline, c.TaskLevel)
+		}
+	}
+	if len(a.Comparisons) == 0 {
+		t.Fatal("no comparison of OFT and LoRA")
+	}
+	if !strings.Contains(strings.Join(a.Notes, "\n"), "COFT barely learned the task") {
+		t.Errorf("notes do not say COFT barely learned:\n%s", strings.Join(a.Notes, "\n"))
 	}
 }
