@@ -160,7 +160,7 @@ func WriteFrontierSVG(path string, runs []Run, a Analysis) error {
 		glyphThumb{draw.GlyphStyle{Color: withAlpha(methodColor("full", 0), 70), Radius: vg.Points(2.2), Shape: draw.CircleGlyph{}}})
 	marksKey.add("line: the method's frontier over all its runs", lineThumb{draw.LineStyle{Color: grey, Width: vg.Points(2)}})
 	if levelLine != nil {
-		marksKey.add("diamond, bar: median, min–max over seeds at a matched task loss (dotted)",
+		marksKey.add("bar: seeds' median, min–max at a level",
 			levelLine, lineThumb{draw.LineStyle{Color: grey, Width: vg.Points(1.5)}},
 			glyphThumb{draw.GlyphStyle{Color: grey, Radius: vg.Points(4), Shape: diamondGlyph{}}})
 	}
