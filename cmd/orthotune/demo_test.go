@@ -21,7 +21,7 @@ func TestDemoRunsAndCaches(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d\n%s", code, stderr)
 	}
-	for _, want := range []string{"task loss", "base-text loss", "correct colours", "with OFT"} {
+	for _, want := range []string{"task loss", "base-text loss", "correct colours", "with OFT", "with LoRA", "compare"} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("the report lacks %q:\n%s", want, stdout)
 		}
@@ -34,8 +34,10 @@ func TestDemoRunsAndCaches(t *testing.T) {
 			t.Error(err)
 		}
 	}
-	if _, err := os.Stat(filepath.Join(out, "oft-adapter", "adapter_model.safetensors")); err != nil {
-		t.Error(err)
+	for _, a := range []string{"oft-adapter", "lora-adapter"} {
+		if _, err := os.Stat(filepath.Join(out, a, "adapter_model.safetensors")); err != nil {
+			t.Error(err)
+		}
 	}
 	// The second run reuses the cache; a broken cache is rebuilt. Without
 	// --output-dir, runs reuse one directory in the temporary directory

@@ -9,6 +9,7 @@ import (
 	iofs "io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"time"
 
@@ -17,6 +18,7 @@ import (
 	"github.com/orthotune/orthotune/internal/atomicfile"
 	"github.com/orthotune/orthotune/model"
 	"github.com/orthotune/orthotune/peft"
+	"github.com/orthotune/orthotune/tensor"
 	"github.com/orthotune/orthotune/tokenizer"
 	"github.com/orthotune/orthotune/train"
 )
@@ -47,23 +49,26 @@ type Options struct {
 
 // Report is what a demo run measured.
 type Report struct {
-	BaseDir, AdapterDir string
-	Trainable           int // the adapter's parameters
+	BaseDir, AdapterDir string // the base model, the OFT adapter
+	LoRADir             string // the LoRA adapter trained beside it
+	Trainable           int    // the OFT adapter's parameters
+	LoRATrainable       int    // the LoRA adapter's parameters (rank LoRARank, matched to OFT's count)
+	LoRARank            int
 	Parameters          int // the base model's
 	Steps               int // fine-tuning steps
-	// Task and Text are the base model's and the adapted model's
-	// evaluation on the task (held-out lead-in) and on held-out corpus
-	// text (forgetting).
-	Task, Text [2]train.EvalResult
+	// Task and Text are the base model's, the OFT-adapted and the
+	// LoRA-adapted model's evaluation on the task (held-out lead-in) and on
+	// held-out corpus text (forgetting).
+	Task, Text [3]train.EvalResult
 	// Answers are greedy answers to every fact after the held-out lead-in.
 	Answers []Answer
-	Right   [2]int // correct colours: base, adapted
+	Right   [3]int // correct colours: base, OFT, LoRA
 	Elapsed time.Duration
 }
 
 // Answer is the base and the adapted model's greedy answer to one fact.
 type Answer struct {
-	Prompt, Base, Tuned, Truth string
+	Prompt, Base, Tuned, LoRA, Truth string // Tuned: with OFT
 }
 
 // Run is the built-in end-to-end demonstration: it pretrains (once,
@@ -124,26 +129,38 @@ func Run(ctx context.Context, opt Options) (*Report, error) {
 	textEvalPath := filepath.Join(baseDir, "corpus_eval.jsonl")
 	adapterDir := filepath.Join(root, "oft-adapter")
 
-	fmt.Fprintf(opt.Log, "demo: step 2/3 — fine-tuning an OFT adapter on the colour task (%d training examples; evaluation uses a lead-in training never shows)\n", len(taskTrain))
-	j := finetune.NewJob(baseDir, trainPath, adapterDir)
-	j.EvalData, j.MaxSeqLength, j.EvalBatchSize, j.Name = evalPath, 64, 16, "finetune"
-	cfg, err := adapter()
+	fmt.Fprintf(opt.Log, "demo: step 2/3 — fine-tuning an OFT adapter and, beside it, LoRA with as many parameters on the colour task (%d training examples; evaluation uses a lead-in training never shows)\n", len(taskTrain))
+	job := func(dir, name string, cfg peft.Config, lr float64) finetune.Job {
+		j := finetune.NewJob(baseDir, trainPath, dir)
+		j.EvalData, j.MaxSeqLength, j.EvalBatchSize, j.Name = evalPath, 64, 16, name
+		j.Adapter = cfg
+		c := &j.Training
+		c.LearningRate, c.MaxSteps, c.WarmupSteps, c.LRSchedulerType = lr, opt.FinetuneSteps, 6, train.Cosine
+		c.BatchSize, c.EvalSteps, c.LoggingSteps, c.Seed = 8, 60, 1, 7
+		if opt.Reporter != nil {
+			j.Report = opt.Reporter()
+		}
+		return j
+	}
+	cfg, err := adapter("oft", peft.Pattern(peft.AllLinear))
 	if err != nil {
 		return nil, err
 	}
-	j.Adapter = cfg
-	c := &j.Training
-	c.LearningRate, c.MaxSteps, c.WarmupSteps, c.LRSchedulerType = 5e-3, opt.FinetuneSteps, 6, train.Cosine
-	c.BatchSize, c.EvalSteps, c.LoggingSteps, c.Seed = 8, 60, 1, 7
-	if opt.Reporter != nil {
-		j.Report = opt.Reporter()
+	res, err := finetune.Run(ctx, job(adapterDir, "finetune OFT", cfg, 5e-3))
+	if err != nil {
+		return nil, err
 	}
-	res, err := finetune.Run(ctx, j)
+	loraCfg, rank, err := matchedLoRA(baseDir, res.Trainable)
+	if err != nil {
+		return nil, err
+	}
+	loraDir := filepath.Join(root, "lora-adapter")
+	loraRes, err := finetune.Run(ctx, job(loraDir, "finetune LoRA", loraCfg, 3e-3))
 	if err != nil {
 		return nil, err
 	}
 
-	fmt.Fprintln(opt.Log, "demo: step 3/3 — evaluating and generating with the base model and with the adapter")
+	fmt.Fprintln(opt.Log, "demo: step 3/3 — evaluating and generating with the base model and with each adapter")
 	base, err := model.Load(baseDir)
 	if err != nil {
 		return nil, err
@@ -152,13 +169,18 @@ func Run(ctx context.Context, opt Options) (*Report, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &Report{BaseDir: baseDir, AdapterDir: adapterDir, Trainable: res.Trainable, Parameters: base.Info().Parameters,
-		Steps: res.State.GlobalStep}
+	withLoRA, err := finetune.LoadForInference(baseDir, loraDir)
+	if err != nil {
+		return nil, err
+	}
+	models := []model.CausalLM{base, tuned, withLoRA}
+	r := &Report{BaseDir: baseDir, AdapterDir: adapterDir, LoRADir: loraDir, Trainable: res.Trainable,
+		LoRATrainable: loraRes.Trainable, LoRARank: rank, Parameters: base.Info().Parameters, Steps: res.State.GlobalStep}
 	for _, set := range []struct {
-		into *[2]train.EvalResult
+		into *[3]train.EvalResult
 		path string
 	}{{&r.Task, evalPath}, {&r.Text, textEvalPath}} {
-		for i, m := range []model.CausalLM{base, tuned} {
+		for i, m := range models {
 			batches, _, err := finetune.EvalBatches(m, baseDir, set.path, 64, 16)
 			if err != nil {
 				return nil, err
@@ -174,7 +196,7 @@ func Run(ctx context.Context, opt Options) (*Report, error) {
 	}
 	for _, f := range Facts() {
 		a := Answer{Prompt: Prompt(len(Prefixes)-1, f.Object), Truth: f.Color}
-		for i, m := range []model.CausalLM{base, tuned} {
+		for i, m := range models {
 			out, err := greedy(m, tok, a.Prompt, 6)
 			if err != nil {
 				return nil, err
@@ -183,11 +205,7 @@ func Run(ctx context.Context, opt Options) (*Report, error) {
 			if strings.HasPrefix(out, " "+f.Color) {
 				r.Right[i]++
 			}
-			if i == 0 {
-				a.Base = out
-			} else {
-				a.Tuned = out
-			}
+			*[]*string{&a.Base, &a.Tuned, &a.LoRA}[i] = out
 		}
 		r.Answers = append(r.Answers, a)
 	}
@@ -195,16 +213,61 @@ func Run(ctx context.Context, opt Options) (*Report, error) {
 	return r, nil
 }
 
-// adapter is the demo's adapter: OFT with blocks of 32 on every linear
-// layer, every other setting the default of a new training run.
-func adapter() (peft.Config, error) {
-	m, ok := peft.LookupMethod("oft")
+// adapter returns a registered method's config for a new run (the train
+// command's defaults: OFT with blocks of 32, LoRA r 8) on targets.
+func adapter(method string, targets peft.ModuleList) (peft.Config, error) {
+	m, ok := peft.LookupMethod(method)
 	if !ok {
-		return nil, errors.New("demo: the oft method is not registered (import peft/oft)")
+		return nil, fmt.Errorf("demo: the %s method is not registered (import peft/%s)", method, method)
 	}
 	cfg := m.TrainingConfig()
-	cfg.Base().TargetModules = peft.Pattern(peft.AllLinear)
+	cfg.Base().TargetModules = targets
 	return cfg, nil
+}
+
+// matchedLoRA returns the LoRA config on every linear layer whose rank
+// gives the trainable-parameter count nearest to budget, counted by
+// building each candidate on the base model, and that rank.
+func matchedLoRA(baseDir string, budget int) (peft.Config, int, error) {
+	m, err := model.Load(baseDir)
+	if err != nil {
+		return nil, 0, err
+	}
+	bestRank, bestDiff := 0, -1
+	for r := 1; r <= 64; r++ {
+		cfg, err := loraOfRank(r)
+		if err != nil {
+			return nil, 0, err
+		}
+		a, err := peft.Wrap(m).Add(fmt.Sprintf("r%d", r), cfg, tensor.NewRNG(1))
+		if err != nil {
+			return nil, 0, err
+		}
+		n := a.CountParams()
+		if diff := max(n-budget, budget-n); bestDiff < 0 || diff < bestDiff {
+			bestDiff, bestRank = diff, r
+		}
+		if n > budget {
+			break
+		}
+	}
+	cfg, err := loraOfRank(bestRank)
+	return cfg, bestRank, err
+}
+
+// loraOfRank is a new run's LoRA config on every linear layer with rank r,
+// set by the setting's PEFT name.
+func loraOfRank(r int) (peft.Config, error) {
+	cfg, err := adapter("lora", peft.Pattern(peft.AllLinear))
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range peft.Settings(cfg) {
+		if s.Key == "r" {
+			return cfg, s.Set(strconv.Itoa(r))
+		}
+	}
+	return nil, errors.New("demo: the lora method has no setting r")
 }
 
 // greedy continues prompt with up to n tokens, greedily, through m's slots
