@@ -128,6 +128,14 @@ func writeReport(dir string, res *Result, analysis interface{ Markdown() string 
 		fmt.Fprintf(&b, "\n%d run(s) not finished yet: %s.\n", len(res.Missing), strings.Join(res.Missing, ", "))
 	}
 	fmt.Fprintf(&b, "\nEvery run and evaluation point: `%s`, `%s`.\n", CompareFile, CSVFile)
+	if len(res.Layers) > 0 {
+		b.WriteString("\n## What each method's best run did to the weights\n\n")
+		b.WriteString("Relative change over the layers the run changed: hyperspherical energy of the neurons (the angles between them; an orthogonal rotation keeps it) and the weight's Frobenius norm. Per layer: `layer_changes` in `" + CompareFile + "`.\n\n")
+		b.WriteString("| method | best run | energy change, median | energy change, largest | norm change, median | norm change, largest |\n|---|---|---:|---:|---:|---:|\n")
+		for _, m := range res.Layers {
+			fmt.Fprintf(&b, "| %s | %s | %+.2e | %.2e | %+.2e | %.2e |\n", m.Method, m.Dir, m.EnergyChangeMedian, m.EnergyChangeMaxAbs, m.NormChangeMedian, m.NormChangeMaxAbs)
+		}
+	}
 	if analysis != nil {
 		b.WriteString("\n")
 		b.WriteString(analysis.Markdown())

@@ -46,6 +46,9 @@ type Result struct {
 	Missing []string `json:"missing,omitempty"`
 	// Analysis is the learn-versus-forget analysis of Runs (Analyze).
 	Analysis Analysis `json:"analysis"`
+	// Layers is each method's best run's per-layer change of hyperspherical
+	// energy and weight norm.
+	Layers []MethodLayers `json:"layer_changes"`
 }
 
 // Options control how Compare runs a study.
@@ -258,6 +261,17 @@ const (
 // frontier.svg, trajectories.svg and report.md.
 func writeOutputs(dir string, res *Result) error {
 	res.Analysis = Analyze(res.Runs)
+	res.Layers = []MethodLayers{}
+	for _, row := range tableRows(res) {
+		if row.Best == nil {
+			continue
+		}
+		ml, err := layerChanges(dir, res.Settings.Model, *row.Best)
+		if err != nil {
+			return fmt.Errorf("study: per-layer changes of %s: %w", row.Best.Dir, err)
+		}
+		res.Layers = append(res.Layers, ml)
+	}
 	if err := atomicfile.WriteJSON(filepath.Join(dir, CompareFile), res); err != nil {
 		return err
 	}

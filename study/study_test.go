@@ -111,6 +111,27 @@ func TestCompareEndToEnd(t *testing.T) {
 			t.Error(err)
 		}
 	}
+	// Each method's best run, layer by layer: OFT (exact rotations of the
+	// inputs, merged into the weights) keeps the neurons' angles and the
+	// norms to rounding; full fine-tuning moves both.
+	if len(res.Layers) != 2 {
+		t.Fatalf("layer changes for %d methods, want 2", len(res.Layers))
+	}
+	for _, m := range res.Layers {
+		if len(m.Layers) == 0 {
+			t.Fatalf("%s: no layers", m.Method)
+		}
+		switch m.Method {
+		case "oft":
+			if m.EnergyChangeMaxAbs > 1e-4 || m.NormChangeMaxAbs > 1e-3 {
+				t.Errorf("OFT changed the energy by up to %g, the norms by up to %g (relative)", m.EnergyChangeMaxAbs, m.NormChangeMaxAbs)
+			}
+		case "full":
+			if m.NormChangeMaxAbs == 0 || m.EnergyChangeMaxAbs == 0 {
+				t.Errorf("full fine-tuning left every layer's norm and energy as they were: %+v", m)
+			}
+		}
+	}
 	csv, _ := os.ReadFile(filepath.Join(dir, CSVFile))
 	if n := strings.Count(string(csv), "\n"); n != 1+4*3 {
 		t.Errorf("compare.csv has %d lines, want 13", n)
