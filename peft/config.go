@@ -46,6 +46,22 @@ func NewBaseConfig(peftType string) BaseConfig {
 	return BaseConfig{PeftType: peftType, TaskType: &task, Bias: "none", PeftVersion: MinWriteVersion}
 }
 
+// ValidateShared checks the fields every method validates alike:
+// layers_pattern needs layers_to_transform, bias is none, all or
+// "<method>_only" (the peft_type in lower case), and target_modules is set.
+func (b *BaseConfig) ValidateShared() error {
+	only := strings.ToLower(b.PeftType) + "_only"
+	switch {
+	case b.LayersPattern.IsSet && !b.LayersToTransform.IsSet:
+		return fmt.Errorf("layers_pattern is set but layers_to_transform is not")
+	case b.Bias != "none" && b.Bias != "all" && b.Bias != only:
+		return fmt.Errorf("bias %q is not one of none, all, %s", b.Bias, only)
+	case !b.TargetModules.IsSet:
+		return fmt.Errorf("target_modules is null; name the layers to adapt (e.g. [\"q_proj\", \"v_proj\"] or \"all-linear\")")
+	}
+	return nil
+}
+
 // Base returns the shared fields; method configs embed BaseConfig and so
 // satisfy this part of Config.
 func (b *BaseConfig) Base() *BaseConfig { return b }

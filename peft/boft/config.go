@@ -88,18 +88,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("boft_n_butterfly_factor %d must be a positive integer", c.Factors)
 	case c.Dropout < 0 || c.Dropout >= 1:
 		return fmt.Errorf("boft_dropout %v must be in [0, 1)", c.Dropout)
-	case c.LayersPattern.IsSet && !c.LayersToTransform.IsSet:
-		return fmt.Errorf("layers_pattern is set but layers_to_transform is not")
 	}
-	switch c.Bias {
-	case "none", "all", "boft_only":
-	default:
-		return fmt.Errorf("bias %q is not one of none, all, boft_only", c.Bias)
-	}
-	if !c.TargetModules.IsSet {
-		return fmt.Errorf("target_modules is null; name the layers to adapt (e.g. [\"q_proj\", \"v_proj\"] or \"all-linear\")")
-	}
-	return nil
+	return c.ValidateShared()
 }
 
 // Suffixes lists the tensors a BOFT layer stores.

@@ -68,18 +68,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("r must be a positive number of Householder reflections, got %d", c.R)
 	case c.TargetModules.IsPattern() && (c.LayersToTransform.IsSet || c.LayersPattern.IsSet):
 		return fmt.Errorf("layers_to_transform and layers_pattern cannot be used with a string target_modules %q (PEFT's HRAConfig refuses it)", c.TargetModules.Pattern)
-	case c.LayersPattern.IsSet && !c.LayersToTransform.IsSet:
-		return fmt.Errorf("layers_pattern is set but layers_to_transform is not")
 	}
-	switch c.Bias {
-	case "none", "all", "hra_only":
-	default:
-		return fmt.Errorf("bias %q is not one of none, all, hra_only", c.Bias)
-	}
-	if !c.TargetModules.IsSet {
-		return fmt.Errorf("target_modules is null; name the layers to adapt (e.g. [\"q_proj\", \"v_proj\"] or \"all-linear\")")
-	}
-	return nil
+	return c.ValidateShared()
 }
 
 // Describe reports the construction of H (peft.Describer).

@@ -124,15 +124,9 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("trainable_token_indices is not supported")
 	case !isNull(c.AloraInvocationTokens):
 		return fmt.Errorf("alora_invocation_tokens (activated LoRA) is not supported")
-	case c.LayersPattern.IsSet && !c.LayersToTransform.IsSet:
-		return fmt.Errorf("layers_pattern is set but layers_to_transform is not")
-	case !c.TargetModules.IsSet:
-		return fmt.Errorf("target_modules is null; name the layers to adapt (e.g. [\"q_proj\", \"v_proj\"] or \"all-linear\")")
 	}
-	switch c.Bias {
-	case "none", "all", "lora_only":
-	default:
-		return fmt.Errorf("bias %q is not one of none, all, lora_only", c.Bias)
+	if err := c.ValidateShared(); err != nil {
+		return err
 	}
 	for _, e := range c.RankPattern.Entries {
 		if e.Value <= 0 || e.Value != math.Trunc(e.Value) {

@@ -195,18 +195,8 @@ func (c *Config) Validate() error {
 		return fmt.Errorf("eps %v must be positive and finite with coft", c.Eps)
 	case c.UseCayleyNeumann && c.NumCayleyNeumannTerms <= 0:
 		return fmt.Errorf("num_cayley_neumann_terms %d with use_cayley_neumann: want a positive number of terms (PEFT's default is 5): with none the rotation stays the identity and training changes nothing; set use_cayley_neumann false for the exact Cayley transform", c.NumCayleyNeumannTerms)
-	case c.LayersPattern.IsSet && !c.LayersToTransform.IsSet:
-		return fmt.Errorf("layers_pattern is set but layers_to_transform is not")
 	}
-	switch c.Bias {
-	case "none", "all", "oft_only":
-	default:
-		return fmt.Errorf("bias %q is not one of none, all, oft_only", c.Bias)
-	}
-	if !c.TargetModules.IsSet {
-		return fmt.Errorf("target_modules is null; name the layers to adapt (e.g. [\"q_proj\", \"v_proj\"] or \"all-linear\")")
-	}
-	return nil
+	return c.ValidateShared()
 }
 
 // Suffixes lists the one tensor an OFT layer stores.
