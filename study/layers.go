@@ -37,16 +37,30 @@ type MethodLayers struct {
 	NormChangeMaxAbs   float64 `json:"norm_relative_change_max_abs"`
 }
 
-// layerChanges measures run r (in studyDir) against the base model in
-// modelDir, over every linear layer but the output head.
-func layerChanges(studyDir, modelDir string, r Run) (MethodLayers, error) {
-	out := MethodLayers{Method: r.Method, Dir: r.Dir, Layers: []LayerChange{}}
+// baseLayers measures every linear layer but the output head of the base
+// model in modelDir once, for every run's comparison: LayerChange with the
+// Base fields set, in model order.
+func baseLayers(modelDir string) ([]LayerChange, error) {
 	base, err := model.Load(modelDir)
 	if err != nil {
-		return out, err
+		return nil, err
 	}
+	var out []LayerChange
+	for _, s := range base.Linears() {
+		if !s.Head {
+			out = append(out, LayerChange{Module: s.Name, EnergyBase: peft.NeuronEnergy(s.Base), NormBase: frobenius(s.Base.Weight.W.Data)})
+		}
+	}
+	return out, nil
+}
+
+// layerChanges measures run r (in studyDir) against base (baseLayers of
+// the model in modelDir).
+func layerChanges(studyDir, modelDir string, base []LayerChange, r Run) (MethodLayers, error) {
+	out := MethodLayers{Method: r.Method, Dir: r.Dir, Layers: []LayerChange{}}
 	runDir := filepath.Join(studyDir, r.Dir)
 	var tuned model.CausalLM
+	var err error
 	if r.Method == finetune.FullMethod {
 		if tuned, err = model.Load(runDir); err != nil {
 			return out, err
@@ -66,13 +80,12 @@ func layerChanges(studyDir, modelDir string, r Run) (MethodLayers, error) {
 		after[s.Name] = s
 	}
 	var energy, norm []float64
-	for _, s := range base.Linears() {
-		t, ok := after[s.Name]
-		if s.Head || !ok {
+	for _, c := range base {
+		t, ok := after[c.Module]
+		if !ok {
 			continue
 		}
-		c := LayerChange{Module: s.Name, EnergyBase: peft.NeuronEnergy(s.Base), EnergyTuned: peft.NeuronEnergy(t.Base),
-			NormBase: frobenius(s.Base.Weight.W.Data), NormTuned: frobenius(t.Base.Weight.W.Data)}
+		c.EnergyTuned, c.NormTuned = peft.NeuronEnergy(t.Base), frobenius(t.Base.Weight.W.Data)
 		out.Layers = append(out.Layers, c)
 		if c.NormTuned != c.NormBase || c.EnergyTuned != c.EnergyBase {
 			energy = append(energy, relative(c.EnergyTuned, c.EnergyBase))

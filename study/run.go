@@ -262,11 +262,18 @@ const (
 func writeOutputs(dir string, res *Result) error {
 	res.Analysis = Analyze(res.Runs)
 	res.Layers = []MethodLayers{}
+	var base []LayerChange
 	for _, row := range tableRows(res) {
 		if row.Best == nil {
 			continue
 		}
-		ml, err := layerChanges(dir, res.Settings.Model, *row.Best)
+		if base == nil {
+			var err error
+			if base, err = baseLayers(res.Settings.Model); err != nil {
+				return err
+			}
+		}
+		ml, err := layerChanges(dir, res.Settings.Model, base, *row.Best)
 		if err != nil {
 			return fmt.Errorf("study: per-layer changes of %s: %w", row.Best.Dir, err)
 		}
