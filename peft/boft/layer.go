@@ -342,16 +342,19 @@ func (l *Layer) Backward(dy *tensor.Tensor) *tensor.Tensor {
 	rows := dy.Len() / out
 	s := l.S.W.Data
 	dyb := tensor.Get(dy.Shape...)
-	for r := range rows {
-		for j := range out {
-			dyb.Data[r*out+j] = dy.Data[r*out+j] * s[j]
-		}
-	}
-	if g := l.S.Grad; g != nil {
-		for r := range rows {
-			for j := range out {
-				g.Data[j] += dy.Data[r*out+j] * l.z.Data[r*out+j]
+	sg := l.S.Grad
+	for r := range rows { // dL/d(base output) = dy·s, and dL/ds, in one pass
+		d, db := dy.Data[r*out:(r+1)*out], dyb.Data[r*out:(r+1)*out]
+		if sg != nil {
+			z, gs := l.z.Data[r*out:(r+1)*out], sg.Data[:out]
+			for j, v := range d {
+				db[j] = v * s[j]
+				gs[j] += v * z[j]
 			}
+			continue
+		}
+		for j, v := range d {
+			db[j] = v * s[j]
 		}
 	}
 	dxr := base.Backward(dyb)
@@ -372,7 +375,7 @@ func (l *Layer) Backward(dy *tensor.Tensor) *tensor.Tensor {
 		tensor.Put(dxr)
 		return dx
 	}
-	if l.folded && l.Factors > 1 { // the trace was not kept: recompute it
+	if l.folded && l.bf.TraceLen(rows) > 0 { // the trace was not kept: recompute it
 		tmp := tensor.Get(rows, in)
 		l.bf.Rotate(l.x.Data, rows, l.eff, tmp.Data, l.trace)
 		tensor.Put(tmp)
