@@ -45,29 +45,29 @@ func LoadForInference(modelDir, adapterDir string, opts ...peft.LoadOption) (mod
 
 // EvalBatches reads a JSONL data set with the tokenizer in modelDir into
 // batches of batchSize in file order, truncated to maxSeq tokens (0:
-// min(1024, the model's context)), and returns them with the number of
-// examples.
-func EvalBatches(m model.CausalLM, modelDir, path string, maxSeq, batchSize int) ([]data.Batch, int, error) {
+// min(1024, the model's context)), and returns them with the file's
+// statistics (records, tokens, record format).
+func EvalBatches(m model.CausalLM, modelDir, path string, maxSeq, batchSize int) ([]data.Batch, data.Stats, error) {
 	info := m.Info()
 	tok, err := LoadTokenizer(modelDir, info.Vocab)
 	if err != nil {
-		return nil, 0, err
+		return nil, data.Stats{}, err
 	}
 	if maxSeq == 0 {
 		maxSeq = min(1024, info.MaxPositions)
 	}
 	if info.MaxPositions > 0 && maxSeq > info.MaxPositions {
-		return nil, 0, fmt.Errorf("max_seq_length %d exceeds the model's context of %d positions (%s)", maxSeq, info.MaxPositions, filepath.Join(modelDir, "config.json"))
+		return nil, data.Stats{}, fmt.Errorf("max_seq_length %d exceeds the model's context of %d positions (%s)", maxSeq, info.MaxPositions, filepath.Join(modelDir, "config.json"))
 	}
 	opts := data.Options{MaxSeqLength: maxSeq, VocabSize: info.Vocab}
 	if tok != nil {
 		opts.Tokenizer, opts.Chat = tok, NewChatRenderer(tok)
 	}
-	examples, _, err := data.ReadJSONL(path, opts)
+	examples, stats, err := data.ReadJSONL(path, opts)
 	if err != nil {
-		return nil, 0, err
+		return nil, data.Stats{}, err
 	}
-	return InOrder(examples, batchSize, PadID(tok)), len(examples), nil
+	return InOrder(examples, batchSize, PadID(tok)), stats, nil
 }
 
 // InOrder batches examples in file order, one pass (evaluation sets).
@@ -95,7 +95,18 @@ type EvalJob struct {
 type EvalReport struct {
 	train.EvalResult
 	Examples int
+	// Format is the data's record format ("text", "prompt/completion",
+	// "messages", "input_ids"); EvalResult's exact matches are answers
+	// reproduced by greedy decoding when it is AnswerFormat.
+	Format string
 }
+
+// AnswerFormat reports whether records of a data format end in an answer
+// that greedy decoding of the rest reproduces exactly when
+// train.EvalResult counts the row as an exact match: prompt/completion
+// records, and conversations (every assistant turn given the turns before
+// it).
+func AnswerFormat(format string) bool { return format == "prompt/completion" || format == "messages" }
 
 // Evaluate loads the model (and adapter) and returns the mean next-token
 // loss over every target token of the data (completions only for
@@ -108,7 +119,7 @@ func Evaluate(job EvalJob) (EvalReport, error) {
 	if err != nil {
 		return EvalReport{}, err
 	}
-	batches, examples, err := EvalBatches(m, job.Model, job.Data, job.MaxSeqLength, job.BatchSize)
+	batches, stats, err := EvalBatches(m, job.Model, job.Data, job.MaxSeqLength, job.BatchSize)
 	if err != nil {
 		return EvalReport{}, err
 	}
@@ -116,7 +127,7 @@ func Evaluate(job EvalJob) (EvalReport, error) {
 	if err != nil {
 		return EvalReport{}, fmt.Errorf("%s: %w", job.Data, err)
 	}
-	return EvalReport{EvalResult: res, Examples: examples}, nil
+	return EvalReport{EvalResult: res, Examples: stats.Records, Format: stats.Format}, nil
 }
 
 // LossPlotFile is the loss-curve picture written into a training run's

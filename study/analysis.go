@@ -66,6 +66,23 @@ type MethodAnalysis struct {
 	// AtMatchedForgetting holds the task loss at each of
 	// Analysis.ForgetLevels.
 	AtMatchedForgetting []Matched `json:"at_matched_forgetting"`
+	// ExactAnswers is the share of the task's evaluation records whose
+	// answer greedy decoding reproduces exactly, at the end of training,
+	// at the method's learning rate with the lowest median final task loss
+	// (the one the trajectories show); nil when the task's records have no
+	// answers (text data).
+	ExactAnswers *ExactAnswers `json:"exact_answers,omitempty"`
+}
+
+// ExactAnswers is a method's final exact-answer rate across seeds.
+type ExactAnswers struct {
+	LearningRate float64 `json:"learning_rate"`
+	Seeds        int     `json:"seeds"`
+	Median       float64 `json:"median"`
+	Min          float64 `json:"min"`
+	Max          float64 `json:"max"`
+	// Base is the base model's rate (step 0).
+	Base float64 `json:"base"`
 }
 
 // FrontierPoint is one evaluation point on a method's frontier.
@@ -251,11 +268,39 @@ func Analyze(runs []Run) Analysis {
 		for i, l := range a.ForgetLevels {
 			ma.AtMatchedForgetting[i] = matchAt(m, l, atForgetLevel)
 		}
+		ma.ExactAnswers = exactAnswers(runs, m.name)
 		a.Methods = append(a.Methods, ma)
 	}
 	a.Comparisons = compareForgetting(a, methods)
 	a.Conclusion = analysisConclusion(a)
 	return a
+}
+
+// exactAnswers returns a method's final exact-answer rates at its best
+// learning rate (bestLearningRate), or nil when its runs have none.
+func exactAnswers(runs []Run, method string) *ExactAnswers {
+	group, lr := bestLearningRate(runs, method)
+	var finals, base []float64
+	for _, r := range group {
+		if len(r.Points) == 0 {
+			continue
+		}
+		if p := r.Points[len(r.Points)-1]; p.TaskExact != nil && anFinite(*p.TaskExact) {
+			finals = append(finals, *p.TaskExact)
+		}
+		if p := r.Points[0]; p.Step == 0 && p.TaskExact != nil && anFinite(*p.TaskExact) {
+			base = append(base, *p.TaskExact)
+		}
+	}
+	if len(finals) == 0 {
+		return nil
+	}
+	e := &ExactAnswers{LearningRate: lr, Seeds: len(finals), Median: anMedian(finals)}
+	e.Min, e.Max = anMinMax(finals)
+	if len(base) > 0 {
+		e.Base = anMedian(base)
+	}
+	return e
 }
 
 // baseLosses returns the median task and retain loss of the runs' step-0
@@ -698,7 +743,25 @@ func analysisConclusion(a Analysis) string {
 			s += fmt.Sprintf(" %s reached this level in %d of %d seeds.", MethodLabel(m.Method), mt.Reached, mt.Seeds)
 		}
 	}
-	return s
+	return s + exactAnswersSentence(a)
+}
+
+// exactAnswersSentence says how many task answers each method's best
+// learning rate reproduces exactly at the end ("" without answers).
+func exactAnswersSentence(a Analysis) string {
+	var parts []string
+	base := -1.0
+	for _, m := range a.Methods {
+		if e := m.ExactAnswers; e != nil {
+			parts = append(parts, fmt.Sprintf("%s %.0f%% (%.0f–%.0f%%)", MethodLabel(m.Method), 100*e.Median, 100*e.Min, 100*e.Max))
+			base = e.Base
+		}
+	}
+	if len(parts) == 0 {
+		return ""
+	}
+	return fmt.Sprintf(" Exact answers to the task's evaluation prompts at the end of training (best learning rate, median and min–max over seeds; base model %.0f%%): %s.",
+		100*base, strings.Join(parts, ", "))
 }
 
 func anFinite(x float64) bool { return !math.IsNaN(x) && !math.IsInf(x, 0) }

@@ -72,7 +72,7 @@ func TestFrontier(t *testing.T) {
 }
 
 func TestInterpolation(t *testing.T) {
-	tr := makeTraj(&Run{Points: []Point{{0, 2, 1}, {10, 1, 2}, {20, 0.5, 4}}}, 1)
+	tr := makeTraj(&Run{Points: []Point{{Step: 0, TaskLoss: 2, RetainLoss: 1}, {Step: 10, TaskLoss: 1, RetainLoss: 2}, {Step: 20, TaskLoss: 0.5, RetainLoss: 4}}}, 1)
 	for _, c := range []struct {
 		level, want float64
 		ok          bool

@@ -44,6 +44,20 @@ func (a Analysis) Markdown() string {
 		func(m MethodAnalysis) []Matched { return m.AtMatchedLearning })
 	table("Task loss at matched forgetting (median over seeds, min–max)", "retain +", a.ForgetLevels,
 		func(m MethodAnalysis) []Matched { return m.AtMatchedForgetting })
+	exact := false
+	for _, m := range a.Methods {
+		exact = exact || m.ExactAnswers != nil
+	}
+	if exact {
+		b.WriteString("### Exact answers at the end of training\n\nShare of the task's evaluation records whose completion greedy decoding of the prompt reproduces token for token, at each method's learning rate with the lowest median final task loss.\n\n")
+		b.WriteString("| method | learning rate | seeds | exact answers, median | min–max | base model |\n|---|---:|---:|---:|---|---:|\n")
+		for _, m := range a.Methods {
+			if e := m.ExactAnswers; e != nil {
+				fmt.Fprintf(&b, "| %s | %g | %d | %.1f%% | %.1f–%.1f%% | %.1f%% |\n", MethodLabel(m.Method), e.LearningRate, e.Seeds, 100*e.Median, 100*e.Min, 100*e.Max, 100*e.Base)
+			}
+		}
+		b.WriteString("\n")
+	}
 	if a.Conclusion != "" {
 		fmt.Fprintf(&b, "### Conclusion\n\n%s\n\n", a.Conclusion)
 	}

@@ -171,7 +171,8 @@ func WriteFrontierSVG(path string, runs []Run, a Analysis) error {
 }
 
 // WriteTrajectoriesSVG draws, side by side, each method's task loss and
-// retain loss over training steps as SVG at path (atomically). Each method
+// retain loss over training steps — and, when the points have them, its
+// exact answers on the task — as SVG at path (atomically). Each method
 // is shown at its learning rate with the lowest median final task loss: a
 // line through the median over seeds at each evaluation step and a band
 // from the seeds' minimum to maximum.
@@ -182,6 +183,17 @@ func WriteTrajectoriesSVG(path string, runs []Run) error {
 	task.X.Label.Text, retain.X.Label.Text = "optimizer step", "optimizer step"
 	task.Y.Label.Text = "task loss (nats/token)"
 	retain.Y.Label.Text = "retain loss (nats/token)"
+	var exact *plot.Plot // nil: the task's records have no answers
+	for _, r := range runs {
+		for _, pt := range r.Points {
+			if pt.TaskExact != nil && exact == nil {
+				exact = newStudyPlot()
+				exact.Title.Text = "Exact answers on the task's evaluation prompts\nline: median over seeds, band: min–max"
+				exact.X.Label.Text, exact.Y.Label.Text = "optimizer step", "greedy answers reproduced exactly (%)"
+				exact.Y.Min, exact.Y.Max = 0, 100
+			}
+		}
+	}
 
 	lo, hi := math.Inf(1), math.Inf(-1)
 	for _, r := range runs {
@@ -215,6 +227,27 @@ func WriteTrajectoriesSVG(path string, runs []Run) error {
 		if err != nil {
 			return err
 		}
+		panels := []struct {
+			p    *plot.Plot
+			line plotter.XYs
+			band plotter.XYs
+		}{{task, tl, tb}, {retain, rl, rb}}
+		if exact != nil {
+			el, eb, err := medianBand(group, func(p Point) float64 {
+				if p.TaskExact == nil {
+					return math.NaN() // left out
+				}
+				return 100 * *p.TaskExact
+			}, false)
+			if err != nil {
+				return err
+			}
+			panels = append(panels, struct {
+				p    *plot.Plot
+				line plotter.XYs
+				band plotter.XYs
+			}{exact, el, eb})
+		}
 		for _, r := range group {
 			for _, pt := range r.Points {
 				if pt.Step == 0 && anFinite(pt.RetainLoss) {
@@ -223,11 +256,7 @@ func WriteTrajectoriesSVG(path string, runs []Run) error {
 			}
 		}
 		var thumbs []plot.Thumbnailer
-		for _, pl := range []struct {
-			p    *plot.Plot
-			line plotter.XYs
-			band plotter.XYs
-		}{{task, tl, tb}, {retain, rl, rb}} {
+		for _, pl := range panels {
 			if len(pl.band) >= 3 {
 				poly, err := plotter.NewPolygon(pl.band)
 				if err != nil {
@@ -266,6 +295,9 @@ func WriteTrajectoriesSVG(path string, runs []Run) error {
 	}
 	if len(runs) == 0 {
 		task.Title.Text += "\n(no runs)"
+	}
+	if exact != nil {
+		return writePlotSVG(path, 20*vg.Inch, 5.5*vg.Inch, []*plot.Plot{task, retain, exact}, key)
 	}
 	return writePlotSVG(path, 14*vg.Inch, 5.5*vg.Inch, []*plot.Plot{task, retain}, key)
 }

@@ -115,6 +115,30 @@ func TestWriteTrajectoriesSVG(t *testing.T) {
 	if len(entries) != 1 {
 		t.Errorf("directory holds %d entries, want 1", len(entries))
 	}
+	if b, _ := os.ReadFile(path); strings.Contains(string(b), "Exact answers") {
+		t.Error("an exact-answer panel without exact answers")
+	}
+
+	// With exact answers (rising as the task loss falls), a third panel.
+	for i := range runs {
+		for j := range runs[i].Points {
+			rate := math.Min(1, math.Max(0, 1.2-runs[i].Points[j].TaskLoss/2))
+			runs[i].Points[j].TaskExact = &rate
+		}
+	}
+	if err := WriteTrajectoriesSVG(path, runs); err != nil {
+		t.Fatal(err)
+	}
+	checkSVG(t, path, []string{"Exact answers on the task", "greedy answers reproduced exactly (%)", "task loss (nats/token)"})
+	a := Analyze(runs)
+	for _, m := range a.Methods {
+		if m.ExactAnswers == nil || m.ExactAnswers.Seeds < 2 || !(m.ExactAnswers.Min <= m.ExactAnswers.Median && m.ExactAnswers.Median <= m.ExactAnswers.Max) {
+			t.Errorf("%s: exact answers %+v", m.Method, m.ExactAnswers)
+		}
+	}
+	if !strings.Contains(a.Conclusion, "Exact answers") || !strings.Contains(a.Markdown(), "### Exact answers at the end of training") {
+		t.Errorf("conclusion / report lack the exact answers:\n%s", a.Conclusion)
+	}
 }
 
 func TestWriteSVGEdgeCases(t *testing.T) {

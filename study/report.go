@@ -54,7 +54,7 @@ func tableRows(res *Result) []tableRow {
 func WriteTable(w io.Writer, res *Result) {
 	fmt.Fprintf(w, "base model: task loss %.4f, retain loss %.4f (nats/token); budget %d trainable parameters\n\n",
 		res.Base.TaskLoss, res.Base.RetainLoss, res.Budget)
-	fmt.Fprintf(w, "  %-6s %-44s %10s %5s  %-22s %10s %14s\n", "method", "size", "params", "runs", "best run (final task)", "task loss", "retain Δ loss")
+	fmt.Fprintf(w, "  %-6s %-44s %10s %5s  %-22s %10s %14s %7s\n", "method", "size", "params", "runs", "best run (final task)", "task loss", "retain Δ loss", "exact")
 	for _, row := range tableRows(res) {
 		switch {
 		case row.Skipped != "":
@@ -63,8 +63,8 @@ func WriteTable(w io.Writer, res *Result) {
 			fmt.Fprintf(w, "  %-6s %-44s %10d %5d  %-22s\n", row.Method, row.Size, row.Params, 0, "(no finished run)")
 		default:
 			p := final(*row.Best)
-			fmt.Fprintf(w, "  %-6s %-44s %10d %5d  %-22s %10.4f %+14.4f\n", row.Method, row.Size, row.Params, row.Runs,
-				fmt.Sprintf("lr %g, seed %d", row.Best.LearningRate, row.Best.Seed), p.TaskLoss, p.RetainLoss-res.Base.RetainLoss)
+			fmt.Fprintf(w, "  %-6s %-44s %10d %5d  %-22s %10.4f %+14.4f %7s\n", row.Method, row.Size, row.Params, row.Runs,
+				fmt.Sprintf("lr %g, seed %d", row.Best.LearningRate, row.Best.Seed), p.TaskLoss, p.RetainLoss-res.Base.RetainLoss, percent(p.TaskExact))
 		}
 	}
 	if len(res.Missing) > 0 {
@@ -72,16 +72,29 @@ func WriteTable(w io.Writer, res *Result) {
 	}
 }
 
-// writeCSV writes one row per run and evaluation point.
+// percent formats an exact-answer rate, "–" when there is none.
+func percent(rate *float64) string {
+	if rate == nil {
+		return "–"
+	}
+	return fmt.Sprintf("%.1f%%", 100**rate)
+}
+
+// writeCSV writes one row per run and evaluation point; task_exact_match
+// is empty when the task's records have no answers.
 func writeCSV(path string, res *Result) error {
 	var buf bytes.Buffer
 	cw := csv.NewWriter(&buf)
-	cw.Write([]string{"method", "size", "trainable_params", "learning_rate", "seed", "dir", "step", "task_loss", "retain_loss", "retain_loss_increase"})
+	cw.Write([]string{"method", "size", "trainable_params", "learning_rate", "seed", "dir", "step", "task_loss", "retain_loss", "retain_loss_increase", "task_exact_match"})
 	f := func(x float64) string { return strconv.FormatFloat(x, 'g', -1, 64) }
 	for _, r := range res.Runs {
 		for _, p := range r.Points {
+			exact := ""
+			if p.TaskExact != nil {
+				exact = f(*p.TaskExact)
+			}
 			cw.Write([]string{r.Method, r.Size, strconv.Itoa(r.Params), f(r.LearningRate), strconv.FormatUint(r.Seed, 10),
-				filepath.ToSlash(r.Dir), strconv.Itoa(p.Step), f(p.TaskLoss), f(p.RetainLoss), f(p.RetainLoss - res.Base.RetainLoss)})
+				filepath.ToSlash(r.Dir), strconv.Itoa(p.Step), f(p.TaskLoss), f(p.RetainLoss), f(p.RetainLoss - res.Base.RetainLoss), exact})
 		}
 	}
 	cw.Flush()
@@ -106,8 +119,8 @@ func writeReport(dir string, res *Result, analysis interface{ Markdown() string 
 		"adapters target `%s` at a budget of %d trainable parameters (±%.0f%%).\n\n",
 		s.Steps, s.BatchSize, s.Scheduler, s.WarmupSteps, s.EvalInterval, s.Seeds, s.TargetModules, res.Budget, 100*s.Tolerance)
 	fmt.Fprintf(&b, "Base model: task loss %.4f, retain loss %.4f nats/token.\n\n", res.Base.TaskLoss, res.Base.RetainLoss)
-	b.WriteString("| method | size | trainable parameters | learning rates | runs | best run (final task loss) | task loss | retain-loss increase |\n")
-	b.WriteString("|---|---|---:|---|---:|---|---:|---:|\n")
+	b.WriteString("| method | size | trainable parameters | learning rates | runs | best run (final task loss) | task loss | retain-loss increase | exact answers |\n")
+	b.WriteString("|---|---|---:|---|---:|---|---:|---:|---:|\n")
 	for _, row := range tableRows(res) {
 		var lrs []string
 		for _, lr := range s.LearningRates[row.Method] {
@@ -115,13 +128,13 @@ func writeReport(dir string, res *Result, analysis interface{ Markdown() string 
 		}
 		switch {
 		case row.Skipped != "":
-			fmt.Fprintf(&b, "| %s | skipped: %s | | | | | | |\n", row.Method, row.Skipped)
+			fmt.Fprintf(&b, "| %s | skipped: %s | | | | | | | |\n", row.Method, row.Skipped)
 		case row.Best == nil:
-			fmt.Fprintf(&b, "| %s | %s | %d | %s | 0 | | | |\n", row.Method, row.Size, row.Params, strings.Join(lrs, ", "))
+			fmt.Fprintf(&b, "| %s | %s | %d | %s | 0 | | | | |\n", row.Method, row.Size, row.Params, strings.Join(lrs, ", "))
 		default:
 			p := final(*row.Best)
-			fmt.Fprintf(&b, "| %s | %s | %d | %s | %d | lr %g, seed %d | %.4f | %+.4f |\n", row.Method, row.Size, row.Params,
-				strings.Join(lrs, ", "), row.Runs, row.Best.LearningRate, row.Best.Seed, p.TaskLoss, p.RetainLoss-res.Base.RetainLoss)
+			fmt.Fprintf(&b, "| %s | %s | %d | %s | %d | lr %g, seed %d | %.4f | %+.4f | %s |\n", row.Method, row.Size, row.Params,
+				strings.Join(lrs, ", "), row.Runs, row.Best.LearningRate, row.Best.Seed, p.TaskLoss, p.RetainLoss-res.Base.RetainLoss, percent(p.TaskExact))
 		}
 	}
 	if len(res.Missing) > 0 {

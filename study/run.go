@@ -298,19 +298,26 @@ func writeOutputs(dir string, res *Result) error {
 
 // evalSet tokenises an evaluation file with the base model's tokenizer and
 // refuses one with nothing to evaluate.
-func evalSet(m model.CausalLM, cfg Config, path, what string) ([]data.Batch, error) {
-	batches, n, err := finetune.EvalBatches(m, cfg.Model, path, cfg.MaxSeqLength, cfg.EvalBatchSize)
+func evalSet(m model.CausalLM, cfg Config, path, what string) (evalData, error) {
+	batches, stats, err := finetune.EvalBatches(m, cfg.Model, path, cfg.MaxSeqLength, cfg.EvalBatchSize)
 	if err != nil {
-		return nil, fmt.Errorf("study: %s: %w", what, err)
+		return evalData{}, fmt.Errorf("study: %s: %w", what, err)
 	}
 	tokens := 0
 	for _, b := range batches {
 		tokens += b.LossTokens
 	}
-	if n == 0 || tokens == 0 {
-		return nil, fmt.Errorf("study: %s %s holds no token to evaluate (%d records)", what, path, n)
+	if stats.Records == 0 || tokens == 0 {
+		return evalData{}, fmt.Errorf("study: %s %s holds no token to evaluate (%d records)", what, path, stats.Records)
 	}
-	return batches, nil
+	return evalData{batches: batches, answers: finetune.AnswerFormat(stats.Format)}, nil
+}
+
+// evalData is an evaluation set: its batches, and whether its records end
+// in answers whose exact reproduction by greedy decoding is counted.
+type evalData struct {
+	batches []data.Batch
+	answers bool
 }
 
 // claimDir creates the study directory, or checks that it holds this
@@ -396,7 +403,7 @@ func trainRun(ctx context.Context, cfg Config, p plannedRun, opt Options) error 
 
 // evaluateRun evaluates every checkpoint of a finished run and its final
 // artefact; the base point comes first.
-func evaluateRun(cfg Config, dir string, full bool, base Point, task, retain []data.Batch) ([]Point, error) {
+func evaluateRun(cfg Config, dir string, full bool, base Point, task, retain evalData) ([]Point, error) {
 	steps, err := train.Checkpoints(dir)
 	if err != nil {
 		return nil, err
@@ -433,15 +440,21 @@ func evaluateRun(cfg Config, dir string, full bool, base Point, task, retain []d
 	return append(points, pt), nil
 }
 
-// evaluate measures a model on the task and the retain batches.
-func evaluate(m model.CausalLM, step int, task, retain []data.Batch) (Point, error) {
-	t, err := train.Evaluate(m, task)
+// evaluate measures a model on the task and the retain data, and the
+// task's exact answers where its records have answers.
+func evaluate(m model.CausalLM, step int, task, retain evalData) (Point, error) {
+	t, err := train.Evaluate(m, task.batches)
 	if err != nil {
 		return Point{}, fmt.Errorf("task evaluation: %w", err)
 	}
-	r, err := train.Evaluate(m, retain)
+	r, err := train.Evaluate(m, retain.batches)
 	if err != nil {
 		return Point{}, fmt.Errorf("retain evaluation: %w", err)
 	}
-	return Point{Step: step, TaskLoss: t.Loss, RetainLoss: r.Loss}, nil
+	p := Point{Step: step, TaskLoss: t.Loss, RetainLoss: r.Loss}
+	if task.answers {
+		rate := t.ExactMatchRate()
+		p.TaskExact = &rate
+	}
+	return p, nil
 }

@@ -13,11 +13,15 @@ import (
 )
 
 // Point is one evaluation of a run: after Step optimizer steps, the mean
-// next-token loss on the task's evaluation data and on the retain data.
+// next-token loss on the task's evaluation data and on the retain data,
+// and — when the task's records are prompt/completion or conversations —
+// the share of its evaluation records whose answer greedy decoding
+// reproduces exactly (train.EvalResult.ExactMatch).
 type Point struct {
-	Step       int     `json:"step"`
-	TaskLoss   float64 `json:"task_loss"`
-	RetainLoss float64 `json:"retain_loss"`
+	Step       int      `json:"step"`
+	TaskLoss   float64  `json:"task_loss"`
+	RetainLoss float64  `json:"retain_loss"`
+	TaskExact  *float64 `json:"task_exact_match,omitempty"`
 }
 
 // Run is one training run of a study.

@@ -102,6 +102,9 @@ func TestCompareEndToEnd(t *testing.T) {
 		if !(r.Points[2].TaskLoss < r.Points[0].TaskLoss) {
 			t.Errorf("%s: task loss did not fall: %+v", r.Dir, r.Points)
 		}
+		if r.Points[2].TaskExact != nil {
+			t.Errorf("%s: exact answers counted on input_ids data, which has no answers", r.Dir)
+		}
 	}
 	if res.Runs[0].Dir != filepath.Join("runs", "full-lr0.001-s1") || res.Runs[2].Dir != filepath.Join("runs", "oft-32-lr0.01-s1") {
 		t.Errorf("run dirs %s, %s", res.Runs[0].Dir, res.Runs[2].Dir)

@@ -17,6 +17,7 @@ import (
 	"github.com/orthotune/orthotune/internal/atomicfile"
 	"github.com/orthotune/orthotune/model"
 	"github.com/orthotune/orthotune/nn"
+	"github.com/orthotune/orthotune/tensor"
 )
 
 // File names in an output directory and in its checkpoints.
@@ -401,25 +402,51 @@ func writeLines(path string, records []Record) error {
 	return nil
 }
 
-// EvalResult is the mean next-token loss over an evaluation set.
+// EvalResult is the mean next-token loss over an evaluation set, and how
+// many of its sequences the model reproduces exactly.
 type EvalResult struct {
 	Loss       float64 // mean over target tokens
 	Perplexity float64 // exp(Loss)
 	Tokens     int     // target tokens counted
+	// Sequences are the rows with at least one target token, and
+	// ExactMatch those whose every target token is the model's most likely
+	// next token given the row before it (the lowest id on ties, as greedy
+	// decoding picks). When a row's targets are one run at its end — a
+	// prompt/completion record, a conversation's last answer — that is
+	// exactly the row whose greedy continuation of the prompt reproduces
+	// the completion token for token (up to floating-point near-ties
+	// between a full forward and a cached one).
+	Sequences  int
+	ExactMatch int
+}
+
+// ExactMatchRate returns ExactMatch / Sequences (0 when no row has a
+// target).
+func (r EvalResult) ExactMatchRate() float64 {
+	if r.Sequences == 0 {
+		return 0
+	}
+	return float64(r.ExactMatch) / float64(r.Sequences)
 }
 
 // Evaluate runs the model over batches (forward only) and returns the
-// mean next-token loss over every target token.
+// mean next-token loss over every target token and the sequences the
+// model reproduces exactly (see EvalResult).
 func Evaluate(m model.CausalLM, batches []data.Batch) (EvalResult, error) {
 	var ce nn.CrossEntropy
 	var sum float64
 	count := 0
+	var res EvalResult
 	for i, b := range batches {
 		logits, err := m.Forward(b.InputIDs)
 		if err != nil {
 			return EvalResult{}, fmt.Errorf("batch %d: %w", i, err)
 		}
-		loss, n, err := ce.Forward(logits, b.Targets())
+		targets := b.Targets()
+		seqs, exact := exactRows(logits, targets, len(b.InputIDs))
+		res.Sequences += seqs
+		res.ExactMatch += exact
+		loss, n, err := ce.Forward(logits, targets)
 		if err != nil {
 			return EvalResult{}, fmt.Errorf("batch %d: %w", i, err)
 		}
@@ -435,5 +462,45 @@ func Evaluate(m model.CausalLM, batches []data.Batch) (EvalResult, error) {
 	if math.IsNaN(loss) || math.IsInf(loss, 0) {
 		return EvalResult{}, fmt.Errorf("the evaluation loss is %v: the model's outputs are not finite (check its weights and the adapter's tensors)", loss)
 	}
-	return EvalResult{Loss: loss, Perplexity: math.Exp(loss), Tokens: count}, nil
+	res.Loss, res.Perplexity, res.Tokens = loss, math.Exp(loss), count
+	return res, nil
+}
+
+// exactRows counts the rows of a batch with a target, and those whose
+// every target is the arg-max of its logits; logits are [rows*seq, vocab]
+// and targets [rows*seq] (data.Batch.Targets).
+func exactRows(logits *tensor.Tensor, targets []int, rows int) (seqs, exact int) {
+	if rows == 0 || len(targets) == 0 {
+		return 0, 0
+	}
+	seq, vocab := len(targets)/rows, logits.Len()/len(targets)
+	for r := range rows {
+		has, all := false, true
+		for t := r * seq; t < (r+1)*seq && all; t++ {
+			if targets[t] == data.IgnoreIndex {
+				continue
+			}
+			has = true
+			all = argmax(logits.Data[t*vocab:(t+1)*vocab]) == targets[t]
+		}
+		if has {
+			seqs++
+			if all {
+				exact++
+			}
+		}
+	}
+	return seqs, exact
+}
+
+// argmax returns the index of the largest logit, the lowest on ties, as
+// greedy decoding picks; −1 when none is above −Inf (NaN never wins).
+func argmax(logits []float32) int {
+	best := -1
+	for i, v := range logits {
+		if v > float32(math.Inf(-1)) && (best < 0 || v > logits[best]) {
+			best = i
+		}
+	}
+	return best
 }

@@ -126,4 +126,23 @@ func TestCompareBuiltin(t *testing.T) {
 	if err != nil || !strings.Contains(string(report), "| oft | oft_block_size=32 |") {
 		t.Errorf("report.md: %v\n%s", err, report)
 	}
+	// The demo's task is prompt/completion: every point counts the exact
+	// answers, and the table, the report and the trajectories show them.
+	var res study.Result
+	if b, err := os.ReadFile(filepath.Join(dir, study.CompareFile)); err != nil || json.Unmarshal(b, &res) != nil {
+		t.Fatalf("compare.json: %v", err)
+	}
+	for _, r := range res.Runs {
+		for _, p := range r.Points {
+			if p.TaskExact == nil || *p.TaskExact < 0 || *p.TaskExact > 1 {
+				t.Fatalf("%s step %d: exact answers %v, want a rate", r.Dir, p.Step, p.TaskExact)
+			}
+		}
+	}
+	if !strings.Contains(stdout, "%") || !strings.Contains(string(report), "Exact answers at the end of training") {
+		t.Errorf("no exact answers in the table or the report:\n%s\n%s", stdout, report)
+	}
+	if svg, err := os.ReadFile(filepath.Join(dir, study.TrajectoriesFile)); err != nil || !strings.Contains(string(svg), "Exact answers") {
+		t.Errorf("trajectories.svg has no exact-answer panel: %v", err)
+	}
 }

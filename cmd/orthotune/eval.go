@@ -11,7 +11,9 @@ import (
 const evalSynopsis = "eval --model DIR [--adapter DIR] --data FILE.jsonl [flags]\n\n" +
 	"Mean next-token loss and perplexity of the model (through the adapter, if given) on a JSONL\n" +
 	"data set in any of train's record formats (loss on completions only for prompt/completion\n" +
-	"records), and how many target tokens were scored."
+	"records), and how many target tokens were scored. For prompt/completion and messages data it also\n" +
+	"counts the exact answers: records whose completion (every assistant turn) greedy decoding reproduces\n" +
+	"token for token."
 
 func runEval(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("eval")
@@ -40,13 +42,21 @@ func runEval(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	answers := finetune.AnswerFormat(res.Format)
 	if *asJSON {
-		return json.NewEncoder(stdout).Encode(map[string]any{"loss": res.Loss, "perplexity": res.Perplexity, "tokens": res.Tokens, "examples": res.Examples})
+		out := map[string]any{"loss": res.Loss, "perplexity": res.Perplexity, "tokens": res.Tokens, "examples": res.Examples, "format": res.Format}
+		if answers {
+			out["exact_match"], out["exact_match_rate"] = res.ExactMatch, res.ExactMatchRate()
+		}
+		return json.NewEncoder(stdout).Encode(out)
 	}
 	what := job.Model
 	if job.Adapter != "" {
 		what += " + " + job.Adapter
 	}
 	fmt.Fprintf(stdout, "%s on %s: loss %.4f, perplexity %.3f over %d target tokens in %d examples\n", what, job.Data, res.Loss, res.Perplexity, res.Tokens, res.Examples)
+	if answers {
+		fmt.Fprintf(stdout, "exact answers (greedy decoding reproduces the completion): %d of %d (%.1f%%)\n", res.ExactMatch, res.Sequences, 100*res.ExactMatchRate())
+	}
 	return nil
 }
