@@ -142,9 +142,20 @@ func TestTrainEvalGenerateEndToEnd(t *testing.T) {
 			if code != 0 {
 				t.Fatalf("eval: exit %d\n%s", code, stderr)
 			}
-			var ev struct{ Loss float64 }
+			var ev struct {
+				Loss       float64
+				Format     string
+				Examples   int
+				ExactMatch *int     `json:"exact_match"`
+				ExactRate  *float64 `json:"exact_match_rate"`
+			}
 			if err := json.Unmarshal([]byte(stdout), &ev); err != nil {
 				t.Fatal(err)
+			}
+			// prompt/completion data: the exact answers are counted.
+			if ev.Format != "prompt/completion" || ev.ExactMatch == nil || ev.ExactRate == nil || *ev.ExactMatch > ev.Examples ||
+				*ev.ExactRate != float64(*ev.ExactMatch)/float64(ev.Examples) {
+				t.Errorf("eval --json: %s", stdout)
 			}
 			if ev.Loss != final {
 				t.Errorf("eval of the saved adapter: loss %.9f, the trainer's final eval loss %.9f", ev.Loss, final)
