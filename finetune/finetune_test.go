@@ -9,8 +9,10 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/orthotune/orthotune/finetune"
+	"github.com/orthotune/orthotune/internal/runlock"
 	"github.com/orthotune/orthotune/peft"
 	"github.com/orthotune/orthotune/peft/boft"
 	"github.com/orthotune/orthotune/peft/hra"
@@ -365,5 +367,86 @@ func TestSettingsFileReproducesTheRun(t *testing.T) {
 		if p, _ := s[k].(string); !filepath.IsAbs(p) {
 			t.Errorf("%s %q is not absolute", k, p)
 		}
+	}
+}
+
+// lockWatcher is a Reporter that records, at each step, who holds the
+// output directory's lock.
+type lockWatcher struct {
+	dir     string
+	holders *[]int
+}
+
+func (w lockWatcher) Begin(finetune.Plan) {}
+func (w lockWatcher) End(finetune.Result) {}
+func (w lockWatcher) Observe(e train.Event) {
+	if e.Kind == "step" {
+		h, _ := runlock.Check(w.dir)
+		pid := 0
+		if h != nil {
+			pid = h.PID
+		}
+		*w.holders = append(*w.holders, pid)
+	}
+}
+
+// A run holds its output directory's lock while it trains and removes it
+// when done; a second run into a directory being written is refused with
+// runlock.ErrBusy and touches nothing; a stale lock (a process killed on
+// another machine) does not stop a resume.
+func TestRunLocksItsOutputDir(t *testing.T) {
+	out := filepath.Join(t.TempDir(), "run")
+	job := finetune.NewJob(tinyModel, countData, out)
+	job.Adapter = lora.NewConfig(peft.Names("q_proj"))
+	job.Training.MaxSteps, job.Training.SaveSteps = 4, 2
+
+	// Another writer holds the directory.
+	if err := os.Mkdir(out, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	held, err := runlock.Acquire(out)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = finetune.Run(context.Background(), job)
+	if !errors.Is(err, runlock.ErrBusy) || !strings.Contains(err.Error(), out) {
+		t.Fatalf("a run into a locked directory: %v", err)
+	}
+	if entries, _ := os.ReadDir(out); len(entries) != 1 {
+		t.Fatalf("the refused run wrote into the directory: %d entries", len(entries))
+	}
+	held.Release()
+
+	var holders []int
+	job.Report = lockWatcher{dir: out, holders: &holders}
+	if _, err := finetune.Run(context.Background(), job); err != nil {
+		t.Fatal(err)
+	}
+	if len(holders) != 4 {
+		t.Fatalf("observed %d steps, want 4", len(holders))
+	}
+	for i, pid := range holders {
+		if pid != os.Getpid() {
+			t.Fatalf("step %d: the lock is held by %d, want this process (%d)", i+1, pid, os.Getpid())
+		}
+	}
+	if _, err := os.Stat(filepath.Join(out, runlock.FileName)); !os.IsNotExist(err) {
+		t.Fatalf("the finished run left its lock: %v", err)
+	}
+
+	// A stale lock of another machine: the resume takes it over.
+	if err := os.Remove(filepath.Join(out, train.StateFile)); err != nil {
+		t.Fatal(err)
+	}
+	stale := filepath.Join(out, runlock.FileName)
+	os.WriteFile(stale, []byte(`{"pid":4242,"host":"gone.example","started":"2026-01-01T00:00:00Z"}`), 0o644)
+	old := time.Now().Add(-time.Hour)
+	os.Chtimes(stale, old, old)
+	job.Resume, job.Report = "latest", nil
+	if _, err := finetune.Run(context.Background(), job); err != nil {
+		t.Fatalf("resume over a stale lock: %v", err)
+	}
+	if _, err := os.Stat(stale); !os.IsNotExist(err) {
+		t.Fatalf("the resumed run left a lock: %v", err)
 	}
 }

@@ -9,11 +9,13 @@ import (
 	"os"
 	"path/filepath"
 	"runtime/debug"
+	"slices"
 	"strings"
 	"time"
 
 	"github.com/orthotune/orthotune/data"
 	"github.com/orthotune/orthotune/internal/atomicfile"
+	"github.com/orthotune/orthotune/internal/runlock"
 	"github.com/orthotune/orthotune/kernels"
 	"github.com/orthotune/orthotune/model"
 	"github.com/orthotune/orthotune/peft"
@@ -153,6 +155,12 @@ func Run(ctx context.Context, job Job) (*Result, error) {
 	if job.Replicas < 0 {
 		return nil, fmt.Errorf("replicas %d: want ≥ 0 (0: one per thread where possible)", job.Replicas)
 	}
+	if h, err := runlock.Check(job.OutputDir); err != nil || h != nil {
+		if err == nil {
+			err = &runlock.BusyError{Dir: job.OutputDir, Holder: *h}
+		}
+		return nil, fmt.Errorf("output_dir: %w", err)
+	}
 	abandoned, err := checkOutputDir(job)
 	if err != nil {
 		return nil, err
@@ -264,9 +272,22 @@ func Run(ctx context.Context, job Job) (*Result, error) {
 		}
 	}
 
-	// Everything is checked: from here on the output directory is written.
+	// Everything is checked: from here on the output directory is written,
+	// by this process alone (a lock other runs see, here or on another
+	// machine sharing the directory).
 	_, statErr := os.Stat(job.OutputDir)
 	created := errors.Is(statErr, iofs.ErrNotExist)
+	if err := os.MkdirAll(job.OutputDir, 0o755); err != nil {
+		return nil, fmt.Errorf("output_dir: %w", err)
+	}
+	lock, err := runlock.Acquire(job.OutputDir)
+	if err != nil {
+		if created {
+			os.Remove(job.OutputDir) // only if still empty
+		}
+		return nil, fmt.Errorf("output_dir: %w", err)
+	}
+	defer lock.Release()
 	if job.Resume == "" && (job.OverwriteOutputDir || abandoned) {
 		if abandoned {
 			slog.Info("output_dir holds a run that stopped before its first checkpoint; starting afresh", "dir", job.OutputDir)
@@ -274,9 +295,6 @@ func Run(ctx context.Context, job Job) (*Result, error) {
 		if err := clearRun(job.OutputDir); err != nil {
 			return nil, err
 		}
-	}
-	if err := os.MkdirAll(job.OutputDir, 0o755); err != nil {
-		return nil, fmt.Errorf("output_dir: %w", err)
 	}
 	plan.Steps = job.Training.TotalSteps(loader.StepsPerEpoch())
 	res := &Result{Trainable: plan.Trainable, Train: stats, OutputDir: job.OutputDir}
@@ -407,6 +425,7 @@ func checkOutputDir(job Job) (abandoned bool, err error) {
 		return false, errors.New("output_dir is not set")
 	}
 	entries, err := os.ReadDir(dir)
+	entries = slices.DeleteFunc(entries, func(e iofs.DirEntry) bool { return e.Name() == runlock.FileName }) // a stale lock
 	switch {
 	case errors.Is(err, iofs.ErrNotExist):
 		if job.Resume == "latest" {
@@ -491,6 +510,9 @@ func clearRun(dir string) error {
 		return err
 	}
 	for _, e := range entries {
+		if e.Name() == runlock.FileName {
+			continue // this run's own lock
+		}
 		if err := os.RemoveAll(filepath.Join(dir, e.Name())); err != nil {
 			return fmt.Errorf("overwrite_output_dir: %w", err)
 		}

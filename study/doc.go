@@ -16,7 +16,13 @@
 // its newest checkpoint, and the same settings reproduce the same numbers
 // bit for bit. Plan lists the runs as independent `orthotune train` command
 // lines, so that a scheduler (a Slurm array, a Kubernetes indexed Job, GNU
-// parallel) can train them and Compare collect them.
+// parallel) can train them and Compare collect them. A run being trained
+// holds a lock on its directory (internal/runlock: a heartbeat file that
+// works across machines sharing the directory), so Compare never trains a
+// run another process is training: it trains the others, then waits for
+// those, collecting each as it finishes and training any whose process
+// stopped. Several Compare processes over one shared study directory thus
+// split its runs between them.
 //
 // Compare writes compare.json (settings, chosen sizes, base losses, every
 // run and point), compare.csv (one row per run and evaluation point) and

@@ -16,6 +16,7 @@ import (
 	"github.com/orthotune/orthotune/data"
 	"github.com/orthotune/orthotune/finetune"
 	"github.com/orthotune/orthotune/internal/atomicfile"
+	"github.com/orthotune/orthotune/internal/runlock"
 	"github.com/orthotune/orthotune/model"
 	"github.com/orthotune/orthotune/train"
 )
@@ -62,6 +63,9 @@ type Options struct {
 	// `orthotune train` command lines from Plan, say) and trains none;
 	// the others are listed in Result.Missing.
 	Collect bool
+	// Poll is how often Compare looks again at runs other processes are
+	// training (0: every 10 s).
+	Poll time.Duration
 }
 
 // plannedRun is one run of the study and the job that trains it.
@@ -161,7 +165,10 @@ func (c Config) job(p plannedRun) (finetune.Job, error) {
 // stopped), evaluates every checkpoint on the task and the retain data,
 // and writes compare.json, compare.csv and report.md. Finished runs are
 // reused, so a killed Compare started again carries on, and finishes with
-// the same compare.json as an uninterrupted one.
+// the same compare.json as an uninterrupted one. Runs other processes are
+// training (their directories locked) are waited for, polling every
+// opt.Poll, and trained here if their process stops without finishing
+// them; with opt.Collect they are listed as missing.
 func Compare(ctx context.Context, cfg Config, opt Options) (*Result, error) {
 	log := opt.Log
 	if log == nil {
@@ -204,25 +211,29 @@ func Compare(ctx context.Context, cfg Config, opt Options) (*Result, error) {
 	}
 
 	res := &Result{Settings: cfg, Budget: budget, Sizes: sizes, Base: basePoint}
+	done := make([]*Run, len(runs))
 	todo := 0
-	for _, p := range runs {
-		if _, err := readMarker(cfg, p); err != nil {
+	for i, p := range runs {
+		if r, err := readMarker(cfg, p); err == nil {
+			done[i] = r
+		} else {
 			todo++
 		}
 	}
 	var trained int
 	var trainTime time.Duration
-	for i, p := range runs {
-		if r, err := readMarker(cfg, p); err == nil {
-			res.Runs = append(res.Runs, *r)
-			continue
-		}
+	// finish evaluates run i, training it first (or resuming it) unless it
+	// finished; it returns a *runlock.BusyError when another process —
+	// here or on a machine sharing the study directory — is training it.
+	finish := func(i int) error {
+		p := runs[i]
 		dir := filepath.Join(cfg.OutputDir, p.run.Dir)
-		finished := isFinished(dir)
-		if !finished {
-			if opt.Collect {
-				res.Missing = append(res.Missing, p.run.Dir)
-				continue
+		if !isFinished(dir) {
+			if h, err := runlock.Check(dir); err != nil || h != nil {
+				if err == nil {
+					err = &runlock.BusyError{Dir: dir, Holder: *h}
+				}
+				return err
 			}
 			eta := "…"
 			if trained > 0 {
@@ -231,19 +242,73 @@ func Compare(ctx context.Context, cfg Config, opt Options) (*Result, error) {
 			fmt.Fprintf(log, "compare: run %d/%d %s (%d left to train, ETA %s)\n", i+1, len(runs), p.run.Dir, todo-trained, eta)
 			start := time.Now()
 			if err := trainRun(ctx, cfg, p, opt); err != nil {
-				return nil, fmt.Errorf("study: %s: %w", p.run.Dir, err)
+				return err
 			}
 			trainTime += time.Since(start)
 			trained++
 		}
 		r := p.run
+		var err error
 		if r.Points, err = evaluateRun(cfg, dir, r.Method == finetune.FullMethod, basePoint, taskBatches, retainBatches); err != nil {
-			return nil, fmt.Errorf("study: %s: %w", p.run.Dir, err)
+			return err
 		}
 		if err := atomicfile.WriteJSON(filepath.Join(dir, MarkerFile), r); err != nil {
-			return nil, err
+			return err
 		}
-		res.Runs = append(res.Runs, r)
+		done[i] = &r
+		return nil
+	}
+	// elsewhere are the runs other processes are training.
+	var elsewhere []int
+	for i, p := range runs {
+		if done[i] != nil {
+			continue
+		}
+		if opt.Collect && !isFinished(filepath.Join(cfg.OutputDir, p.run.Dir)) {
+			res.Missing = append(res.Missing, p.run.Dir)
+			continue
+		}
+		if err := finish(i); errors.Is(err, runlock.ErrBusy) {
+			elsewhere = append(elsewhere, i)
+		} else if err != nil {
+			return nil, fmt.Errorf("study: %s: %w", p.run.Dir, err)
+		}
+	}
+	// Wait for them: collect each as it finishes, and train here any whose
+	// process stopped before finishing it.
+	poll := opt.Poll
+	if poll <= 0 {
+		poll = 10 * time.Second
+	}
+	said := ""
+	for len(elsewhere) > 0 {
+		var names []string
+		for _, i := range elsewhere {
+			names = append(names, runs[i].run.Dir)
+		}
+		if msg := strings.Join(names, ", "); msg != said {
+			fmt.Fprintf(log, "compare: waiting for %d run(s) being trained by other processes: %s\n", len(names), msg)
+			said = msg
+		}
+		select {
+		case <-ctx.Done():
+			return nil, fmt.Errorf("study: waiting for %s: %w", strings.Join(names, ", "), ctx.Err())
+		case <-time.After(poll):
+		}
+		still := elsewhere[:0]
+		for _, i := range elsewhere {
+			if err := finish(i); errors.Is(err, runlock.ErrBusy) {
+				still = append(still, i)
+			} else if err != nil {
+				return nil, fmt.Errorf("study: %s: %w", runs[i].run.Dir, err)
+			}
+		}
+		elsewhere = still
+	}
+	for _, r := range done {
+		if r != nil {
+			res.Runs = append(res.Runs, *r)
+		}
 	}
 	if err := writeOutputs(cfg.OutputDir, res); err != nil {
 		return nil, err

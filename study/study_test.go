@@ -3,20 +3,25 @@ package study
 import (
 	"context"
 	"encoding/json"
+	iofs "io/fs"
 	"math"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"github.com/orthotune/orthotune/finetune"
+	"github.com/orthotune/orthotune/internal/runlock"
 	"github.com/orthotune/orthotune/model"
 	_ "github.com/orthotune/orthotune/model/llama"
 	_ "github.com/orthotune/orthotune/peft/boft"
 	_ "github.com/orthotune/orthotune/peft/hra"
 	_ "github.com/orthotune/orthotune/peft/lora"
 	_ "github.com/orthotune/orthotune/peft/oft"
+	"github.com/orthotune/orthotune/train"
 )
 
 const testModel = "../testdata/peft-ref/model/llama"
@@ -259,5 +264,123 @@ func TestMethodSettings(t *testing.T) {
 	cfg.Settings = map[string]map[string]string{COFT: {"no-such-flag": "1"}}
 	if err := cfg.Validate(); err == nil {
 		t.Error("an unknown setting was accepted")
+	}
+}
+
+// syncBuffer is a log that the test reads while Compare writes it.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+// copyRun copies a finished run's files (not its study marker) into dst.
+func copyRun(t *testing.T, src, dst string) {
+	t.Helper()
+	err := filepath.WalkDir(src, func(path string, d iofs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, path)
+		if d.IsDir() {
+			return os.MkdirAll(filepath.Join(dst, rel), 0o755)
+		}
+		if rel == MarkerFile {
+			return nil
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(dst, rel), b, 0o644)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}
+
+// Runs that other processes are training (their directories locked) are
+// waited for, not trained again: one that finishes elsewhere is collected
+// as it is, one whose process stops before finishing is trained here; the
+// result equals a study run in one go.
+func TestCompareWaitsForRunsElsewhere(t *testing.T) {
+	ref := tinyConfig(t, filepath.Join(t.TempDir(), "ref"))
+	if _, err := Compare(context.Background(), ref, Options{}); err != nil {
+		t.Fatal(err)
+	}
+	want, _ := os.ReadFile(filepath.Join(ref.OutputDir, CompareFile))
+
+	cfg := tinyConfig(t, filepath.Join(t.TempDir(), "shared"))
+	cmds, err := Plan(cfg)
+	if err != nil || len(cmds) != 4 {
+		t.Fatalf("plan: %d commands, %v", len(cmds), err)
+	}
+	finishedElsewhere, abandoned := cmds[1].Dir, cmds[3].Dir
+	var locks []*runlock.Lock
+	for _, d := range []string{finishedElsewhere, abandoned} {
+		os.MkdirAll(filepath.Join(cfg.OutputDir, d), 0o755)
+		l, err := runlock.Acquire(filepath.Join(cfg.OutputDir, d))
+		if err != nil {
+			t.Fatal(err)
+		}
+		locks = append(locks, l)
+	}
+	var log syncBuffer
+	type result struct {
+		res *Result
+		err error
+	}
+	got := make(chan result, 1)
+	go func() {
+		res, err := Compare(context.Background(), cfg, Options{Log: &log, Poll: 20 * time.Millisecond})
+		got <- result{res, err}
+	}()
+	deadline := time.Now().Add(2 * time.Minute)
+	for !strings.Contains(log.String(), "waiting for 2 run(s)") {
+		if time.Now().After(deadline) {
+			t.Fatalf("Compare does not wait for the locked runs:\n%s", log.String())
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	copyRun(t, filepath.Join(ref.OutputDir, finishedElsewhere), filepath.Join(cfg.OutputDir, finishedElsewhere))
+	locks[0].Release()
+	locks[1].Release()
+	r := <-got
+	if r.err != nil {
+		t.Fatal(r.err)
+	}
+	text := log.String()
+	if strings.Contains(text, " "+finishedElsewhere+" (") {
+		t.Errorf("the run finished elsewhere was trained again:\n%s", text)
+	}
+	if !strings.Contains(text, " "+abandoned+" (") {
+		t.Errorf("the abandoned run was not trained here:\n%s", text)
+	}
+	if b, _ := os.ReadFile(filepath.Join(cfg.OutputDir, CompareFile)); string(b) != string(want) {
+		t.Errorf("compare.json differs from the study run in one go:\n%s\nvs\n%s", b, want)
+	}
+
+	// --collect lists a run in flight as missing and does not wait.
+	l, err := runlock.Acquire(filepath.Join(cfg.OutputDir, abandoned))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Release()
+	os.Remove(filepath.Join(cfg.OutputDir, abandoned, MarkerFile))
+	os.Remove(filepath.Join(cfg.OutputDir, abandoned, train.StateFile))
+	res, err := Compare(context.Background(), cfg, Options{Collect: true})
+	if err != nil || len(res.Missing) != 1 || res.Missing[0] != abandoned || len(res.Runs) != 3 {
+		t.Fatalf("collect with a run in flight: %v, missing %v, %d runs", err, res.Missing, len(res.Runs))
 	}
 }

@@ -34,7 +34,11 @@ const compareSynopsis = "compare [--model DIR --data FILE --eval-data FILE --ret
 	"Larger studies run on the schedulers you have. --plan writes one `orthotune train` command line\n" +
 	"per run not finished yet (to stdout and to DIR/plan.txt); each is independent and writes only its\n" +
 	"own directory under the study. Train them anywhere that sees the study directory, then run the\n" +
-	"same compare command (without --plan) to collect them (--collect: collect only, train nothing):\n\n" +
+	"same compare command (without --plan) to collect them (--collect: collect only, train nothing). A run\n" +
+	"being trained locks its directory (a heartbeat file, valid across machines sharing it), so compare never\n" +
+	"trains a run that is in flight elsewhere: it trains the rest, then waits for those and collects them as\n" +
+	"they finish (training any whose process died). Several compare commands over one shared study directory\n" +
+	"therefore split its runs between them:\n\n" +
 	"  orthotune compare --plan --output-dir /shared/study [flags] > /dev/null\n" +
 	"  # Slurm array job:\n" +
 	"  sbatch --array=1-$(wc -l < /shared/study/plan.txt) \\\n" +
