@@ -5,7 +5,9 @@ import (
 	"encoding/csv"
 	"fmt"
 	"io"
+	"maps"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -118,6 +120,15 @@ func writeReport(dir string, res *Result, analysis interface{ Markdown() string 
 	fmt.Fprintf(&b, "Every method trains %d steps (batches of %d, %s schedule, %d warmup steps), evaluated every %d steps, with %d seed(s) per learning rate; "+
 		"adapters target `%s` at a budget of %d trainable parameters (±%.0f%%).\n\n",
 		s.Steps, s.BatchSize, s.Scheduler, s.WarmupSteps, s.EvalInterval, s.Seeds, s.TargetModules, res.Budget, 100*s.Tolerance)
+	if len(s.Settings) > 0 {
+		var parts []string
+		for _, m := range slices.Sorted(maps.Keys(s.Settings)) {
+			for _, f := range extraFlags(s.Settings, m) {
+				parts = append(parts, fmt.Sprintf("%s `--%s %s`", m, f.Flag, f.Value))
+			}
+		}
+		fmt.Fprintf(&b, "Method settings: %s.\n\n", strings.Join(parts, ", "))
+	}
 	fmt.Fprintf(&b, "Base model: task loss %.4f, retain loss %.4f nats/token.\n\n", res.Base.TaskLoss, res.Base.RetainLoss)
 	b.WriteString("| method | size | trainable parameters | learning rates | runs | best run (final task loss) | task loss | retain-loss increase | exact answers |\n")
 	b.WriteString("|---|---|---:|---|---:|---|---:|---:|---:|\n")

@@ -75,8 +75,9 @@ type plannedRun struct {
 	modelType string // the model's model_type (default targets)
 }
 
-// resolved returns the config with the methods and every method's grid
-// filled in, as study.json records it.
+// resolved returns the config with the methods, every method's grid and
+// its default settings (DefaultSettings, under the study's own) filled in,
+// as study.json records it.
 func (c Config) resolved() Config {
 	c.Methods = append([]string(nil), c.methods()...)
 	lrs := map[string][]float64{}
@@ -84,6 +85,21 @@ func (c Config) resolved() Config {
 		lrs[m] = append([]float64(nil), c.learningRates(m)...)
 	}
 	c.LearningRates = lrs
+	settings := map[string]map[string]string{}
+	for _, m := range c.Methods {
+		for _, values := range []map[string]string{DefaultSettings(m), c.Settings[m]} {
+			for k, v := range values {
+				if settings[m] == nil {
+					settings[m] = map[string]string{}
+				}
+				settings[m][k] = v
+			}
+		}
+	}
+	c.Settings = nil
+	if len(settings) > 0 {
+		c.Settings = settings
+	}
 	return c
 }
 

@@ -265,6 +265,19 @@ func TestMethodSettings(t *testing.T) {
 	if err := cfg.Validate(); err == nil {
 		t.Error("an unknown setting was accepted")
 	}
+
+	// Without settings COFT gets the study's default radius, recorded in
+	// study.json and the report; a study without COFT gets no settings.
+	cfg.Settings, cfg.OutputDir = nil, filepath.Join(t.TempDir(), "default")
+	if cmds, err = Plan(cfg); err != nil || !strings.Contains(cmds[0].Line("o"), "--eps 3 ") {
+		t.Fatalf("plan with the default radius: %v %v", cmds, err)
+	}
+	if b, _ := os.ReadFile(filepath.Join(cfg.OutputDir, StudyFile)); !strings.Contains(string(b), `"eps": "3"`) {
+		t.Errorf("study.json does not record the default radius:\n%s", b)
+	}
+	if got := tinyConfig(t, "x").resolved().Settings; got != nil {
+		t.Errorf("a study without COFT has settings %v", got)
+	}
 }
 
 // syncBuffer is a log that the test reads while Compare writes it.

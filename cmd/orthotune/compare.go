@@ -99,7 +99,7 @@ func runCompare(args []string, stdout, stderr io.Writer) error {
 	fs.Float64Var(&cfg.Tolerance, "tolerance", cfg.Tolerance, "how far from --budget a size may land, as a fraction")
 	lrs := lrFlag{}
 	fs.Var(lrs, "lr", "a method's learning-rate grid, METHOD=LR[,LR…] (repeatable; default per method: "+defaultGrids()+")")
-	fs.Func("set", "an extra setting of a method's adapters, METHOD:FLAG=VALUE by the train command's flag name, e.g. coft:eps=1e-3 (repeatable; counted in the budget)", func(s string) error {
+	fs.Func("set", "an extra setting of a method's adapters, METHOD:FLAG=VALUE by the train command's flag name, e.g. coft:eps=1 (repeatable; counted in the budget; default coft:eps=3, where PEFT's 6e-5 lets COFT learn nothing)", func(s string) error {
 		m, rest, ok := strings.Cut(s, ":")
 		name, value, ok2 := strings.Cut(rest, "=")
 		if !ok || !ok2 || m == "" || name == "" {
