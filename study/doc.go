@@ -14,7 +14,8 @@
 // A study directory is resumable: a finished run leaves a marker file
 // (study_run.json) holding its points, a run killed half way is resumed from
 // its newest checkpoint, and the same settings reproduce the same numbers
-// bit for bit. Plan lists the runs as independent `orthotune train` command
+// bit for bit. Once a run is evaluated, its checkpoints keep their weights
+// but (except the newest) not the optimizer state only resuming needs. Plan lists the runs as independent `orthotune train` command
 // lines, so that a scheduler (a Slurm array, a Kubernetes indexed Job, GNU
 // parallel) can train them and Compare collect them. A run being trained
 // holds a lock on its directory (internal/runlock: a heartbeat file that

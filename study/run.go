@@ -271,6 +271,9 @@ func Compare(ctx context.Context, cfg Config, opt Options) (*Result, error) {
 		if err := atomicfile.WriteJSON(filepath.Join(dir, MarkerFile), r); err != nil {
 			return err
 		}
+		if err := pruneOptimizerStates(dir); err != nil {
+			return err
+		}
 		done[i] = &r
 		return nil
 	}
@@ -480,6 +483,26 @@ func trainRun(ctx context.Context, cfg Config, p plannedRun, opt Options) error 
 	}
 	_, err = finetune.Run(ctx, j)
 	return err
+}
+
+// pruneOptimizerStates removes the optimizer state from each checkpoint of
+// a finished, evaluated run but the newest: it only serves resuming, and
+// it is twice the trained weights (most of a full fine-tuning study's
+// disk). The weights stay, so every point can be evaluated again, and the
+// newest checkpoint can still finish the run should its final files be
+// lost.
+func pruneOptimizerStates(dir string) error {
+	steps, err := train.Checkpoints(dir)
+	if err != nil || len(steps) == 0 {
+		return err
+	}
+	for _, s := range steps[:len(steps)-1] {
+		path := filepath.Join(dir, train.CheckpointPrefix+strconv.Itoa(s), train.OptimizerFile)
+		if err := os.Remove(path); err != nil && !errors.Is(err, iofs.ErrNotExist) {
+			return err
+		}
+	}
+	return nil
 }
 
 // evaluateRun evaluates every checkpoint of a finished run and its final

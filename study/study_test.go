@@ -397,3 +397,32 @@ func TestCompareWaitsForRunsElsewhere(t *testing.T) {
 		t.Fatalf("collect with a run in flight: %v, missing %v, %d runs", err, res.Missing, len(res.Runs))
 	}
 }
+
+// An evaluated run keeps its checkpoints' weights, and the optimizer state
+// of its newest checkpoint only.
+func TestPruneOptimizerStates(t *testing.T) {
+	dir := t.TempDir()
+	for _, step := range []string{"2", "4", "10"} {
+		ck := filepath.Join(dir, train.CheckpointPrefix+step)
+		os.MkdirAll(ck, 0o755)
+		for _, name := range []string{train.OptimizerFile, "adapter_model.safetensors", train.StateFile} {
+			os.WriteFile(filepath.Join(ck, name), []byte("x"), 0o644)
+		}
+	}
+	if err := pruneOptimizerStates(dir); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		step      string
+		optimizer bool
+	}{{"2", false}, {"4", false}, {"10", true}} {
+		ck := filepath.Join(dir, train.CheckpointPrefix+c.step)
+		_, err := os.Stat(filepath.Join(ck, train.OptimizerFile))
+		if (err == nil) != c.optimizer {
+			t.Errorf("checkpoint %s: optimizer state kept %v, want %v", c.step, err == nil, c.optimizer)
+		}
+		if _, err := os.Stat(filepath.Join(ck, "adapter_model.safetensors")); err != nil {
+			t.Errorf("checkpoint %s lost its weights: %v", c.step, err)
+		}
+	}
+}
