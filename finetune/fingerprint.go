@@ -41,6 +41,20 @@ func fingerprint(job Job, settings map[string]any) (map[string]string, error) {
 	return fp, nil
 }
 
+// ContentHash identifies what a path holds by content: for a model
+// directory its config.json and weights (as a run's fingerprint does),
+// for a file its bytes; "sha256:<hex>".
+func ContentHash(path string) (string, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return "", err
+	}
+	if fi.IsDir() {
+		return hashModelDir(path)
+	}
+	return hashFile(path)
+}
+
 // hashModelDir hashes config.json and every safetensors file (and shard
 // index) of a model directory, in name order.
 func hashModelDir(dir string) (string, error) {

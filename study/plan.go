@@ -37,6 +37,9 @@ func Plan(cfg Config) ([]Command, error) {
 	if err != nil {
 		return nil, err
 	}
+	if _, _, _, err := loadInputs(cfg); err != nil {
+		return nil, err
+	}
 	if err := claimDir(cfg); err != nil {
 		return nil, err
 	}

@@ -195,15 +195,7 @@ func Compare(ctx context.Context, cfg Config, opt Options) (*Result, error) {
 		return nil, err
 	}
 	// Inputs are checked before anything is written.
-	base, err := model.Load(cfg.Model)
-	if err != nil {
-		return nil, err
-	}
-	taskBatches, err := evalSet(base, cfg, cfg.EvalData, "task evaluation data")
-	if err != nil {
-		return nil, err
-	}
-	retainBatches, err := evalSet(base, cfg, cfg.RetainData, "retain data")
+	base, taskBatches, retainBatches, err := loadInputs(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -380,6 +372,29 @@ func writeOutputs(dir string, res *Result) error {
 	return writeReport(dir, res, res.Analysis)
 }
 
+// loadInputs loads the base model and reads every data file with its
+// tokenizer, refusing one that is unreadable, holds ids outside the
+// model's vocabulary or tokenises to nothing: the task's evaluation and
+// the retain sets are returned, the training data is only checked.
+func loadInputs(cfg Config) (model.CausalLM, evalData, evalData, error) {
+	base, err := model.Load(cfg.Model)
+	if err != nil {
+		return nil, evalData{}, evalData{}, err
+	}
+	task, err := evalSet(base, cfg, cfg.EvalData, "task evaluation data")
+	if err != nil {
+		return nil, evalData{}, evalData{}, err
+	}
+	retain, err := evalSet(base, cfg, cfg.RetainData, "retain data")
+	if err != nil {
+		return nil, evalData{}, evalData{}, err
+	}
+	if _, err := evalSet(base, cfg, cfg.Data, "task training data"); err != nil {
+		return nil, evalData{}, evalData{}, err
+	}
+	return base, task, retain, nil
+}
+
 // evalSet tokenises an evaluation file with the base model's tokenizer and
 // refuses one with nothing to evaluate.
 func evalSet(m model.CausalLM, cfg Config, path, what string) (evalData, error) {
@@ -404,11 +419,34 @@ type evalData struct {
 	answers bool
 }
 
+// claim is what study.json records: the settings, and the inputs by
+// content, so that a study continued later, or collected from runs trained
+// elsewhere, is the same study.
+type claim struct {
+	Config
+	Inputs map[string]string `json:"input_sha256"`
+}
+
+// inputNames are the study's inputs as claim.Inputs and errors name them.
+var inputNames = []struct{ key, what string }{
+	{"model", "the base model"}, {"data", "the task's training data"},
+	{"eval_data", "the task's evaluation data"}, {"retain_data", "the retain data"},
+}
+
 // claimDir creates the study directory, or checks that it holds this
-// study: study.json records the settings at the first start, and a later
-// start with other settings is refused.
+// study: study.json records the settings and the inputs' content hashes at
+// the first start, and a later start with other settings or changed inputs
+// is refused (finished runs were trained on the inputs as they were).
 func claimDir(cfg Config) error {
-	want, err := json.MarshalIndent(cfg, "", "  ")
+	c := claim{Config: cfg, Inputs: map[string]string{}}
+	for i, path := range []string{cfg.Model, cfg.Data, cfg.EvalData, cfg.RetainData} {
+		h, err := finetune.ContentHash(path)
+		if err != nil {
+			return fmt.Errorf("study: %s: %w", inputNames[i].what, err)
+		}
+		c.Inputs[inputNames[i].key] = h
+	}
+	want, err := json.MarshalIndent(c, "", "  ")
 	if err != nil {
 		return err
 	}
@@ -417,10 +455,21 @@ func claimDir(cfg Config) error {
 	got, err := os.ReadFile(path)
 	switch {
 	case err == nil:
-		if string(got) != string(want) {
-			return fmt.Errorf("study: %s holds a study with other settings (%s); choose a new directory or run it with its own settings", cfg.OutputDir, path)
+		if string(got) == string(want) {
+			return nil
 		}
-		return nil
+		var old claim
+		if json.Unmarshal(got, &old) == nil {
+			if a, _ := json.Marshal(old.Config); string(a) == string(mustJSON(cfg)) {
+				for i, p := range []string{cfg.Model, cfg.Data, cfg.EvalData, cfg.RetainData} {
+					if k := inputNames[i].key; old.Inputs[k] != c.Inputs[k] {
+						return fmt.Errorf("study: %s (%s) changed since the study in %s started (%s); its finished runs were trained on the old one: restore it or start a new study directory",
+							inputNames[i].what, p, cfg.OutputDir, path)
+					}
+				}
+			}
+		}
+		return fmt.Errorf("study: %s holds a study with other settings (%s); choose a new directory or run it with its own settings", cfg.OutputDir, path)
 	case !errors.Is(err, iofs.ErrNotExist):
 		return err
 	}
@@ -439,6 +488,14 @@ func claimDir(cfg Config) error {
 		return err
 	}
 	return os.MkdirAll(filepath.Join(cfg.OutputDir, RunsDir), 0o755)
+}
+
+func mustJSON(v any) []byte {
+	b, err := json.Marshal(v)
+	if err != nil {
+		panic(err)
+	}
+	return b
 }
 
 // readMarker returns a finished run's record, checked against the plan.

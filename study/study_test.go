@@ -426,3 +426,26 @@ func TestPruneOptimizerStates(t *testing.T) {
 		}
 	}
 }
+
+// study.json records the inputs by content: a study continued after one
+// of them changed in place is refused, naming it.
+func TestChangedInputRefused(t *testing.T) {
+	retain := filepath.Join(t.TempDir(), "retain.jsonl")
+	b, err := os.ReadFile("../testdata/study/retain.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(retain, b, 0o644)
+	cfg := tinyConfig(t, filepath.Join(t.TempDir(), "study"))
+	cfg.RetainData = retain
+	if _, err := Plan(cfg); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Plan(cfg); err != nil {
+		t.Fatalf("the same study again: %v", err)
+	}
+	os.WriteFile(retain, append(b, b...), 0o644)
+	if _, err := Plan(cfg); err == nil || !strings.Contains(err.Error(), "retain data") || !strings.Contains(err.Error(), "changed since") {
+		t.Fatalf("changed retain data: %v", err)
+	}
+}
