@@ -27,19 +27,136 @@ type Config struct {
 	OutBias        bool // o_proj carries a bias
 	MLPBias        bool
 	SlidingWindow  []int // per layer; 0 = full causal attention
+	// QKNorm gives every attention a per-head RMSNorm of the queries and
+	// one of the keys (weights self_attn.q_norm.weight and
+	// self_attn.k_norm.weight, each of width HeadDim and shared by the
+	// layer's heads), applied after the projections and before RoPE, with
+	// RMSNormEps (Qwen3).
+	QKNorm bool
+	// HasPaddingIdx makes embedding row PaddingIdx get no gradient from the
+	// lookup, as torch's nn.Embedding(padding_idx=PaddingIdx) (a tied output
+	// head still contributes to it). The forward is unaffected.
+	HasPaddingIdx bool
+	PaddingIdx    int
+}
+
+// Variant is how one Llama-family architecture reads config.json where it
+// differs from Llama. ParseConfigAs reads the fields every variant shares
+// — the sizes, rms_norm_eps, rope_theta and rope_scaling,
+// tie_word_embeddings, hidden_act (only "silu") and attention_bias (bias on
+// q, k, v and o_proj) — and then calls Fields, which reads the variant's
+// own fields and may override the shared ones.
+type Variant struct {
+	// DefaultHeadDim is head_dim when config.json has none; 0 means
+	// hidden_size / num_attention_heads (which must then divide).
+	DefaultHeadDim int
+	// Fields reads the variant's own fields into cfg, whose SlidingWindow
+	// is allocated (all zero: full attention). Its errors must name the
+	// config file (c.Path) and the field. nil reads nothing more.
+	Fields func(c *model.Config, cfg *Config) error
+}
+
+// variants are the model types this package registers.
+var variants = map[string]Variant{
+	"llama":   {Fields: llamaFields},
+	"mistral": {Fields: mistralFields},
+	"qwen2":   {Fields: qwen2Fields},
+}
+
+// llamaFields reads mlp_bias.
+func llamaFields(c *model.Config, cfg *Config) (err error) {
+	cfg.MLPBias, err = c.BoolOr("mlp_bias", false)
+	return err
+}
+
+// mistralFields reads mlp_bias and sliding_window (every layer slides).
+func mistralFields(c *model.Config, cfg *Config) error {
+	if err := llamaFields(c, cfg); err != nil || !c.Has("sliding_window") {
+		return err
+	}
+	w, err := c.Int("sliding_window")
+	if err != nil {
+		return err
+	}
+	for i := range cfg.SlidingWindow {
+		cfg.SlidingWindow[i] = w
+	}
+	return nil
+}
+
+// qwen2Fields: q/k/v biases always, no o_proj bias, and sliding_window on
+// layers from max_window_layers when use_sliding_window is set.
+func qwen2Fields(c *model.Config, cfg *Config) error {
+	if err := llamaFields(c, cfg); err != nil {
+		return err
+	}
+	cfg.QKVBias, cfg.OutBias = true, false
+	useSW, err := c.BoolOr("use_sliding_window", false)
+	if err != nil || !useSW || !c.Has("sliding_window") {
+		return err
+	}
+	w, err := c.Int("sliding_window")
+	if err != nil {
+		return err
+	}
+	from, err := c.IntOr("max_window_layers", cfg.Layers)
+	if err != nil {
+		return err
+	}
+	for i := from; i < cfg.Layers; i++ {
+		cfg.SlidingWindow[i] = w
+	}
+	return nil
 }
 
 // ParseConfig reads and checks the fields of a Llama, Mistral or Qwen2
-// config.json. Sizes are checked by arithmetic before anything is
-// allocated: no tensor may exceed model.MaxTensorElements nor the decoder
-// blocks model.MaxParameters.
-func ParseConfig(c *model.Config) (*Config, error) { return parseConfig(c, nil) }
+// config.json (by its model_type). Sizes are checked by arithmetic before
+// anything is allocated: no tensor may exceed model.MaxTensorElements nor
+// the decoder blocks model.MaxParameters.
+func ParseConfig(c *model.Config) (*Config, error) {
+	v, err := variantOf(c)
+	if err != nil {
+		return nil, err
+	}
+	return parseConfig(c, nil, v)
+}
 
-// parseConfig is ParseConfig; given a checkpoint's weights (Load), it also
-// checks that the checkpoint agrees with the sizes the config implies
+// ParseConfigAs is ParseConfig for another architecture that shares
+// Llama's block: the shared fields, then v's (see Variant).
+func ParseConfigAs(c *model.Config, v Variant) (*Config, error) { return parseConfig(c, nil, v) }
+
+// Builder returns the model.Builder of a variant, for an architecture
+// package to register under its model_type: it parses config.json as
+// ParseConfigAs does, checks the checkpoint's shapes against the config
+// before allocating, and builds the model with New.
+func Builder(v Variant) model.Builder {
+	return func(c *model.Config, w *model.Weights) (model.CausalLM, error) {
+		cfg, err := parseConfig(c, w, v)
+		if err != nil {
+			return nil, err
+		}
+		return New(cfg, w)
+	}
+}
+
+// variantOf returns the registered variant of c's model_type.
+func variantOf(c *model.Config) (Variant, error) {
+	t, err := c.String("model_type")
+	if err != nil {
+		return Variant{}, err
+	}
+	v, ok := variants[t]
+	if !ok {
+		return Variant{}, fmt.Errorf("%s: field \"model_type\": %q is not one of package llama's (llama, mistral, qwen2)", c.Path, t)
+	}
+	return v, nil
+}
+
+// parseConfig is ParseConfigAs; given a checkpoint's weights (Load), it
+// also checks that the checkpoint agrees with the sizes the config implies
 // before allocating what those sizes alone decide (a sliding window per
 // layer, head_dim/2 rotary frequencies).
-func parseConfig(c *model.Config, w *model.Weights) (*Config, error) {
+func parseConfig(c *model.Config, w *model.Weights, v Variant) (*Config, error) {
 	var cfg Config
 	var err error
 	get := func(dst *int, field string) {
@@ -62,10 +179,14 @@ func parseConfig(c *model.Config, w *model.Weights) (*Config, error) {
 	if cfg.KVHeads, err = c.IntOr("num_key_value_heads", cfg.Heads); err != nil {
 		return nil, err
 	}
-	if cfg.Hidden%cfg.Heads != 0 && !c.Has("head_dim") {
-		return nil, fmt.Errorf("%s: hidden_size %d is not a multiple of num_attention_heads %d and head_dim is absent", c.Path, cfg.Hidden, cfg.Heads)
+	defHeadDim := v.DefaultHeadDim
+	if defHeadDim == 0 {
+		if cfg.Hidden%cfg.Heads != 0 && !c.Has("head_dim") {
+			return nil, fmt.Errorf("%s: hidden_size %d is not a multiple of num_attention_heads %d and head_dim is absent", c.Path, cfg.Hidden, cfg.Heads)
+		}
+		defHeadDim = cfg.Hidden / cfg.Heads
 	}
-	if cfg.HeadDim, err = c.IntOr("head_dim", cfg.Hidden/cfg.Heads); err != nil {
+	if cfg.HeadDim, err = c.IntOr("head_dim", defHeadDim); err != nil {
 		return nil, err
 	}
 	if cfg.HeadDim%2 != 0 {
@@ -74,7 +195,7 @@ func parseConfig(c *model.Config, w *model.Weights) (*Config, error) {
 	if cfg.Heads%cfg.KVHeads != 0 {
 		return nil, fmt.Errorf("%s: field \"num_key_value_heads\": %d does not divide num_attention_heads %d", c.Path, cfg.KVHeads, cfg.Heads)
 	}
-	if err := checkSizes(c, &cfg, w); err != nil {
+	if err := checkSizes(c, &cfg, w, v.DefaultHeadDim == 0); err != nil {
 		return nil, err
 	}
 	if cfg.RMSNormEps, err = c.PositiveFloatOr("rms_norm_eps", 1e-6); err != nil {
@@ -98,40 +219,10 @@ func parseConfig(c *model.Config, w *model.Weights) (*Config, error) {
 		return nil, err
 	}
 	cfg.QKVBias, cfg.OutBias = attnBias, attnBias
-	if cfg.MLPBias, err = c.BoolOr("mlp_bias", false); err != nil {
-		return nil, err
-	}
 	cfg.SlidingWindow = make([]int, cfg.Layers)
-	switch cfg.ModelType {
-	case "qwen2":
-		// Qwen2 always has q/k/v biases and no o_proj bias.
-		cfg.QKVBias, cfg.OutBias = true, false
-		useSW, err := c.BoolOr("use_sliding_window", false)
-		if err != nil {
+	if v.Fields != nil {
+		if err := v.Fields(c, &cfg); err != nil {
 			return nil, err
-		}
-		if useSW && c.Has("sliding_window") {
-			w, err := c.Int("sliding_window")
-			if err != nil {
-				return nil, err
-			}
-			from, err := c.IntOr("max_window_layers", cfg.Layers)
-			if err != nil {
-				return nil, err
-			}
-			for i := from; i < cfg.Layers; i++ {
-				cfg.SlidingWindow[i] = w
-			}
-		}
-	case "mistral":
-		if c.Has("sliding_window") {
-			w, err := c.Int("sliding_window")
-			if err != nil {
-				return nil, err
-			}
-			for i := range cfg.SlidingWindow {
-				cfg.SlidingWindow[i] = w
-			}
 		}
 	}
 	// A tiny positive rope_theta or scaling factor can still overflow the
@@ -153,14 +244,15 @@ func notFinite(f float64) bool { return math.IsInf(f, 0) || math.IsNaN(f) }
 
 // checkSizes refuses sizes no tensor could have (model.Config.Elements)
 // and, given a checkpoint's weights, sizes its tensors contradict, naming
-// the config.json fields either way.
-func checkSizes(c *model.Config, cfg *Config, w *model.Weights) error {
+// the config.json fields either way. headDimFromHidden says that an absent head_dim means hidden_size /
+// num_attention_heads, so that q_proj's rows are hidden_size.
+func checkSizes(c *model.Config, cfg *Config, w *model.Weights, headDimFromHidden bool) error {
 	hidden := model.Dim{Field: "hidden_size", N: cfg.Hidden}
 	headDim := model.Dim{Field: "head_dim", N: cfg.HeadDim}
 	inter := model.Dim{Field: "intermediate_size", N: cfg.Intermediate}
 	q := []model.Dim{{Field: "num_attention_heads", N: cfg.Heads}, headDim}
 	kv := []model.Dim{{Field: "num_key_value_heads", N: cfg.KVHeads}, headDim}
-	if !c.Has("head_dim") {
+	if !c.Has("head_dim") && headDimFromHidden {
 		q = []model.Dim{hidden} // num_attention_heads × (hidden_size / num_attention_heads)
 	}
 	for _, t := range []struct {
@@ -179,7 +271,7 @@ func checkSizes(c *model.Config, cfg *Config, w *model.Weights) error {
 	// Every product below is at most a checked tensor's element count, so
 	// the sum cannot overflow.
 	d, qd, kvd, in := cfg.Hidden, cfg.Heads*cfg.HeadDim, cfg.KVHeads*cfg.HeadDim, cfg.Intermediate
-	perLayer := 2*d + (qd+2*kvd)*(d+1) + (qd+1)*d + 3*in*d + 2*in + d // norms, attention, MLP, with biases
+	perLayer := 2*d + 2*cfg.HeadDim + (qd+2*kvd)*(d+1) + (qd+1)*d + 3*in*d + 2*in + d // norms, attention, MLP, with biases
 	if _, err := c.Elements("the decoder blocks", model.MaxParameters, model.Dim{Field: "num_hidden_layers", N: cfg.Layers}, model.Dim{N: perLayer}); err != nil {
 		return err
 	}
