@@ -29,6 +29,7 @@ type Spec struct {
 	DType         safetensors.DType // on-disk float dtype, default F32
 	Seed          uint64
 	SlidingWindow int            // mistral only
+	AttentionBias bool           // llama, qwen3: attention_bias (q, k, v and o_proj biases)
 	NoPrefix      bool           // gpt2: write names without "transformer."
 	Extra         map[string]any // extra or overriding config.json fields (nil deletes); the weights ignore them
 	// Std > 0 draws every weight from N(0, Std²) with norm weights 1 and
@@ -75,6 +76,9 @@ func Write(dir string, s Spec) (map[string]any, error) {
 			"vocab_size": s.Vocab, "max_position_embeddings": s.Positions, "rms_norm_eps": 1e-6,
 			"rope_theta": 10000.0, "tie_word_embeddings": s.Tied, "hidden_act": "silu",
 		}
+		if s.AttentionBias && s.ModelType == "llama" {
+			cfg["attention_bias"] = true
+		}
 		if s.ModelType == "mistral" && s.SlidingWindow > 0 {
 			cfg["sliding_window"] = s.SlidingWindow
 		}
@@ -83,7 +87,7 @@ func Write(dir string, s Spec) (map[string]any, error) {
 			"model_type": "qwen3", "hidden_size": s.Hidden, "intermediate_size": s.Intermediate,
 			"num_hidden_layers": s.Layers, "num_attention_heads": s.Heads, "num_key_value_heads": s.KVHeads,
 			"head_dim": s.HeadDim, "vocab_size": s.Vocab, "max_position_embeddings": s.Positions, "rms_norm_eps": 1e-6,
-			"rope_theta": 10000.0, "tie_word_embeddings": s.Tied, "hidden_act": "silu",
+			"rope_theta": 10000.0, "tie_word_embeddings": s.Tied, "hidden_act": "silu", "attention_bias": s.AttentionBias,
 		}
 	case "gpt2":
 		cfg = map[string]any{
