@@ -293,6 +293,7 @@ func LoadSettings() []LoadSetting {
 // for these architectures).
 var defaultTargets = map[string][]string{
 	"llama": {"q_proj", "v_proj"}, "mistral": {"q_proj", "v_proj"}, "qwen2": {"q_proj", "v_proj"},
+	"qwen3": {"q_proj", "v_proj"},
 	"gpt2": {"c_attn"},
 }
 
