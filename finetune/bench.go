@@ -24,11 +24,11 @@ import (
 type BenchSpec struct {
 	Arch                                                string // "llama", "qwen3" or "gpt2"
 	Layers, Hidden, Heads, KVHeads, Intermediate, Vocab int
+	Seq, Batch                                          int // tokens per row, rows per step
 	// HeadDim is the width of one attention head (llama, qwen3); 0 means
 	// Hidden/Heads. A qwen3 model has Qwen3-0.6B's layout besides: q/k
 	// norms and a head tied to the embedding.
 	HeadDim int
-	Seq, Batch                                          int // tokens per row, rows per step
 	// Adapter is the method's config (targets unset: every linear layer of
 	// the blocks); nil trains every weight.
 	Adapter               peft.Config

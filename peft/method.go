@@ -294,7 +294,7 @@ func LoadSettings() []LoadSetting {
 var defaultTargets = map[string][]string{
 	"llama": {"q_proj", "v_proj"}, "mistral": {"q_proj", "v_proj"}, "qwen2": {"q_proj", "v_proj"},
 	"qwen3": {"q_proj", "v_proj"},
-	"gpt2": {"c_attn"},
+	"gpt2":  {"c_attn"},
 }
 
 // DefaultTargets returns PEFT's default target modules for a model_type.
