@@ -113,6 +113,7 @@ func TestConfigVariants(t *testing.T) {
 		{map[string]any{"rope_scaling": map[string]any{"rope_type": "llama3", "factor": 8}}, `"low_freq_factor"`},
 		{map[string]any{"tie_word_embeddings": "yes"}, `"tie_word_embeddings"`},
 		{map[string]any{"vocab_size": 0}, `"vocab_size"`},
+		{map[string]any{"model_type": "qwen3"}, `"model_type": "qwen3" is not one of package llama's`},
 	} {
 		if _, err := parse(t, tc.fields); err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "config.json") {
 			t.Errorf("%v: error %v, want one naming config.json and %s", tc.fields, err, tc.want)
