@@ -42,7 +42,8 @@ type Config struct {
 
 // Variant is how one Llama-family architecture reads config.json where it
 // differs from Llama. ParseConfigAs reads the fields every variant shares
-// — the sizes, rms_norm_eps, rope_theta and rope_scaling,
+// — the sizes, rms_norm_eps, rope_theta and rope_scaling (or transformers
+// v5's rope_parameters),
 // tie_word_embeddings, hidden_act (only "silu") and attention_bias (bias on
 // q, k, v and o_proj) — and then calls Fields, which reads the variant's
 // own fields and may override the shared ones.
@@ -225,17 +226,21 @@ func parseConfig(c *model.Config, w *model.Weights, v Variant) (*Config, error) 
 			return nil, err
 		}
 	}
+	ropeField, err := ropeParameters(c, &cfg)
+	if err != nil {
+		return nil, err
+	}
 	// A tiny positive rope_theta or scaling factor can still overflow the
 	// frequencies.
 	cfg.InvFreq = nn.DefaultInvFreq(cfg.HeadDim, cfg.RopeTheta)
 	if i := slices.IndexFunc(cfg.InvFreq, notFinite); i >= 0 {
 		return nil, fmt.Errorf("%s: field \"rope_theta\" = %g gives rotary frequency %d = %g: want finite frequencies", c.Path, cfg.RopeTheta, i, cfg.InvFreq[i])
 	}
-	if err := applyRopeScaling(c, cfg.InvFreq); err != nil {
+	if err := applyRopeScaling(c, ropeField, cfg.InvFreq); err != nil {
 		return nil, err
 	}
 	if i := slices.IndexFunc(cfg.InvFreq, notFinite); i >= 0 {
-		return nil, fmt.Errorf("%s: field \"rope_scaling\" gives rotary frequency %d = %g: want finite frequencies", c.Path, i, cfg.InvFreq[i])
+		return nil, fmt.Errorf("%s: field %q gives rotary frequency %d = %g: want finite frequencies", c.Path, ropeField, i, cfg.InvFreq[i])
 	}
 	return &cfg, nil
 }
@@ -297,10 +302,40 @@ func checkSizes(c *model.Config, cfg *Config, w *model.Weights, headDimFromHidde
 	return nil
 }
 
-// applyRopeScaling adjusts inverse frequencies for rope_scaling types that
-// do not depend on the sequence length: "default", "linear" and "llama3".
-func applyRopeScaling(c *model.Config, invFreq []float64) error {
-	rs, err := c.Object("rope_scaling")
+// ropeParameters reads transformers v5's rope_parameters, which replaces
+// rope_theta and rope_scaling with one object ({"rope_type": …,
+// "rope_theta": …, the type's own keys}): it sets cfg.RopeTheta from it and
+// returns the field the rotary scaling is to be read from, rope_parameters
+// or (4.x configs) rope_scaling. Both given, or a rope_theta in each that
+// disagree, are refused as ambiguous.
+func ropeParameters(c *model.Config, cfg *Config) (string, error) {
+	if !c.Has("rope_parameters") {
+		return "rope_scaling", nil
+	}
+	if c.Has("rope_scaling") {
+		return "", fmt.Errorf("%s: fields \"rope_parameters\" and \"rope_scaling\" are both given: want one (transformers v5 writes rope_parameters, 4.x rope_scaling)", c.Path)
+	}
+	rp, err := c.Object("rope_parameters")
+	if err != nil || !rp.Has("rope_theta") {
+		return "rope_parameters", err
+	}
+	theta, err := rp.PositiveFloat("rope_theta")
+	if err != nil {
+		return "", err
+	}
+	if c.Has("rope_theta") && theta != cfg.RopeTheta {
+		return "", fmt.Errorf("%s: field \"rope_theta\" = %g disagrees with rope_parameters' rope_theta = %g", c.Path, cfg.RopeTheta, theta)
+	}
+	cfg.RopeTheta = theta
+	return "rope_parameters", nil
+}
+
+// applyRopeScaling adjusts inverse frequencies for the rotary scaling
+// config.json gives in field (rope_scaling, or v5's rope_parameters):
+// the types that do not depend on the sequence length, "default",
+// "linear" and "llama3".
+func applyRopeScaling(c *model.Config, field string, invFreq []float64) error {
+	rs, err := c.Object(field)
 	if err != nil || rs == nil {
 		return err
 	}

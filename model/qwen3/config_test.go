@@ -80,6 +80,10 @@ func TestParseConfig(t *testing.T) {
 		{"pad_token_id 0", map[string]any{"pad_token_id": 0}, func(c *llama.Config) bool { return c.HasPaddingIdx && c.PaddingIdx == 0 }, "padding row 0"},
 		{"linear rope_scaling", map[string]any{"rope_scaling": map[string]any{"rope_type": "linear", "factor": 4.0}},
 			func(c *llama.Config) bool { return c.InvFreq[0] == 0.25 }, "inv_freq[0] = 1/4"},
+		{"v5 rope_parameters", map[string]any{"rope_theta": nil, "rope_parameters": map[string]any{"rope_type": "default", "rope_theta": 5e5}},
+			func(c *llama.Config) bool { return c.RopeTheta == 5e5 }, "rope_theta 5e5 from rope_parameters"},
+		{"v5 rope_parameters, linear", map[string]any{"rope_theta": nil, "rope_parameters": map[string]any{"rope_type": "linear", "rope_theta": 1e4, "factor": 2.0}},
+			func(c *llama.Config) bool { return c.RopeTheta == 1e4 && c.InvFreq[0] == 0.5 }, "rope_theta 1e4, inv_freq[0] = 1/2"},
 		{"attention_dropout 0", map[string]any{"attention_dropout": 0}, func(c *llama.Config) bool { return true }, "accepted"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -104,7 +108,10 @@ func TestParseConfigRefuses(t *testing.T) {
 	}{
 		{"yarn rope_scaling", map[string]any{"rope_scaling": map[string]any{"rope_type": "yarn", "factor": 4.0, "original_max_position_embeddings": 32768}}, `"rope_type": "yarn"`},
 		{"dynamic rope_scaling", map[string]any{"rope_scaling": map[string]any{"type": "dynamic", "factor": 2.0}}, `"rope_type": "dynamic"`},
-		{"v5 rope_parameters", map[string]any{"rope_parameters": map[string]any{"rope_type": "default", "rope_theta": 1e6}}, `"rope_parameters"`},
+		{"v5 rope_parameters with rope_scaling", map[string]any{"rope_parameters": map[string]any{"rope_type": "default", "rope_theta": 1e6},
+			"rope_scaling": map[string]any{"rope_type": "linear", "factor": 2.0}}, `"rope_parameters" and "rope_scaling" are both given`},
+		{"v5 rope_parameters disagreeing on rope_theta", map[string]any{"rope_parameters": map[string]any{"rope_type": "default", "rope_theta": 1e4}}, `"rope_theta" = 1e+06 disagrees`},
+		{"v5 yarn", map[string]any{"rope_theta": nil, "rope_parameters": map[string]any{"rope_type": "yarn", "rope_theta": 1e6, "factor": 4.0}}, `field rope_parameters: field "rope_type": "yarn"`},
 		{"gelu", map[string]any{"hidden_act": "gelu"}, `"hidden_act": "gelu"`},
 		{"attention dropout", map[string]any{"attention_dropout": 0.1}, `"attention_dropout"`},
 		{"head_dim null", map[string]any{"head_dim": null}, `"head_dim" is null`},

@@ -12,9 +12,10 @@
 // attention_bias gives q, k, v and o_proj biases; use_sliding_window
 // slides the layers from max_window_layers on (or those layer_types names
 // "sliding_attention"); pad_token_id makes the embedding lookup give its
-// row no gradient. Fields it cannot honour (rope_scaling types other than
-// "default", "linear" and "llama3", hidden_act other than "silu", a
-// non-zero attention_dropout, transformers v5's rope_parameters) are
+// row no gradient. transformers v5's rope_parameters is read as well as
+// rope_theta and rope_scaling. Fields it cannot honour (rotary scaling types
+// other than "default", "linear" and "llama3", hidden_act other than
+// "silu", a non-zero attention_dropout) are
 // refused with an error naming config.json and the field. The model built
 // is a *llama.Model, with everything it offers: training Forward/Backward,
 // model.LossModel, gradient checkpointing, replicas, and KV-cache decoding

@@ -35,15 +35,12 @@ func ParseConfig(c *model.Config) (*llama.Config, error) { return llama.ParseCon
 func fields(c *model.Config, cfg *llama.Config) error {
 	cfg.QKNorm = true
 	// attention_bias (q, k, v and o_proj biases, as Llama), hidden_act,
-	// rope_theta, rope_scaling, rms_norm_eps and tie_word_embeddings are
-	// the shared parser's; Qwen3 has no mlp_bias.
+	// rope_theta, rope_scaling or rope_parameters, rms_norm_eps and
+	// tie_word_embeddings are the shared parser's; Qwen3 has no mlp_bias.
 	if c.Null("head_dim") {
 		// Qwen3Attention would multiply by None: transformers cannot
 		// build such a model either.
 		return fmt.Errorf("%s: field \"head_dim\" is null: want the width of one attention head (absent means %d)", c.Path, DefaultHeadDim)
-	}
-	if c.Has("rope_parameters") {
-		return fmt.Errorf("%s: field \"rope_parameters\" (transformers v5) is not supported: give rope_theta and rope_scaling as the 4.x configs on the Hub do", c.Path)
 	}
 	drop, err := c.FloatOr("attention_dropout", 0)
 	if err != nil {
