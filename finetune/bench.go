@@ -22,9 +22,13 @@ import (
 // BenchSpec is a training benchmark: a randomly initialised model of the
 // given shape trained on random tokens with AdamW.
 type BenchSpec struct {
-	Arch                                                string // "llama" or "gpt2"
+	Arch                                                string // "llama", "qwen3" or "gpt2"
 	Layers, Hidden, Heads, KVHeads, Intermediate, Vocab int
 	Seq, Batch                                          int // tokens per row, rows per step
+	// HeadDim is the width of one attention head (llama, qwen3); 0 means
+	// Hidden/Heads. A qwen3 model has Qwen3-0.6B's layout besides: q/k
+	// norms and a head tied to the embedding.
+	HeadDim int
 	// Adapter is the method's config (targets unset: every linear layer of
 	// the blocks); nil trains every weight.
 	Adapter               peft.Config
@@ -44,6 +48,7 @@ type BenchResult struct {
 	Method               string  `json:"method"`
 	Layers               int     `json:"layers"`
 	Hidden               int     `json:"hidden"`
+	HeadDim              int     `json:"head_dim"`
 	Seq                  int     `json:"seq"`
 	Batch                int     `json:"batch"`
 	Threads              int     `json:"threads"`
@@ -72,15 +77,25 @@ func benchConfig(s BenchSpec) (*model.Config, error) {
 			"model_type": "llama", "hidden_size": s.Hidden, "intermediate_size": s.Intermediate,
 			"num_hidden_layers": s.Layers, "num_attention_heads": s.Heads, "num_key_value_heads": s.KVHeads,
 			"vocab_size": s.Vocab, "max_position_embeddings": max(s.Seq, 128), "rms_norm_eps": 1e-6,
-			"rope_theta": 10000.0, "tie_word_embeddings": false, "hidden_act": "silu",
+			"rope_theta": 10000.0, "tie_word_embeddings": false, "hidden_act": "silu", "head_dim": s.HeadDim,
+		}
+	case "qwen3":
+		cfg = map[string]any{
+			"model_type": "qwen3", "hidden_size": s.Hidden, "intermediate_size": s.Intermediate, "head_dim": s.HeadDim,
+			"num_hidden_layers": s.Layers, "num_attention_heads": s.Heads, "num_key_value_heads": s.KVHeads,
+			"vocab_size": s.Vocab, "max_position_embeddings": max(s.Seq, 128), "rms_norm_eps": 1e-6,
+			"rope_theta": 1e6, "tie_word_embeddings": true, "hidden_act": "silu",
 		}
 	case "gpt2":
+		if s.HeadDim != s.Hidden/s.Heads {
+			return nil, fmt.Errorf("arch gpt2: head dim %d: GPT-2's heads are hidden/heads = %d wide", s.HeadDim, s.Hidden/s.Heads)
+		}
 		cfg = map[string]any{
 			"model_type": "gpt2", "n_embd": s.Hidden, "n_head": s.Heads, "n_layer": s.Layers, "n_positions": max(s.Seq, 128),
 			"vocab_size": s.Vocab, "n_inner": s.Intermediate, "layer_norm_epsilon": 1e-5, "activation_function": "gelu_new",
 		}
 	default:
-		return nil, fmt.Errorf("arch %q: want llama or gpt2", s.Arch)
+		return nil, fmt.Errorf("arch %q: want llama, qwen3 or gpt2", s.Arch)
 	}
 	raw, err := json.Marshal(cfg)
 	if err != nil {
@@ -95,10 +110,13 @@ func benchConfig(s BenchSpec) (*model.Config, error) {
 // high-water mark during training and the allocations per step.
 func Bench(s BenchSpec) (*BenchResult, error) {
 	switch {
-	case s.Steps < 1 || s.Warmup < 0 || s.Seq < 2 || s.Batch < 1 || s.Layers < 1 || s.Vocab < 2 || s.Heads < 1:
-		return nil, fmt.Errorf("bench: steps, seq, batch, layers, heads and vocab must be positive (seq ≥ 2), warmup ≥ 0")
-	case s.Hidden%s.Heads != 0:
+	case s.Steps < 1 || s.Warmup < 0 || s.Seq < 2 || s.Batch < 1 || s.Layers < 1 || s.Vocab < 2 || s.Heads < 1 || s.HeadDim < 0:
+		return nil, fmt.Errorf("bench: steps, seq, batch, layers, heads and vocab must be positive (seq ≥ 2), warmup and head dim ≥ 0")
+	case s.HeadDim == 0 && s.Hidden%s.Heads != 0:
 		return nil, fmt.Errorf("bench: hidden %d is not a multiple of heads %d", s.Hidden, s.Heads)
+	}
+	if s.HeadDim == 0 {
+		s.HeadDim = s.Hidden / s.Heads
 	}
 	if s.KVHeads == 0 {
 		s.KVHeads = s.Heads
@@ -206,7 +224,7 @@ func Bench(s BenchSpec) (*BenchResult, error) {
 	if len(times)%2 == 0 {
 		median = (times[len(times)/2-1] + times[len(times)/2]) / 2
 	}
-	return &BenchResult{Arch: s.Arch, Method: method, Layers: s.Layers, Hidden: s.Hidden, Seq: s.Seq, Batch: s.Batch,
+	return &BenchResult{Arch: s.Arch, Method: method, Layers: s.Layers, Hidden: s.Hidden, HeadDim: s.HeadDim, Seq: s.Seq, Batch: s.Batch,
 		Threads: kernels.Threads(), Replicas: par.Replicas(), Steps: s.Steps, TokensPerS: tokens * float64(s.Steps) / total.Seconds(),
 		TokensPerSMedianStep: tokens / median, StepMsMedian: median * 1000, PeakRSSMiB: rss.PeakMiB(),
 		TrainableParams: trainable, TotalParams: m.Info().Parameters, Gemm: kernels.GemmKernel(), FinalLoss: loss,

@@ -36,12 +36,12 @@ func liveAfterForward(t *testing.T, m model.CausalLM, ids [][]int) uint64 {
 // forward keeps a fraction of the activations, and that backward still
 // works after it (gradients themselves are compared in package train).
 func TestGradientCheckpointingKeepsLess(t *testing.T) {
-	for _, arch := range []string{"llama", "gpt2"} {
+	for _, arch := range []string{"llama", "qwen3", "gpt2"} {
 		t.Run(arch, func(t *testing.T) {
 			dir := filepath.Join(t.TempDir(), "m")
 			// Large enough that activations (~140 MiB without checkpointing)
 			// dwarf the GEMM backends' pooled packing buffers (a few MiB).
-			spec := testmodel.Spec{ModelType: arch, Hidden: 128, Heads: 4, KVHeads: 2, Intermediate: 512, Layers: 12, Vocab: 50, Positions: 64, Seed: 1}
+			spec := testmodel.Spec{ModelType: arch, Hidden: 128, Heads: 4, KVHeads: 2, HeadDim: 32, Intermediate: 512, Layers: 12, Vocab: 50, Positions: 64, Seed: 1}
 			if _, err := testmodel.Write(dir, spec); err != nil {
 				t.Fatal(err)
 			}
@@ -91,6 +91,7 @@ func TestStoreBaseBF16(t *testing.T) {
 	for _, spec := range []testmodel.Spec{
 		{ModelType: "llama", Hidden: 32, Heads: 4, KVHeads: 2, Intermediate: 48, Layers: 2, Vocab: 40, Positions: 32, Seed: 4},
 		{ModelType: "llama", Tied: true, Hidden: 32, Heads: 4, KVHeads: 2, Intermediate: 48, Layers: 2, Vocab: 40, Positions: 32, Seed: 4},
+		{ModelType: "qwen3", Hidden: 32, Heads: 4, KVHeads: 2, Intermediate: 48, Layers: 2, Vocab: 40, Positions: 32, Seed: 4},
 		{ModelType: "gpt2", Hidden: 32, Heads: 4, Intermediate: 48, Layers: 2, Vocab: 40, Positions: 32, Seed: 4},
 	} {
 		t.Run(fmt.Sprintf("%s tied=%v", spec.ModelType, spec.Tied), func(t *testing.T) {

@@ -9,6 +9,7 @@ import (
 	"github.com/orthotune/orthotune/model"
 	"github.com/orthotune/orthotune/model/gpt2"
 	"github.com/orthotune/orthotune/model/llama"
+	"github.com/orthotune/orthotune/model/qwen3"
 )
 
 // configParsers maps each registered model_type to its builder's config
@@ -18,6 +19,7 @@ var configParsers = map[string]func(*model.Config) error{
 	"llama":   func(c *model.Config) error { _, err := llama.ParseConfig(c); return err },
 	"mistral": func(c *model.Config) error { _, err := llama.ParseConfig(c); return err },
 	"qwen2":   func(c *model.Config) error { _, err := llama.ParseConfig(c); return err },
+	"qwen3":   func(c *model.Config) error { _, err := qwen3.ParseConfig(c); return err },
 }
 
 // fuzzSizeLimit bounds the config sizes FuzzConfig hands to the
@@ -56,6 +58,9 @@ func FuzzConfig(f *testing.F) {
 	}
 	for _, s := range []string{
 		`{"model_type": "qwen2", "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 4, "num_attention_heads": 4, "num_key_value_heads": 2, "vocab_size": 256, "max_position_embeddings": 128, "use_sliding_window": true, "sliding_window": 16, "max_window_layers": 2}`,
+		`{"model_type": "qwen3", "hidden_size": 64, "intermediate_size": 96, "num_hidden_layers": 3, "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 32, "vocab_size": 256, "max_position_embeddings": 128,
+			"use_sliding_window": true, "sliding_window": 8, "layer_types": ["full_attention", "sliding_attention", "full_attention"], "pad_token_id": 0, "attention_bias": true}`,
+		`{"model_type": "qwen3", "hidden_size": 64, "intermediate_size": 96, "num_hidden_layers": 2, "num_attention_heads": 4, "vocab_size": 256, "max_position_embeddings": 128, "use_sliding_window": true, "max_window_layers": 0}`,
 		`{"model_type": "mistral", "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4, "vocab_size": 256, "max_position_embeddings": 128, "sliding_window": 32}`,
 		`{"model_type": "llama", "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 2, "num_attention_heads": 4, "vocab_size": 256, "max_position_embeddings": 128,
 			"rope_scaling": {"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0, "original_max_position_embeddings": 64}}`,

@@ -42,6 +42,9 @@ func TestModelGradients(t *testing.T) {
 		{"llama tied head", testmodel.Spec{ModelType: "llama", Tied: true}},
 		{"qwen2 qkv bias", testmodel.Spec{ModelType: "qwen2", Heads: 4, KVHeads: 1}},
 		{"mistral sliding window", testmodel.Spec{ModelType: "mistral", SlidingWindow: 3}},
+		{"qwen3 grouped-query", testmodel.Spec{ModelType: "qwen3", Heads: 4, KVHeads: 2}},
+		{"qwen3 tied head, attention bias, sliding window", testmodel.Spec{ModelType: "qwen3", Tied: true, AttentionBias: true, Extra: map[string]any{
+			"use_sliding_window": true, "sliding_window": 3, "max_window_layers": 1}}},
 		{"gpt2", testmodel.Spec{ModelType: "gpt2"}},
 		{"gpt2 without prefix", testmodel.Spec{ModelType: "gpt2", NoPrefix: true}},
 	} {

@@ -21,6 +21,7 @@ func TestForwardLossMatchesLogits(t *testing.T) {
 	for _, spec := range []testmodel.Spec{
 		{ModelType: "llama", Heads: 4, KVHeads: 2},
 		{ModelType: "llama", Tied: true},
+		{ModelType: "qwen3", Heads: 4, KVHeads: 2, Tied: true},
 		{ModelType: "gpt2"},
 	} {
 		t.Run(spec.ModelType, func(t *testing.T) {

@@ -10,6 +10,7 @@ import (
 	"github.com/orthotune/orthotune/model"
 	_ "github.com/orthotune/orthotune/model/gpt2"
 	_ "github.com/orthotune/orthotune/model/llama"
+	_ "github.com/orthotune/orthotune/model/qwen3"
 	"github.com/orthotune/orthotune/tensor"
 )
 
@@ -28,6 +29,12 @@ var decoderSpecs = []struct {
 	{"qwen2 sliding window on layer 1", testmodel.Spec{ModelType: "qwen2", Heads: 4, KVHeads: 2, Extra: map[string]any{
 		"use_sliding_window": true, "sliding_window": 4, "max_window_layers": 1}}},
 	{"mistral sliding window", testmodel.Spec{ModelType: "mistral", SlidingWindow: 3}},
+	{"qwen3 grouped-query", testmodel.Spec{ModelType: "qwen3", Heads: 4, KVHeads: 2}},
+	{"qwen3 tied head, attention bias", testmodel.Spec{ModelType: "qwen3", Tied: true, AttentionBias: true}},
+	{"qwen3 sliding window from layer 1", testmodel.Spec{ModelType: "qwen3", Heads: 4, KVHeads: 1, Extra: map[string]any{
+		"use_sliding_window": true, "sliding_window": 4, "max_window_layers": 1}}},
+	{"qwen3 layer_types", testmodel.Spec{ModelType: "qwen3", Layers: 3, Extra: map[string]any{
+		"use_sliding_window": true, "sliding_window": 3, "layer_types": []string{"sliding_attention", "full_attention", "sliding_attention"}}}},
 	{"gpt2", testmodel.Spec{ModelType: "gpt2"}},
 	{"gpt2 without prefix", testmodel.Spec{ModelType: "gpt2", NoPrefix: true}},
 }

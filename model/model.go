@@ -188,6 +188,14 @@ func (c *Config) Has(field string) bool {
 	return ok && string(v) != "null"
 }
 
+// Null reports whether field is present with the value null, which some
+// architectures read differently from an absent field (one absent takes
+// the config class's default, null means none).
+func (c *Config) Null(field string) bool {
+	v, ok := c.raw[field]
+	return ok && string(v) == "null"
+}
+
 func (c *Config) decode(field string, dst any, kind string) error {
 	if !c.Has(field) {
 		return fmt.Errorf("%s: field %q: %w", c.Path, field, ErrMissingField)
@@ -202,6 +210,13 @@ func (c *Config) decode(field string, dst any, kind string) error {
 func (c *Config) String(field string) (string, error) {
 	var s string
 	err := c.decode(field, &s, "a string")
+	return s, err
+}
+
+// Strings returns a required field that is an array of strings.
+func (c *Config) Strings(field string) ([]string, error) {
+	var s []string
+	err := c.decode(field, &s, "an array of strings")
 	return s, err
 }
 

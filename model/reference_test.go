@@ -3,12 +3,15 @@ package model_test
 import (
 	"math"
 	"path/filepath"
+	"slices"
+	"strings"
 	"testing"
 
 	"github.com/orthotune/orthotune/internal/testref"
 	"github.com/orthotune/orthotune/model"
 	_ "github.com/orthotune/orthotune/model/gpt2"
 	_ "github.com/orthotune/orthotune/model/llama"
+	_ "github.com/orthotune/orthotune/model/qwen3"
 	"github.com/orthotune/orthotune/nn"
 	"github.com/orthotune/orthotune/tensor"
 )
@@ -66,6 +69,116 @@ func TestReferenceLogitsAndLoss(t *testing.T) {
 			t.Logf("loss %.9f, reference %.9f (tolerance %.3g)", loss, c.Base.Loss, lossTol)
 			if math.Abs(loss-c.Base.Loss) > lossTol {
 				t.Errorf("loss %.9f, reference %.9f", loss, c.Base.Loss)
+			}
+		})
+	}
+}
+
+// refArchs are the model types of testdata/peft-ref-models whose packages
+// this test binary imports; each must have a base case.
+var refArchs = []string{"qwen3"}
+
+// TestReferenceModelsBase reproduces each base case of
+// testdata/peft-ref-models (Qwen3, Gemma 3): logits and loss of the model
+// alone, and with every weight trainable (full fine-tuning) the gradient of
+// every grad_full.<weight> tensor the reference holds, within cases.json's
+// per-tensor tolerances.
+//
+// The cases are those whose model_type this test binary registers: an
+// architecture's cases join as soon as its package is blank-imported
+// here. Cases of other model types are listed in the log and not run
+// (Gemma 3's until model/gemma3 is imported here); the test fails if an
+// architecture of refArchs has no case.
+func TestReferenceModelsBase(t *testing.T) {
+	refs, err := testref.LoadModelRefs()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases, leftOut := refs.Select(model.ModelTypes(), false)
+	if len(leftOut) > 0 {
+		t.Logf("cases of model types this binary does not register are not run: %v", leftOut)
+	}
+	for _, arch := range refArchs {
+		if !slices.ContainsFunc(cases, func(c *testref.ModelRef) bool { return c.ModelType == arch }) {
+			t.Errorf("no base case of model_type %q ran", arch)
+		}
+	}
+	for _, c := range cases {
+		t.Run(c.Name, func(t *testing.T) {
+			atol := func(name string) float64 {
+				t.Helper()
+				a, err := c.Tolerance(name)
+				if err != nil {
+					t.Fatal(err)
+				}
+				return a
+			}
+			m, err := model.Load(c.Path(c.ModelDir))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got := m.Info().ModelType; got != c.ModelType {
+				t.Fatalf("loaded model_type %q, the case says %q", got, c.ModelType)
+			}
+			ref, err := c.Open(c.Ref)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer ref.Close()
+			ids, err := c.IDs()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, p := range m.Params() {
+				p.SetTrainable(true)
+			}
+			logits, err := m.Forward(ids)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, err := ref.Float32("logits")
+			if err != nil {
+				t.Fatal(err)
+			}
+			testref.Compare(t, "logits", logits, want, atol("logits"))
+			var ce nn.CrossEntropy
+			loss, _, err := ce.Forward(logits, nn.ShiftedTargets(ids))
+			if err != nil {
+				t.Fatal(err)
+			}
+			wantLoss, err := ref.Float32("loss")
+			if err != nil {
+				t.Fatal(err)
+			}
+			t.Logf("loss %.9f, reference %.9f (tolerance %.3g)", loss, wantLoss.Data[0], atol("loss"))
+			if math.Abs(loss-float64(wantLoss.Data[0])) > atol("loss") {
+				t.Errorf("loss %.9f, reference %.9f", loss, wantLoss.Data[0])
+			}
+			m.Backward(ce.Backward(1))
+			params := map[string]*nn.Param{}
+			for _, p := range m.Params() {
+				params[p.Name] = p
+			}
+			grads := 0
+			for _, key := range ref.Names() {
+				name, ok := strings.CutPrefix(key, "grad_full.")
+				if !ok {
+					continue
+				}
+				grads++
+				p, ok := params[name]
+				if !ok {
+					t.Errorf("%s: the model has no weight %q", key, name)
+					continue
+				}
+				g, err := ref.Float32(key)
+				if err != nil {
+					t.Fatal(err)
+				}
+				testref.Compare(t, key, p.Grad, g, atol(key))
+			}
+			if grads == 0 {
+				t.Error("the reference holds no grad_full.* tensor")
 			}
 		})
 	}

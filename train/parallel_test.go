@@ -76,7 +76,7 @@ func stepsOf(f fixture) [][]data.Batch {
 // weights agree up to the order of floating-point sums, for every
 // architecture and method, and two replicated runs agree bit for bit.
 func TestParallelStepMatchesSerial(t *testing.T) {
-	for _, arch := range []string{"llama", "gpt2"} {
+	for _, arch := range []string{"llama", "qwen3", "gpt2"} {
 		f := newFixture(t, arch)
 		for _, method := range []string{"oft", "oft-coft", "oft-share", "lora", "full"} {
 			t.Run(arch+"/"+method, func(t *testing.T) {

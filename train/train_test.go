@@ -371,10 +371,10 @@ func TestResumeIsBitIdentical(t *testing.T) {
 
 // TestGradientCheckpointingSameResult trains with and without gradient
 // checkpointing, dropout on (so the recomputation must replay the masks),
-// on both architectures, and requires byte-identical adapters; and checks
+// on every architecture, and requires byte-identical adapters; and checks
 // that checkpointing keeps less alive after a forward.
 func TestGradientCheckpointingSameResult(t *testing.T) {
-	for _, arch := range []string{"llama", "gpt2"} {
+	for _, arch := range []string{"llama", "qwen3", "gpt2"} {
 		f := newFixture(t, arch)
 		for _, method := range []string{"oft", "lora"} {
 			for _, replicas := range []int{1, 2} {

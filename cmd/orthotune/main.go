@@ -18,6 +18,7 @@ import (
 	"github.com/orthotune/orthotune/kernels"
 	_ "github.com/orthotune/orthotune/model/gpt2"
 	_ "github.com/orthotune/orthotune/model/llama"
+	_ "github.com/orthotune/orthotune/model/qwen3"
 	_ "github.com/orthotune/orthotune/peft/boft"
 	_ "github.com/orthotune/orthotune/peft/hra"
 	_ "github.com/orthotune/orthotune/peft/lora"

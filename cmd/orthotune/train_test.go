@@ -23,13 +23,17 @@ var fixtureTexts = []string{
 	"the fox hides under the hill.", "one two three four five.", "anna has a red ball.",
 }
 
-func newPipelineFixture(t *testing.T) pipelineFixture {
+func newPipelineFixture(t *testing.T) pipelineFixture { return newPipelineFixtureOf(t, "llama") }
+
+// newPipelineFixtureOf is newPipelineFixture with a model of another
+// architecture (see testmodel.Spec).
+func newPipelineFixtureOf(t *testing.T, modelType string) pipelineFixture {
 	t.Helper()
 	root := t.TempDir()
 	modelDir := filepath.Join(root, "model")
 	tok := tokenizer.TrainByteLevelBPE(fixtureTexts, 300, []string{"<|endoftext|>"})
 	vocab := (tok.VocabSize() + 7) / 8 * 8
-	if _, err := testmodel.Write(modelDir, testmodel.Spec{ModelType: "llama", Hidden: 32, Heads: 4, KVHeads: 2, Intermediate: 64,
+	if _, err := testmodel.Write(modelDir, testmodel.Spec{ModelType: modelType, Hidden: 32, Heads: 4, KVHeads: 2, HeadDim: 16, Intermediate: 64,
 		Layers: 2, Vocab: vocab, Positions: 64, Seed: 9}); err != nil {
 		t.Fatal(err)
 	}

@@ -1,5 +1,7 @@
-// Package peftcheck runs the single-layer PEFT reference cases through an
-// adapter method's layer — forward, backward, merge, unmerge — and reports
-// every difference against the float64 references and cases.json's
-// tolerances. peft/oft and peft/lora tests share it.
+// Package peftcheck holds adapters against the float64 PEFT references:
+// Run puts a single-layer case through a method's layer — forward,
+// backward, merge, unmerge — and Model a PEFT adapter directory on a whole
+// reference model — logits, loss, every adapter gradient, merged weights,
+// disabling — reporting every difference against the references and their
+// tolerances. peft/oft, peft/lora and peft's reference tests share it.
 package peftcheck

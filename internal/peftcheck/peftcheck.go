@@ -34,18 +34,10 @@ func Config(t *testing.T, lc *testref.LayerCase) peft.Config {
 }
 
 // Compare fails the test when got and want differ by more than atol and
-// logs the difference either way.
+// logs the difference either way (testref.Compare).
 func Compare(t *testing.T, what string, got, want *tensor.Tensor, atol float64) {
 	t.Helper()
-	if !got.SameShape(want) {
-		t.Errorf("%s: shape %v, reference %v", what, got.Shape, want.Shape)
-		return
-	}
-	d := tensor.MaxAbsDiff(got.Data, want.Data)
-	t.Logf("%-20s max |Δ| %.3g (tolerance %.3g)", what, d, atol)
-	if d > atol {
-		t.Errorf("%s differs from the reference by %.3g > %.3g", what, d, atol)
-	}
+	testref.Compare(t, what, got, want, atol)
 }
 
 // Run checks one layer case: output, input gradient, every adapter

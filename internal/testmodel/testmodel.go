@@ -9,15 +9,17 @@ import (
 	"github.com/orthotune/orthotune/model"
 	_ "github.com/orthotune/orthotune/model/gpt2"  // registers gpt2
 	_ "github.com/orthotune/orthotune/model/llama" // registers llama, mistral, qwen2
+	_ "github.com/orthotune/orthotune/model/qwen3" // registers qwen3
 	"github.com/orthotune/orthotune/safetensors"
 	"github.com/orthotune/orthotune/tensor"
 )
 
 // Spec describes a tiny model. Zero fields take small defaults.
 type Spec struct {
-	ModelType     string // llama, mistral, qwen2 or gpt2
+	ModelType     string // llama, mistral, qwen2, qwen3 or gpt2
 	Hidden        int
 	Heads         int
+	HeadDim       int // qwen3's head_dim, default 8 (≠ Hidden/Heads)
 	KVHeads       int
 	Intermediate  int
 	Layers        int
@@ -27,6 +29,7 @@ type Spec struct {
 	DType         safetensors.DType // on-disk float dtype, default F32
 	Seed          uint64
 	SlidingWindow int            // mistral only
+	AttentionBias bool           // llama, qwen3: attention_bias (q, k, v and o_proj biases)
 	NoPrefix      bool           // gpt2: write names without "transformer."
 	Extra         map[string]any // extra or overriding config.json fields (nil deletes); the weights ignore them
 	// Std > 0 draws every weight from N(0, Std²) with norm weights 1 and
@@ -48,6 +51,7 @@ func (s *Spec) defaults() {
 	def(&s.Layers, 2)
 	def(&s.Vocab, 32)
 	def(&s.Positions, 64)
+	def(&s.HeadDim, 8)
 	if s.DType == "" {
 		s.DType = safetensors.F32
 	}
@@ -72,8 +76,18 @@ func Write(dir string, s Spec) (map[string]any, error) {
 			"vocab_size": s.Vocab, "max_position_embeddings": s.Positions, "rms_norm_eps": 1e-6,
 			"rope_theta": 10000.0, "tie_word_embeddings": s.Tied, "hidden_act": "silu",
 		}
+		if s.AttentionBias && s.ModelType == "llama" {
+			cfg["attention_bias"] = true
+		}
 		if s.ModelType == "mistral" && s.SlidingWindow > 0 {
 			cfg["sliding_window"] = s.SlidingWindow
+		}
+	case "qwen3":
+		cfg = map[string]any{
+			"model_type": "qwen3", "hidden_size": s.Hidden, "intermediate_size": s.Intermediate,
+			"num_hidden_layers": s.Layers, "num_attention_heads": s.Heads, "num_key_value_heads": s.KVHeads,
+			"head_dim": s.HeadDim, "vocab_size": s.Vocab, "max_position_embeddings": s.Positions, "rms_norm_eps": 1e-6,
+			"rope_theta": 10000.0, "tie_word_embeddings": s.Tied, "hidden_act": "silu", "attention_bias": s.AttentionBias,
 		}
 	case "gpt2":
 		cfg = map[string]any{

@@ -26,6 +26,7 @@ func TestWrite(t *testing.T) {
 		{"llama tied BF16", testmodel.Spec{ModelType: "llama", Tied: true, DType: safetensors.BF16}},
 		{"mistral sliding window", testmodel.Spec{ModelType: "mistral", SlidingWindow: 4}},
 		{"qwen2 F16", testmodel.Spec{ModelType: "qwen2", KVHeads: 2, DType: safetensors.F16}},
+		{"qwen3 tied BF16", testmodel.Spec{ModelType: "qwen3", Tied: true, KVHeads: 2, DType: safetensors.BF16}},
 		{"gpt2", testmodel.Spec{ModelType: "gpt2"}},
 		{"gpt2 no prefix F16", testmodel.Spec{ModelType: "gpt2", NoPrefix: true, DType: safetensors.F16}},
 		{"gpt2 std", testmodel.Spec{ModelType: "gpt2", Std: 0.02}},

@@ -3,10 +3,12 @@ package llama
 import (
 	"encoding/json"
 	"math"
+	"slices"
 	"strings"
 	"testing"
 
 	"github.com/orthotune/orthotune/model"
+	"github.com/orthotune/orthotune/nn"
 )
 
 func parse(t *testing.T, fields map[string]any) (*Config, error) {
@@ -113,9 +115,35 @@ func TestConfigVariants(t *testing.T) {
 		{map[string]any{"rope_scaling": map[string]any{"rope_type": "llama3", "factor": 8}}, `"low_freq_factor"`},
 		{map[string]any{"tie_word_embeddings": "yes"}, `"tie_word_embeddings"`},
 		{map[string]any{"vocab_size": 0}, `"vocab_size"`},
+		{map[string]any{"model_type": "qwen3"}, `"model_type": "qwen3" is not one of package llama's`},
 	} {
 		if _, err := parse(t, tc.fields); err == nil || !strings.Contains(err.Error(), tc.want) || !strings.Contains(err.Error(), "config.json") {
 			t.Errorf("%v: error %v, want one naming config.json and %s", tc.fields, err, tc.want)
 		}
+	}
+}
+
+// TestRopeParameters: transformers v5's rope_parameters gives the same
+// frequencies as the 4.x rope_theta and rope_scaling it replaces.
+func TestRopeParameters(t *testing.T) {
+	scaling := map[string]any{"rope_type": "llama3", "factor": 8.0, "low_freq_factor": 1.0, "high_freq_factor": 4.0,
+		"original_max_position_embeddings": 8192}
+	v4, err := parse(t, map[string]any{"rope_theta": 250000.0, "rope_scaling": scaling})
+	if err != nil {
+		t.Fatal(err)
+	}
+	params := map[string]any{"rope_theta": 250000.0}
+	for k, v := range scaling {
+		params[k] = v
+	}
+	v5, err := parse(t, map[string]any{"rope_theta": nil, "rope_parameters": params})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if v5.RopeTheta != 250000 || !slices.Equal(v4.InvFreq, v5.InvFreq) {
+		t.Errorf("rope_parameters: theta %g, frequencies equal %v; want 250000 and the rope_scaling ones", v5.RopeTheta, slices.Equal(v4.InvFreq, v5.InvFreq))
+	}
+	if slices.Equal(v5.InvFreq, nn.DefaultInvFreq(v5.HeadDim, 250000)) {
+		t.Error("rope_parameters' llama3 scaling was not applied")
 	}
 }

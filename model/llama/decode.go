@@ -42,7 +42,8 @@ func (b *block) step(x *tensor.Tensor, rope *nn.RoPE, kv *nn.KVCache, layer, bat
 	rows, start := batch*n, kv.Len()
 	qd, kvd := b.heads*b.headDim, b.kvHeads*b.headDim
 	h := b.inputNorm.Forward(x)
-	q, k, v := b.q.Layer.Forward(h), b.k.Layer.Forward(h), b.v.Layer.Forward(h)
+	q, k := b.normQK(b.q.Layer.Forward(h), b.k.Layer.Forward(h))
+	v := b.v.Layer.Forward(h)
 	rope.ApplyAt(q.Data, 0, qd, rows, n, start, b.heads, false)
 	rope.ApplyAt(k.Data, 0, kvd, rows, n, start, b.kvHeads, false)
 	kv.Append(layer, nn.Strided{Data: k.Data, Stride: kvd}, nn.Strided{Data: v.Data, Stride: kvd}, n)

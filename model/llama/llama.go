@@ -9,8 +9,8 @@ import (
 )
 
 func init() {
-	for _, t := range []string{"llama", "mistral", "qwen2"} {
-		model.Register(t, build)
+	for t, v := range variants {
+		model.Register(t, Builder(v))
 	}
 }
 
@@ -31,6 +31,7 @@ type Model struct {
 
 type block struct {
 	inputNorm, postNorm                 *nn.RMSNorm
+	qNorm, kNorm                        *nn.RMSNorm // per-head, over headDim; nil without Config.QKNorm
 	q, k, v, o, gate, up, down          *model.LinearSlot
 	attn                                *nn.Attention
 	mlp                                 nn.SwiGLU
@@ -61,6 +62,9 @@ func (b *block) Release() {
 	tensor.Put(b.att)
 	b.qOut, b.kOut, b.vOut, b.att = nil, nil, nil, nil
 	nn.Release(b.inputNorm, b.postNorm, b.attn, &b.mlp)
+	if b.qNorm != nil {
+		nn.Release(b.qNorm, b.kNorm)
+	}
 	for _, s := range b.Slots() {
 		nn.Release(s.Layer)
 	}
@@ -73,15 +77,9 @@ func (m *Model) SetGradientCheckpointing(on bool) error {
 	return nil
 }
 
-func build(c *model.Config, w *model.Weights) (model.CausalLM, error) {
-	cfg, err := parseConfig(c, w)
-	if err != nil {
-		return nil, err
-	}
-	return New(cfg, w)
-}
-
-// New builds a model from a parsed config and checkpoint weights.
+// New builds a model from a parsed config and its weights, asking w for
+// each checkpoint tensor by its Hugging Face name and the shape cfg
+// implies.
 func New(cfg *Config, w *model.Weights) (*Model, error) {
 	m := &Model{cfg: cfg, rope: &nn.RoPE{HeadDim: cfg.HeadDim, InvFreq: cfg.InvFreq}}
 	d, qd, kvd := cfg.Hidden, cfg.Heads*cfg.HeadDim, cfg.KVHeads*cfg.HeadDim
@@ -116,7 +114,10 @@ func New(cfg *Config, w *model.Weights) (*Model, error) {
 		m.Slots = append(m.Slots, s)
 		return s, nil
 	}
-	norm := func(name string) (*nn.RMSNorm, error) {
+	if cfg.HasPaddingIdx && (cfg.PaddingIdx < 0 || cfg.PaddingIdx >= cfg.Vocab) {
+		return nil, fmt.Errorf("%s: padding index %d is outside the vocabulary [0, %d)", cfg.ModelType, cfg.PaddingIdx, cfg.Vocab)
+	}
+	norm := func(name string, d int) (*nn.RMSNorm, error) {
 		wt, err := w.Get(name, d)
 		if err != nil {
 			return nil, err
@@ -132,15 +133,23 @@ func New(cfg *Config, w *model.Weights) (*Model, error) {
 		b := &block{heads: cfg.Heads, kvHeads: cfg.KVHeads, headDim: cfg.HeadDim}
 		w.Skip(p + "self_attn.rotary_emb.inv_freq") // older exports save it; it is recomputed from rope_theta
 		steps := []func() error{
-			func() (err error) { b.inputNorm, err = norm(p + "input_layernorm.weight"); return },
+			func() (err error) { b.inputNorm, err = norm(p+"input_layernorm.weight", d); return },
 			func() (err error) { b.q, err = linear(p+"self_attn.q_proj", qd, d, cfg.QKVBias); return },
 			func() (err error) { b.k, err = linear(p+"self_attn.k_proj", kvd, d, cfg.QKVBias); return },
 			func() (err error) { b.v, err = linear(p+"self_attn.v_proj", kvd, d, cfg.QKVBias); return },
 			func() (err error) { b.o, err = linear(p+"self_attn.o_proj", d, qd, cfg.OutBias); return },
-			func() (err error) { b.postNorm, err = norm(p + "post_attention_layernorm.weight"); return },
+			func() (err error) { b.postNorm, err = norm(p+"post_attention_layernorm.weight", d); return },
 			func() (err error) { b.gate, err = linear(p+"mlp.gate_proj", cfg.Intermediate, d, cfg.MLPBias); return },
 			func() (err error) { b.up, err = linear(p+"mlp.up_proj", cfg.Intermediate, d, cfg.MLPBias); return },
 			func() (err error) { b.down, err = linear(p+"mlp.down_proj", d, cfg.Intermediate, cfg.MLPBias); return },
+		}
+		if cfg.QKNorm {
+			// Checkpoint order: q_norm and k_norm follow o_proj in HF's
+			// attention module.
+			steps = append(steps[:5:5], append([]func() error{
+				func() (err error) { b.qNorm, err = norm(p+"self_attn.q_norm.weight", cfg.HeadDim); return },
+				func() (err error) { b.kNorm, err = norm(p+"self_attn.k_norm.weight", cfg.HeadDim); return },
+			}, steps[5:]...)...)
 		}
 		for _, step := range steps {
 			if err := step(); err != nil {
@@ -153,7 +162,7 @@ func New(cfg *Config, w *model.Weights) (*Model, error) {
 		b.attn.Window = cfg.SlidingWindow[i]
 		m.blocks = append(m.blocks, b)
 	}
-	if m.norm, err = norm("model.norm.weight"); err != nil {
+	if m.norm, err = norm("model.norm.weight", d); err != nil {
 		return nil, err
 	}
 	if cfg.TieEmbeddings {
@@ -188,7 +197,7 @@ func (m *Model) Forward(ids [][]int) (*tensor.Tensor, error) {
 // ForwardEmbeddings runs the model from input embeddings [batch, seq, hidden].
 func (m *Model) ForwardEmbeddings(x *tensor.Tensor) (*tensor.Tensor, error) {
 	if len(x.Shape) != 3 || x.Shape[2] != m.cfg.Hidden || x.Shape[0] == 0 || x.Shape[1] == 0 {
-		return nil, fmt.Errorf("llama: input embeddings have shape %v, want [batch, seq, %d]", x.Shape, m.cfg.Hidden)
+		return nil, fmt.Errorf("%s: input embeddings have shape %v, want [batch, seq, %d]", m.cfg.ModelType, x.Shape, m.cfg.Hidden)
 	}
 	m.embed.Forward(nil) // no ids: Backward must not scatter into the table
 	return m.run(x), nil
@@ -222,8 +231,24 @@ func (m *Model) backwardFromHead(dhead *tensor.Tensor) *tensor.Tensor {
 	dh := m.norm.Backward(dhead)
 	tensor.Put(dhead)
 	dh = model.BackwardBlocks(m.blocks, dh, m.checkpoint)
-	m.embed.Backward(dh)
+	m.embedBackward(dh)
 	return dh.Reshape(m.batch, m.seq, m.cfg.Hidden)
+}
+
+// embedBackward scatters dh into the embedding's gradient, leaving the
+// padding row (Config.PaddingIdx) as it was: the lookup gives it nothing,
+// while what the tied head added before stays.
+func (m *Model) embedBackward(dh *tensor.Tensor) {
+	g := m.embed.Weight.Grad
+	if g == nil || !m.cfg.HasPaddingIdx {
+		m.embed.Backward(dh)
+		return
+	}
+	d := m.cfg.Hidden
+	row := g.Data[m.cfg.PaddingIdx*d : (m.cfg.PaddingIdx+1)*d]
+	keep := append([]float32(nil), row...)
+	m.embed.Backward(dh)
+	copy(row, keep)
 }
 
 // ForwardLoss runs the model and the loss without whole logits (see
@@ -245,7 +270,8 @@ func (b *block) forward(x *tensor.Tensor, rope *nn.RoPE, batch, seq int) *tensor
 	n := batch * seq
 	qd, kvd := b.heads*b.headDim, b.kvHeads*b.headDim
 	h := b.inputNorm.Forward(x)
-	b.qOut, b.kOut, b.vOut = b.q.Layer.Forward(h), b.k.Layer.Forward(h), b.v.Layer.Forward(h)
+	b.qOut, b.kOut = b.normQK(b.q.Layer.Forward(h), b.k.Layer.Forward(h))
+	b.vOut = b.v.Layer.Forward(h)
 	rope.Apply(b.qOut.Data, 0, qd, n, seq, b.heads, false)
 	rope.Apply(b.kOut.Data, 0, kvd, n, seq, b.kvHeads, false)
 	b.att = tensor.Reuse(b.att, n, qd) // attention writes every element
@@ -280,6 +306,7 @@ func (b *block) backward(dy *tensor.Tensor, rope *nn.RoPE) *tensor.Tensor {
 	tensor.Put(datt)
 	rope.Apply(dq.Data, 0, qd, n, b.seq, b.heads, true)
 	rope.Apply(dk.Data, 0, kvd, n, b.seq, b.kvHeads, true)
+	dq, dk = b.normQKBackward(dq, dk)
 	dh := b.q.Layer.Backward(dq)
 	dkIn, dvIn := b.k.Layer.Backward(dk), b.v.Layer.Backward(dv)
 	dh.AddInPlace(dkIn).AddInPlace(dvIn)
@@ -287,6 +314,37 @@ func (b *block) backward(dy *tensor.Tensor, rope *nn.RoPE) *tensor.Tensor {
 	dx := b.inputNorm.Backward(dh).AddInPlace(dx2)
 	tensor.Put(dh, dx2)
 	return dx
+}
+
+// normQK applies the block's per-head query and key norms (Config.QKNorm)
+// to the projections q [rows, heads·headDim] and k [rows,
+// kvHeads·headDim] and returns their outputs, which RoPE may rotate in
+// place; without the norms it returns q and k.
+func (b *block) normQK(q, k *tensor.Tensor) (*tensor.Tensor, *tensor.Tensor) {
+	if b.qNorm == nil {
+		return q, k
+	}
+	qd, kvd := b.heads*b.headDim, b.kvHeads*b.headDim
+	rows := len(q.Data) / qd
+	q = b.qNorm.Forward(q.Reshape(rows*b.heads, b.headDim)).Reshape(rows, qd)
+	k = b.kNorm.Forward(k.Reshape(rows*b.kvHeads, b.headDim)).Reshape(rows, kvd)
+	return q, k
+}
+
+// normQKBackward takes dL/d(normQK's outputs), which it gives back to
+// tensor's pool, and returns dL/d(projections) from tensor.Get; without
+// the norms it returns dq and dk.
+func (b *block) normQKBackward(dq, dk *tensor.Tensor) (*tensor.Tensor, *tensor.Tensor) {
+	if b.qNorm == nil {
+		return dq, dk
+	}
+	qd, kvd := b.heads*b.headDim, b.kvHeads*b.headDim
+	rows := len(dq.Data) / qd
+	dqIn := b.qNorm.Backward(dq.Reshape(rows*b.heads, b.headDim))
+	dkIn := b.kNorm.Backward(dk.Reshape(rows*b.kvHeads, b.headDim))
+	tensor.Put(dq, dk)
+	dqIn.Shape, dkIn.Shape = []int{rows, qd}, []int{rows, kvd}
+	return dqIn, dkIn
 }
 
 // Replica returns a replica of the model for data-parallel training (see
@@ -306,6 +364,10 @@ func (m *Model) Replica(r *nn.Replicas) (model.CausalLM, error) {
 			gate: slotOf[b.gate], up: slotOf[b.up], down: slotOf[b.down],
 			attn: b.attn.Replica(), heads: b.heads, kvHeads: b.kvHeads, headDim: b.headDim,
 		})
+		if b.qNorm != nil {
+			rb := out.blocks[len(out.blocks)-1]
+			rb.qNorm, rb.kNorm = b.qNorm.Replica(r), b.kNorm.Replica(r)
+		}
 	}
 	return out, nil
 }
