@@ -7,15 +7,16 @@ import (
 	"strings"
 
 	"github.com/orthotune/orthotune/model"
-	_ "github.com/orthotune/orthotune/model/gpt2"  // registers gpt2
-	_ "github.com/orthotune/orthotune/model/llama" // registers llama, mistral, qwen2
+	_ "github.com/orthotune/orthotune/model/gemma3" // registers gemma3_text
+	_ "github.com/orthotune/orthotune/model/gpt2"   // registers gpt2
+	_ "github.com/orthotune/orthotune/model/llama"  // registers llama, mistral, qwen2
 	"github.com/orthotune/orthotune/safetensors"
 	"github.com/orthotune/orthotune/tensor"
 )
 
 // Spec describes a tiny model. Zero fields take small defaults.
 type Spec struct {
-	ModelType     string // llama, mistral, qwen2 or gpt2
+	ModelType     string // llama, mistral, qwen2, gemma3_text or gpt2
 	Hidden        int
 	Heads         int
 	KVHeads       int
@@ -26,7 +27,8 @@ type Spec struct {
 	Tied          bool
 	DType         safetensors.DType // on-disk float dtype, default F32
 	Seed          uint64
-	SlidingWindow int            // mistral only
+	SlidingWindow int            // mistral; gemma3_text's sliding layers (default 4)
+	HeadDim       int            // gemma3_text only; default 3·Hidden/(2·Heads), rounded to even
 	NoPrefix      bool           // gpt2: write names without "transformer."
 	Extra         map[string]any // extra or overriding config.json fields (nil deletes); the weights ignore them
 	// Std > 0 draws every weight from N(0, Std²) with norm weights 1 and
@@ -74,6 +76,21 @@ func Write(dir string, s Spec) (map[string]any, error) {
 		}
 		if s.ModelType == "mistral" && s.SlidingWindow > 0 {
 			cfg["sliding_window"] = s.SlidingWindow
+		}
+	case "gemma3_text":
+		if s.HeadDim == 0 {
+			s.HeadDim = max(2, 3*s.Hidden/(2*s.Heads)/2*2) // ≠ hidden/heads, as in Gemma 3
+		}
+		if s.SlidingWindow == 0 {
+			s.SlidingWindow = 4
+		}
+		cfg = map[string]any{
+			"model_type": s.ModelType, "hidden_size": s.Hidden, "intermediate_size": s.Intermediate,
+			"num_hidden_layers": s.Layers, "num_attention_heads": s.Heads, "num_key_value_heads": s.KVHeads,
+			"head_dim": s.HeadDim, "vocab_size": s.Vocab, "max_position_embeddings": s.Positions, "rms_norm_eps": 1e-6,
+			"rope_theta": 1000000.0, "rope_local_base_freq": 10000.0, "tie_word_embeddings": s.Tied,
+			"hidden_activation": "gelu_pytorch_tanh", "query_pre_attn_scalar": s.HeadDim + 8,
+			"sliding_window": s.SlidingWindow, "sliding_window_pattern": 2, "pad_token_id": 0,
 		}
 	case "gpt2":
 		cfg = map[string]any{
@@ -131,7 +148,8 @@ func parse(dir string, cfg map[string]any) (*model.Config, error) {
 // every weight is drawn from a normal distribution whose spread depends on
 // its role: token embeddings 0.5, GPT-2's position embeddings 0.2, other
 // matrices 0.3, biases 0.1 (0.3 for Llama-family ones, Qwen2's q/k/v),
-// and norm weights (the other one-dimensional weights) 1 + N(0, 0.1²).
+// and norm weights (the other one-dimensional weights) 1 + N(0, 0.1²) —
+// N(0, 0.1²) for gemma3_text, whose norm weights are offsets from 1.
 func initFunc(s Spec) model.InitFunc {
 	rng := tensor.NewRNG(s.Seed + 1)
 	if s.Std > 0 {
@@ -148,8 +166,10 @@ func initFunc(s Spec) model.InitFunc {
 			std = biasStd
 		case len(shape) == 1:
 			t := rng.Randn(0.1, shape...)
-			for i := range t.Data {
-				t.Data[i] += 1
+			if s.ModelType != "gemma3_text" {
+				for i := range t.Data {
+					t.Data[i] += 1
+				}
 			}
 			return t.Data
 		case strings.HasSuffix(name, "embed_tokens.weight"), strings.HasSuffix(name, "wte.weight"):
