@@ -22,11 +22,12 @@ const benchSynopsis = "bench [flags]\n\n" +
 func runBench(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("bench")
 	s := finetune.BenchSpec{}
-	fs.StringVar(&s.Arch, "arch", "llama", "llama or gpt2")
+	fs.StringVar(&s.Arch, "arch", "llama", "llama, gpt2 or gemma3")
 	fs.IntVar(&s.Layers, "layers", 4, "decoder blocks")
 	fs.IntVar(&s.Hidden, "hidden", 256, "hidden size")
 	fs.IntVar(&s.Heads, "heads", 4, "attention heads")
 	fs.IntVar(&s.KVHeads, "kv-heads", 0, "key/value heads (llama; default: --heads)")
+	fs.IntVar(&s.HeadDim, "head-dim", 0, "width of one attention head (gemma3; default: --hidden / --heads)")
 	fs.IntVar(&s.Intermediate, "intermediate", 704, "MLP width")
 	fs.IntVar(&s.Vocab, "vocab", 4096, "vocabulary size")
 	fs.IntVar(&s.Seq, "seq", 128, "sequence length")
@@ -49,7 +50,7 @@ func runBench(args []string, stdout, stderr io.Writer) error {
 	switch {
 	case s.Steps < 1 || s.Warmup < 0 || s.Seq < 2 || s.Batch < 1 || s.Layers < 1 || s.Vocab < 2 || s.Heads < 1:
 		return usageError(fs, benchSynopsis, stderr, "--steps, --seq, --batch, --layers, --heads and --vocab must be positive (--seq ≥ 2), --warmup ≥ 0")
-	case s.Hidden%s.Heads != 0:
+	case s.HeadDim == 0 && s.Hidden%s.Heads != 0:
 		return usageError(fs, benchSynopsis, stderr, "--hidden %d is not a multiple of --heads %d", s.Hidden, s.Heads)
 	}
 	if *method != finetune.FullMethod {
