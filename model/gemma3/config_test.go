@@ -192,3 +192,64 @@ func TestLoadRefusesMismatchedCheckpoint(t *testing.T) {
 		t.Errorf("head_dim 8 over a head_dim 6 checkpoint: %v", err)
 	}
 }
+
+// TestParseReleasedConfigs parses configs shaped as the Hub's: gemma-3-270m
+// (written by transformers 4.55 with layer_types and the private
+// _sliding_window_pattern) and gemma-3-1b (sliding_window_pattern only,
+// layers 5, 11, 17, 23 global).
+func TestParseReleasedConfigs(t *testing.T) {
+	types270m := make([]string, 18)
+	for i := range types270m {
+		types270m[i] = `"sliding_attention"`
+		if (i+1)%6 == 0 {
+			types270m[i] = `"full_attention"`
+		}
+	}
+	for _, tc := range []struct {
+		name, json string
+		full       []int
+		hidden     int
+	}{
+		{"gemma-3-270m", `{"architectures": ["Gemma3ForCausalLM"], "_sliding_window_pattern": 6, "attention_bias": false,
+			"attention_dropout": 0.0, "attn_logit_softcapping": null, "bos_token_id": 2, "eos_token_id": 1,
+			"final_logit_softcapping": null, "head_dim": 256, "hidden_activation": "gelu_pytorch_tanh", "hidden_size": 640,
+			"initializer_range": 0.02, "intermediate_size": 2048, "layer_types": [` + strings.Join(types270m, ", ") + `],
+			"max_position_embeddings": 32768, "model_type": "gemma3_text", "num_attention_heads": 4, "num_hidden_layers": 18,
+			"num_key_value_heads": 1, "pad_token_id": 0, "query_pre_attn_scalar": 256, "rms_norm_eps": 1e-06,
+			"rope_local_base_freq": 10000.0, "rope_scaling": null, "rope_theta": 1000000.0, "sliding_window": 512,
+			"torch_dtype": "bfloat16", "transformers_version": "4.55.0.dev0", "use_bidirectional_attention": false,
+			"use_cache": true, "vocab_size": 262144}`, []int{5, 11, 17}, 640},
+		{"gemma-3-1b", `{"architectures": ["Gemma3ForCausalLM"], "attention_bias": false, "attention_dropout": 0.0,
+			"attn_logit_softcapping": null, "bos_token_id": 2, "cache_implementation": "hybrid", "eos_token_id": [1, 106],
+			"final_logit_softcapping": null, "head_dim": 256, "hidden_activation": "gelu_pytorch_tanh", "hidden_size": 1152,
+			"initializer_range": 0.02, "intermediate_size": 6912, "max_position_embeddings": 32768, "model_type": "gemma3_text",
+			"num_attention_heads": 4, "num_hidden_layers": 26, "num_key_value_heads": 1, "pad_token_id": 0,
+			"query_pre_attn_scalar": 256, "rms_norm_eps": 1e-06, "rope_local_base_freq": 10000, "rope_scaling": null,
+			"rope_theta": 1000000, "sliding_window": 512, "sliding_window_pattern": 6, "torch_dtype": "bfloat16",
+			"transformers_version": "4.50.0.dev0", "use_cache": true, "vocab_size": 262144}`, []int{5, 11, 17, 23}, 1152},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			mc, err := model.ParseConfig(tc.name+"/config.json", []byte(tc.json))
+			if err != nil {
+				t.Fatal(err)
+			}
+			c, err := gemma3.ParseConfig(mc)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var full []int
+			for i := range c.LayerTypes {
+				if !c.Sliding(i) {
+					full = append(full, i)
+				}
+			}
+			if !slices.Equal(full, tc.full) || c.SlidingWindow != 512 || c.HeadDim != 256 || c.AttnScale != 1.0/16 ||
+				c.Hidden != tc.hidden || c.KVHeads != 1 || !c.TieEmbeddings || c.PadToken != 0 {
+				t.Errorf("full layers %v, %+v", full, c)
+			}
+			if c.EmbedScale != float32(math.Sqrt(float64(tc.hidden))) {
+				t.Errorf("embed scale %v", c.EmbedScale)
+			}
+		})
+	}
+}
