@@ -2,8 +2,11 @@
 // (model_type gemma3_text, Gemma3ForCausalLM checkpoints):
 //
 //   - input embeddings scaled by float32(√hidden_size), what transformers
-//     multiplies by in a float32 model (a bfloat16 one rounds it further);
-//     the tied output head uses the unscaled table;
+//     multiplies by in a float32 model; orthotune's activations are float32
+//     whatever the weights' storage (base_dtype bf16 included), so it never
+//     uses the bfloat16 rounding a bfloat16 transformers model applies
+//     (25.25 instead of 25.298 for gemma-3-270m); the tied output head uses
+//     the unscaled table;
 //   - Gemma's RMSNorm y = x/rms(x)·(1 + w) (nn.OffsetRMSNorm) before and
 //     after both attention and the MLP, on q and k per head (q_norm,
 //     k_norm, before RoPE) and at the end;
