@@ -1,6 +1,7 @@
 package finetune
 
 import (
+	"cmp"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -22,12 +23,13 @@ import (
 // BenchSpec is a training benchmark: a randomly initialised model of the
 // given shape trained on random tokens with AdamW.
 type BenchSpec struct {
-	Arch                                                string // "llama", "qwen3" or "gpt2"
+	Arch                                                string // "llama", "qwen3", "gemma3" or "gpt2"
 	Layers, Hidden, Heads, KVHeads, Intermediate, Vocab int
 	Seq, Batch                                          int // tokens per row, rows per step
-	// HeadDim is the width of one attention head (llama, qwen3); 0 means
-	// Hidden/Heads. A qwen3 model has Qwen3-0.6B's layout besides: q/k
-	// norms and a head tied to the embedding.
+	// HeadDim is the width of one attention head (llama, qwen3, gemma3); 0
+	// means Hidden/Heads. A qwen3 model has Qwen3-0.6B's layout besides
+	// (q/k norms, a head tied to the embedding), a gemma3 model Gemma 3
+	// 270M's (window 512, every 6th layer global, tied head).
 	HeadDim int
 	// Adapter is the method's config (targets unset: every linear layer of
 	// the blocks); nil trains every weight.
@@ -94,14 +96,42 @@ func benchConfig(s BenchSpec) (*model.Config, error) {
 			"model_type": "gpt2", "n_embd": s.Hidden, "n_head": s.Heads, "n_layer": s.Layers, "n_positions": max(s.Seq, 128),
 			"vocab_size": s.Vocab, "n_inner": s.Intermediate, "layer_norm_epsilon": 1e-5, "activation_function": "gelu_new",
 		}
+	case "gemma3":
+		// Gemma 3 270M's settings besides the shape: window 512, every 6th
+		// layer global, query_pre_attn_scalar = head_dim, tied head.
+		headDim := cmp.Or(s.HeadDim, s.Hidden/s.Heads)
+		cfg = map[string]any{
+			"model_type": "gemma3_text", "hidden_size": s.Hidden, "intermediate_size": s.Intermediate,
+			"num_hidden_layers": s.Layers, "num_attention_heads": s.Heads, "num_key_value_heads": s.KVHeads,
+			"head_dim": headDim, "query_pre_attn_scalar": headDim, "vocab_size": s.Vocab,
+			"max_position_embeddings": max(s.Seq, 32768), "rms_norm_eps": 1e-6, "rope_theta": 1000000.0,
+			"rope_local_base_freq": 10000.0, "sliding_window": 512, "sliding_window_pattern": 6,
+			"hidden_activation": "gelu_pytorch_tanh", "tie_word_embeddings": true, "pad_token_id": 0,
+		}
 	default:
-		return nil, fmt.Errorf("arch %q: want llama, qwen3 or gpt2", s.Arch)
+		return nil, fmt.Errorf("arch %q: want llama, qwen3, gemma3 or gpt2", s.Arch)
 	}
 	raw, err := json.Marshal(cfg)
 	if err != nil {
 		return nil, err
 	}
 	return model.ParseConfig("bench config.json", raw)
+}
+
+// benchInit draws weights as model.NormalInit(0.02) does, except Gemma 3's
+// norm weights, which are offsets from a gain of 1 and start at 0 as
+// transformers initialises them.
+func benchInit(arch string, rng *tensor.RNG) model.InitFunc {
+	normal := model.NormalInit(0.02, rng)
+	if arch != "gemma3" {
+		return normal
+	}
+	return func(name string, shape []int) []float32 {
+		if len(shape) == 1 {
+			return tensor.New(shape...).Data
+		}
+		return normal(name, shape)
+	}
 }
 
 // Bench builds the model (weights from N(0, 0.02²)), attaches the adapter,
@@ -125,7 +155,7 @@ func Bench(s BenchSpec) (*BenchResult, error) {
 	if err != nil {
 		return nil, err
 	}
-	m, err := model.NewInitialized(cfg, model.NormalInit(0.02, tensor.NewRNG(s.Seed+1)))
+	m, err := model.NewInitialized(cfg, benchInit(s.Arch, tensor.NewRNG(s.Seed+1)))
 	if err != nil {
 		return nil, err
 	}

@@ -36,7 +36,7 @@ func liveAfterForward(t *testing.T, m model.CausalLM, ids [][]int) uint64 {
 // forward keeps a fraction of the activations, and that backward still
 // works after it (gradients themselves are compared in package train).
 func TestGradientCheckpointingKeepsLess(t *testing.T) {
-	for _, arch := range []string{"llama", "qwen3", "gpt2"} {
+	for _, arch := range []string{"llama", "qwen3", "gpt2", "gemma3_text"} {
 		t.Run(arch, func(t *testing.T) {
 			dir := filepath.Join(t.TempDir(), "m")
 			// Large enough that activations (~140 MiB without checkpointing)

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/orthotune/orthotune/model"
+	"github.com/orthotune/orthotune/model/gemma3"
 	"github.com/orthotune/orthotune/model/gpt2"
 	"github.com/orthotune/orthotune/model/llama"
 	"github.com/orthotune/orthotune/model/qwen3"
@@ -15,11 +16,12 @@ import (
 // configParsers maps each registered model_type to its builder's config
 // parser; FuzzConfig checks that it covers model.ModelTypes().
 var configParsers = map[string]func(*model.Config) error{
-	"gpt2":    func(c *model.Config) error { _, err := gpt2.ParseConfig(c); return err },
-	"llama":   func(c *model.Config) error { _, err := llama.ParseConfig(c); return err },
-	"mistral": func(c *model.Config) error { _, err := llama.ParseConfig(c); return err },
-	"qwen2":   func(c *model.Config) error { _, err := llama.ParseConfig(c); return err },
-	"qwen3":   func(c *model.Config) error { _, err := qwen3.ParseConfig(c); return err },
+	"gpt2":        func(c *model.Config) error { _, err := gpt2.ParseConfig(c); return err },
+	"llama":       func(c *model.Config) error { _, err := llama.ParseConfig(c); return err },
+	"mistral":     func(c *model.Config) error { _, err := llama.ParseConfig(c); return err },
+	"qwen2":       func(c *model.Config) error { _, err := llama.ParseConfig(c); return err },
+	"qwen3":       func(c *model.Config) error { _, err := qwen3.ParseConfig(c); return err },
+	"gemma3_text": func(c *model.Config) error { _, err := gemma3.ParseConfig(c); return err },
 }
 
 // fuzzSizeLimit bounds the config sizes FuzzConfig hands to the
@@ -56,6 +58,11 @@ func FuzzConfig(f *testing.F) {
 		}
 		f.Add(data)
 	}
+	gemma, err := os.ReadFile(filepath.Join("..", "testdata", "peft-ref-models", "model", "gemma3", "config.json"))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Add(gemma)
 	for _, s := range []string{
 		`{"model_type": "qwen2", "hidden_size": 64, "intermediate_size": 128, "num_hidden_layers": 4, "num_attention_heads": 4, "num_key_value_heads": 2, "vocab_size": 256, "max_position_embeddings": 128, "use_sliding_window": true, "sliding_window": 16, "max_window_layers": 2}`,
 		`{"model_type": "qwen3", "hidden_size": 64, "intermediate_size": 96, "num_hidden_layers": 3, "num_attention_heads": 4, "num_key_value_heads": 2, "head_dim": 32, "vocab_size": 256, "max_position_embeddings": 128,

@@ -8,6 +8,7 @@ import (
 
 	"github.com/orthotune/orthotune/internal/testmodel"
 	"github.com/orthotune/orthotune/model"
+	_ "github.com/orthotune/orthotune/model/gemma3"
 	_ "github.com/orthotune/orthotune/model/gpt2"
 	_ "github.com/orthotune/orthotune/model/llama"
 	_ "github.com/orthotune/orthotune/model/qwen3"
@@ -35,6 +36,10 @@ var decoderSpecs = []struct {
 		"use_sliding_window": true, "sliding_window": 4, "max_window_layers": 1}}},
 	{"qwen3 layer_types", testmodel.Spec{ModelType: "qwen3", Layers: 3, Extra: map[string]any{
 		"use_sliding_window": true, "sliding_window": 3, "layer_types": []string{"sliding_attention", "full_attention", "sliding_attention"}}}},
+	{"gemma3 sliding and full layers", testmodel.Spec{ModelType: "gemma3_text", Heads: 4, KVHeads: 1, Layers: 3}},
+	{"gemma3 softcap, linear rope scaling, layer types", testmodel.Spec{ModelType: "gemma3_text", Heads: 2, Layers: 3, SlidingWindow: 3,
+		Extra: map[string]any{"final_logit_softcapping": 3.0, "rope_scaling": map[string]any{"rope_type": "linear", "factor": 4.0},
+			"layer_types": []string{"sliding_attention", "sliding_attention", "full_attention"}}}},
 	{"gpt2", testmodel.Spec{ModelType: "gpt2"}},
 	{"gpt2 without prefix", testmodel.Spec{ModelType: "gpt2", NoPrefix: true}},
 }

@@ -220,6 +220,15 @@ func (c *Config) Strings(field string) ([]string, error) {
 	return s, err
 }
 
+// StringsOr returns an optional array-of-strings field, def when absent
+// (or null).
+func (c *Config) StringsOr(field string, def []string) ([]string, error) {
+	if !c.Has(field) {
+		return def, nil
+	}
+	return c.Strings(field)
+}
+
 // Int returns a required positive integer field.
 func (c *Config) Int(field string) (int, error) {
 	var f float64

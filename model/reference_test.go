@@ -9,6 +9,7 @@ import (
 
 	"github.com/orthotune/orthotune/internal/testref"
 	"github.com/orthotune/orthotune/model"
+	_ "github.com/orthotune/orthotune/model/gemma3"
 	_ "github.com/orthotune/orthotune/model/gpt2"
 	_ "github.com/orthotune/orthotune/model/llama"
 	_ "github.com/orthotune/orthotune/model/qwen3"
@@ -76,7 +77,7 @@ func TestReferenceLogitsAndLoss(t *testing.T) {
 
 // refArchs are the model types of testdata/peft-ref-models whose packages
 // this test binary imports; each must have a base case.
-var refArchs = []string{"qwen3"}
+var refArchs = []string{"qwen3", "gemma3_text"}
 
 // TestReferenceModelsBase reproduces each base case of
 // testdata/peft-ref-models (Qwen3, Gemma 3): logits and loss of the model

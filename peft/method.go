@@ -293,8 +293,8 @@ func LoadSettings() []LoadSetting {
 // for these architectures).
 var defaultTargets = map[string][]string{
 	"llama": {"q_proj", "v_proj"}, "mistral": {"q_proj", "v_proj"}, "qwen2": {"q_proj", "v_proj"},
-	"qwen3": {"q_proj", "v_proj"},
-	"gpt2":  {"c_attn"},
+	"qwen3": {"q_proj", "v_proj"}, "gemma3_text": {"q_proj", "v_proj"},
+	"gpt2": {"c_attn"},
 }
 
 // DefaultTargets returns PEFT's default target modules for a model_type.

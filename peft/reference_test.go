@@ -7,6 +7,7 @@ import (
 	"github.com/orthotune/orthotune/internal/peftcheck"
 	"github.com/orthotune/orthotune/internal/testref"
 	"github.com/orthotune/orthotune/model"
+	_ "github.com/orthotune/orthotune/model/gemma3"
 	_ "github.com/orthotune/orthotune/model/gpt2"
 	_ "github.com/orthotune/orthotune/model/llama"
 	_ "github.com/orthotune/orthotune/model/qwen3"
@@ -138,7 +139,7 @@ func TestReferenceModelsAdapters(t *testing.T) {
 
 // refArchs are the model types of testdata/peft-ref-models whose packages
 // this test binary imports; each must have cases.
-var refArchs = []string{"qwen3"}
+var refArchs = []string{"qwen3", "gemma3_text"}
 
 // requireArchs fails the test unless every model type of refArchs has a
 // case among cases.

@@ -22,12 +22,12 @@ const benchSynopsis = "bench [flags]\n\n" +
 func runBench(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("bench")
 	s := finetune.BenchSpec{}
-	fs.StringVar(&s.Arch, "arch", "llama", "llama, qwen3 (q/k norms, tied head as Qwen3-0.6B) or gpt2")
+	fs.StringVar(&s.Arch, "arch", "llama", "llama, qwen3 (q/k norms, tied head as Qwen3-0.6B), gemma3 (Gemma 3 270M's layout) or gpt2")
 	fs.IntVar(&s.Layers, "layers", 4, "decoder blocks")
 	fs.IntVar(&s.Hidden, "hidden", 256, "hidden size")
 	fs.IntVar(&s.Heads, "heads", 4, "attention heads")
-	fs.IntVar(&s.KVHeads, "kv-heads", 0, "key/value heads (llama, qwen3; default: --heads)")
-	fs.IntVar(&s.HeadDim, "head-dim", 0, "width of one attention head (llama, qwen3; default: --hidden / --heads)")
+	fs.IntVar(&s.KVHeads, "kv-heads", 0, "key/value heads (llama, qwen3, gemma3; default: --heads)")
+	fs.IntVar(&s.HeadDim, "head-dim", 0, "width of one attention head (llama, qwen3, gemma3; default: --hidden / --heads)")
 	fs.IntVar(&s.Intermediate, "intermediate", 704, "MLP width")
 	fs.IntVar(&s.Vocab, "vocab", 4096, "vocabulary size")
 	fs.IntVar(&s.Seq, "seq", 128, "sequence length")

@@ -16,6 +16,7 @@ import (
 	"sort"
 
 	"github.com/orthotune/orthotune/kernels"
+	_ "github.com/orthotune/orthotune/model/gemma3"
 	_ "github.com/orthotune/orthotune/model/gpt2"
 	_ "github.com/orthotune/orthotune/model/llama"
 	_ "github.com/orthotune/orthotune/model/qwen3"

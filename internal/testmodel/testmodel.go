@@ -145,7 +145,8 @@ func parse(dir string, cfg map[string]any) (*model.Config, error) {
 // every weight is drawn from a normal distribution whose spread depends on
 // its role: token embeddings 0.5, GPT-2's position embeddings 0.2, other
 // matrices 0.3, biases 0.1 (0.3 for Llama-family ones, Qwen2's q/k/v),
-// and norm weights (the other one-dimensional weights) 1 + N(0, 0.1²).
+// and norm weights (the other one-dimensional weights) 1 + N(0, 0.1²) —
+// N(0, 0.1²) for gemma3_text, whose norm weights are offsets from 1.
 func initFunc(s Spec) model.InitFunc {
 	rng := tensor.NewRNG(s.Seed + 1)
 	if s.Std > 0 {
@@ -162,8 +163,10 @@ func initFunc(s Spec) model.InitFunc {
 			std = biasStd
 		case len(shape) == 1:
 			t := rng.Randn(0.1, shape...)
-			for i := range t.Data {
-				t.Data[i] += 1
+			if s.ModelType != "gemma3_text" {
+				for i := range t.Data {
+					t.Data[i] += 1
+				}
 			}
 			return t.Data
 		case strings.HasSuffix(name, "embed_tokens.weight"), strings.HasSuffix(name, "wte.weight"):

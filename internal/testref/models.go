@@ -3,6 +3,7 @@ package testref
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -151,4 +152,19 @@ func (rs ModelRefs) Base(r *ModelRef) (*ModelRef, error) {
 		return nil, fmt.Errorf("%s/cases.json: no case %q for %q", ModelsDir(), r.Arch()+"/base", r.Name)
 	}
 	return b, nil
+}
+
+// LoadModelRef returns case name ("gemma3/oft") of peft-ref-models'
+// cases.json.
+func LoadModelRef(name string) (*ModelRef, error) {
+	refs, err := LoadModelRefs()
+	if err != nil {
+		return nil, err
+	}
+	c, ok := refs[name]
+	if !ok {
+		names := slices.Sorted(maps.Keys(refs))
+		return nil, fmt.Errorf("%s/cases.json: no case %q (have %s)", ModelsDir(), name, strings.Join(names, ", "))
+	}
+	return c, nil
 }
