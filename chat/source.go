@@ -117,20 +117,31 @@ func isIdentByte(b byte) bool {
 }
 
 // tojsonAlias stands in for the tojson filter in the source handed to the
-// jinja library; see rewriteTojson. It has tojson's length, so every line and
+// jinja library; see rewriteFilters. It has tojson's length, so every line and
 // column in the library's error messages stays true to the caller's source.
 const tojsonAlias = "hfjson"
 
-// rewriteTojson renames every use of the tojson filter (a "|" then "tojson"
-// outside string literals, in expressions and statements, outside raw
-// blocks) to tojsonAlias.
+// trimAlias stands in for the trim filter, as tojsonAlias does for tojson.
+const trimAlias = "hftr"
+
+// filterAliases are the filters Render provides itself, each with its alias.
+var filterAliases = [...]struct{ name, alias string }{
+	{"tojson", tojsonAlias},
+	{"trim", trimAlias},
+}
+
+// rewriteFilters renames every use of the filters in filterAliases (a "|"
+// then the filter's name outside string literals, in expressions and
+// statements, outside raw blocks) to its alias.
 //
 // github.com/ardanlabs/jinja v1.8.0 resolves built-in filter names before the
-// render's variables and its tojson(indent=…) sorts keys and escapes <, > and
-// &, unlike Python's json.dumps that transformers uses. A filter name the
-// library does not know is looked up among the render's variables, where
-// Render puts HF's tojson under this alias.
-func rewriteTojson(src string) string {
+// render's variables. Its tojson(indent=…) sorts keys and escapes <, > and
+// &, unlike Python's json.dumps that transformers uses; its trim strips Go's
+// white space, where Jinja2's is Python's str.strip (which also strips
+// U+001C..U+001F). A filter name the library does not know is looked up
+// among the render's variables, where Render puts transformers' filters under
+// these aliases.
+func rewriteFilters(src string) string {
 	var b strings.Builder
 	last := 0
 	inRaw := false
@@ -161,11 +172,14 @@ func rewriteTojson(src string) string {
 				for n < len(body) && (body[n] == ' ' || body[n] == '\t' || body[n] == '\n' || body[n] == '\r') {
 					n++
 				}
-				if strings.HasPrefix(body[n:], "tojson") && (n+6 == len(body) || !isIdentByte(body[n+6])) {
-					at := t.bodyStart + n
-					b.WriteString(src[last:at])
-					b.WriteString(tojsonAlias)
-					last = at + len("tojson")
+				for _, f := range filterAliases {
+					if strings.HasPrefix(body[n:], f.name) && (n+len(f.name) == len(body) || !isIdentByte(body[n+len(f.name)])) {
+						at := t.bodyStart + n
+						b.WriteString(src[last:at])
+						b.WriteString(f.alias)
+						last = at + len(f.name)
+						break
+					}
 				}
 			}
 		}

@@ -9,7 +9,7 @@ import (
 	"github.com/ardanlabs/jinja"
 )
 
-func TestRewriteTojson(t *testing.T) {
+func TestRewriteFilters(t *testing.T) {
 	tests := []struct {
 		name, src, want string
 	}{
@@ -28,15 +28,18 @@ func TestRewriteTojson(t *testing.T) {
 		{"comment", "{# x | tojson #}", "{# x | tojson #}"},
 		{"raw block", "{% raw %}{{ x | tojson }}{% endraw %}{{ y | tojson }}", "{% raw %}{{ x | tojson }}{% endraw %}{{ y | hfjson }}"},
 		{"unclosed tag", "{{ x | tojson", "{{ x | tojson"},
+		{"trim", "{{ x | trim }}{{ y|trim('ab') | tojson }}", "{{ x | hftr }}{{ y|hftr('ab') | hfjson }}"},
+		{"trim in a statement", "{%- set c = m['content'] |\ttrim -%}", "{%- set c = m['content'] |\thftr -%}"},
+		{"not trim", "{{ x | trimmed }}{{ x.trim() }}{{ trim }}{{ 'a|trim' }}", "{{ x | trimmed }}{{ x.trim() }}{{ trim }}{{ 'a|trim' }}"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := rewriteTojson(tt.src)
+			got := rewriteFilters(tt.src)
 			if got != tt.want {
-				t.Errorf("rewriteTojson(%q) = %q, want %q", tt.src, got, tt.want)
+				t.Errorf("rewriteFilters(%q) = %q, want %q", tt.src, got, tt.want)
 			}
 			if len(got) != len(tt.src) || strings.Count(got, "\n") != strings.Count(tt.src, "\n") {
-				t.Errorf("rewriteTojson(%q) moved text: %q", tt.src, got)
+				t.Errorf("rewriteFilters(%q) moved text: %q", tt.src, got)
 			}
 		})
 	}

@@ -85,12 +85,34 @@ func PadID(tok *tokenizer.Tokenizer) int {
 // ChatRenderer renders conversations with a tokenizer's chat template
 // (ChatML when it has none). It implements data.ChatRenderer.
 type ChatRenderer struct {
-	tok *tokenizer.Tokenizer
-	src string
-	tpl *chat.Template
-	err error
-	at  *origin // where LoadTokenizer read tok, or nil
+	tok  *tokenizer.Tokenizer
+	src  string
+	tpl  *chat.Template
+	err  error
+	at   *origin        // where LoadTokenizer read tok, or nil
+	vars map[string]any // SetTemplateVars
 }
+
+// SetTemplateVars sets further variables the chat template sees, as
+// transformers' apply_chat_template(..., **kwargs) passes them: Qwen3's
+// enable_thinking, a date_string, tools. They are set after the special
+// tokens, as in transformers; messages and add_generation_prompt cannot be
+// set so (Render fails). See chat.Options.Extra for how values are given
+// to the template. Call it before rendering; nil clears them.
+func (r *ChatRenderer) SetTemplateVars(vars map[string]any) {
+	r.vars = nil
+	if len(vars) > 0 {
+		r.vars = make(map[string]any, len(vars))
+		for k, v := range vars {
+			r.vars[k] = v
+		}
+	}
+}
+
+// specialRoles are the special tokens transformers gives chat templates as
+// variables besides bos_token and eos_token (its SPECIAL_TOKEN_ATTRIBUTES),
+// when tokenizer_config.json sets them.
+var specialRoles = []string{"unk_token", "sep_token", "pad_token", "cls_token", "mask_token"}
 
 // NewChatRenderer returns the renderer of tok's chat template. A tokenizer
 // without one renders conversations as ChatML; the first conversation
@@ -129,7 +151,22 @@ func (r *ChatRenderer) Render(messages []data.Message, addGenerationPrompt bool)
 		msgs[i] = chat.Message{Role: m.Role, Content: m.Content}
 	}
 	special := r.tok.SpecialTokens()
-	out, err := r.tpl.Render(msgs, chat.Options{AddGenerationPrompt: addGenerationPrompt, BOSToken: special["bos_token"], EOSToken: special["eos_token"]})
+	var extra map[string]any
+	for _, role := range specialRoles {
+		if v := special[role]; v != "" {
+			if extra == nil {
+				extra = make(map[string]any, len(specialRoles)+len(r.vars))
+			}
+			extra[role] = v
+		}
+	}
+	if len(r.vars) > 0 && extra == nil {
+		extra = make(map[string]any, len(r.vars))
+	}
+	for k, v := range r.vars {
+		extra[k] = v
+	}
+	out, err := r.tpl.Render(msgs, chat.Options{AddGenerationPrompt: addGenerationPrompt, BOSToken: special["bos_token"], EOSToken: special["eos_token"], Extra: extra})
 	if err != nil {
 		return "", r.where(err)
 	}

@@ -72,7 +72,7 @@ func benchEncode(b *testing.B, name string, cold bool) {
 // BenchmarkEncode encodes ~300 KB of mixed text with each family of
 // tokenizer; "cold" empties the word cache before each pass.
 func BenchmarkEncode(b *testing.B) {
-	for _, name := range []string{"gpt2", "qwen2.5", "mistral", "mistral-metaspace"} {
+	for _, name := range []string{"gpt2", "qwen2.5", "mistral", "mistral-metaspace", "qwen3", "gemma3"} {
 		b.Run(name, func(b *testing.B) { benchEncode(b, name, false) })
 		b.Run(name+"/cold", func(b *testing.B) { benchEncode(b, name, true) })
 	}
@@ -80,7 +80,7 @@ func BenchmarkEncode(b *testing.B) {
 
 func BenchmarkDecode(b *testing.B) {
 	docs, size := benchText(b)
-	for _, name := range []string{"gpt2", "mistral"} {
+	for _, name := range []string{"gpt2", "mistral", "gemma3"} {
 		b.Run(name, func(b *testing.B) {
 			var dir string
 			for _, rt := range materialize(b) {
@@ -107,7 +107,7 @@ func BenchmarkDecode(b *testing.B) {
 }
 
 func BenchmarkLoad(b *testing.B) {
-	for _, name := range []string{"gpt2", "qwen2.5"} {
+	for _, name := range []string{"gpt2", "qwen2.5", "qwen3", "gemma3"} {
 		b.Run(name, func(b *testing.B) {
 			var dir string
 			for _, rt := range materialize(b) {

@@ -16,7 +16,7 @@ import (
 // write: a role set to null (or "") and a model_max_length of 2^53 or more.
 func FuzzConfig(f *testing.F) {
 	const cfgPath, mapPath = "fuzz/dir/tokenizer_config.json", "fuzz/dir/special_tokens_map.json"
-	for _, name := range []string{"gpt2", "mistral", "qwen2.5"} {
+	for _, name := range []string{"gpt2", "mistral", "qwen2.5", "qwen3"} {
 		data, err := os.ReadFile(filepath.Join("testdata", name, "tokenizer_config.json"))
 		if err != nil {
 			f.Fatal(err)
@@ -27,6 +27,12 @@ func FuzzConfig(f *testing.F) {
 		`{"bos_token": "abc", "eos_token": {"__type": "AddedToken", "content": "<|end|>"}, "pad_token": null, "clean_up_tokenization_spaces": true, "model_max_length": 1e30, "chat_template": "T"}`,
 		`{"eos_token": "x", "model_max_length": 2048, "chat_template": [{"name": "tool_use", "template": "A"}, {"name": "default", "template": "B"}], "additional_special_tokens": ["ab", {"content": "c"}, null]}`,
 		`{"add_bos_token": true, "add_eos_token": false, "bos_token": "", "unk_token": {"content": ""}, "tokenizer_class": "LlamaTokenizer"}`,
+		// Gemma 3's shape (its real file repeats every added token and is
+		// 1.1 MB): extra_special_tokens, added_tokens_decoder, image tokens.
+		`{"add_bos_token": true, "add_eos_token": false, "added_tokens_decoder": {"0": {"content": "<pad>", "lstrip": false, "normalized": false, "rstrip": false, "single_word": false, "special": true}},
+		"boi_token": "<start_of_image>", "bos_token": "<bos>", "chat_template": "{{ bos_token }}", "clean_up_tokenization_spaces": false, "eoi_token": "<end_of_image>", "eos_token": "<end_of_turn>",
+		"extra_special_tokens": {"boi_token": "<start_of_image>", "eoi_token": "<end_of_image>", "image_token": "<image_soft_token>"}, "image_token": "<image_soft_token>", "model_max_length": 1000000000000000019884624838656,
+		"pad_token": "<pad>", "padding_side": "left", "processor_class": "Gemma3Processor", "sp_model_kwargs": null, "spaces_between_special_tokens": false, "tokenizer_class": "GemmaTokenizer", "unk_token": "<unk>", "use_default_system_prompt": false}`,
 		`{"chat_template": [{"name": "default"}]}`,
 		`{"model_max_length": -1}`,
 		`{"bos_token": 1}`,

@@ -3,10 +3,12 @@
 // tokenizer code does.
 //
 // Two families of BPE tokenizers are covered: byte-level BPE (GPT-2, Llama 3,
-// Qwen2/Qwen2.5, SmolLM), whose pre-tokenizer is ByteLevel, or a Split regex
-// with lookahead followed by ByteLevel, and Metaspace BPE with byte fallback
-// (Llama 2, Mistral, TinyLlama), in the old form (normalizer Prepend("▁") and
-// Replace(" ", "▁")) and the new one (a Metaspace pre-tokenizer). Added tokens
+// Qwen2/Qwen2.5, Qwen3, SmolLM), whose pre-tokenizer is ByteLevel, or a Split
+// regex with lookahead followed by ByteLevel, and Metaspace BPE with byte
+// fallback (Llama 2, Mistral, TinyLlama, Gemma 3), in the old form
+// (normalizer Prepend("▁") and Replace(" ", "▁"); Gemma 3 without the
+// Prepend, and with a 262k vocabulary and thousands of added tokens) and the
+// new one (a Metaspace pre-tokenizer). Added tokens
 // written in the text are matched before the model runs, as Hugging Face does
 // by default; Encode adds no special tokens, EncodeSpecial adds what the
 // post_processor's template (or, when there is none, add_bos_token and

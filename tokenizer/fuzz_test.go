@@ -51,6 +51,21 @@ func FuzzParse(f *testing.F) {
 	f.Add([]byte(`{"model": {"vocab": {"a": 0}, "merges": []}, "pre_tokenizer": {"type": "Sequence", "pretokenizers": [
 		{"type": "Split", "pattern": {"Regex": "(?i:'s|'t)|\\p{N}{1,3}|\\s+(?!\\S)|[^\\s\\p{L}]+"}, "behavior": "MergedWithPrevious", "invert": false},
 		{"type": "Digits", "individual_digits": false}, {"type": "Metaspace", "split": true, "prepend_scheme": "first"}, {"type": "ByteLevel", "use_regex": false}]}}`))
+	// Gemma 3's shape: Replace without Prepend, a Split on a String with
+	// MergedWithPrevious, a pair template, runs of "\n" and "▁" as added
+	// tokens that are neither special nor normalized, unused slots.
+	f.Add([]byte(`{"model": {"type": "BPE", "vocab": {"<pad>": 0, "<eos>": 1, "<bos>": 2, "<unk>": 3, "\n": 4, "▁▁": 5, "<unused0>": 6, "▁": 7, "a": 8, "▁a": 9, "<0x0A>": 10, "<0xE2>": 11},
+		"merges": [["▁", "a"]], "byte_fallback": true, "fuse_unk": true, "unk_token": "<unk>", "continuing_subword_prefix": null, "end_of_word_suffix": null, "ignore_merges": false, "dropout": null},
+		"normalizer": {"type": "Replace", "pattern": {"String": " "}, "content": "▁"},
+		"pre_tokenizer": {"type": "Split", "pattern": {"String": " "}, "behavior": "MergedWithPrevious", "invert": false},
+		"post_processor": {"type": "TemplateProcessing", "single": [{"SpecialToken": {"id": "<bos>", "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}}],
+			"pair": [{"SpecialToken": {"id": "<bos>", "type_id": 0}}, {"Sequence": {"id": "A", "type_id": 0}}, {"SpecialToken": {"id": "<bos>", "type_id": 1}}, {"Sequence": {"id": "B", "type_id": 1}}],
+			"special_tokens": {"<bos>": {"id": "<bos>", "ids": [2], "tokens": ["<bos>"]}}},
+		"decoder": {"type": "Sequence", "decoders": [{"type": "Replace", "pattern": {"String": "▁"}, "content": " "}, {"type": "ByteFallback"}, {"type": "Fuse"}]},
+		"added_tokens": [{"id": 0, "content": "<pad>", "special": true, "normalized": false}, {"id": 2, "content": "<bos>", "special": true, "normalized": false},
+			{"id": 3, "content": "<unk>", "special": true, "normalized": false}, {"id": 4, "content": "\n", "special": false, "normalized": false},
+			{"id": 5, "content": "▁▁", "special": false, "normalized": false}, {"id": 6, "content": "<unused0>", "special": false, "normalized": false},
+			{"id": 12, "content": "<image_soft_token>", "special": true, "normalized": false}]}`))
 	f.Add([]byte(`{"model": {"type": "BPE", "vocab": {}, "merges": ["a b"]}}`))
 	f.Add([]byte(`{"model": {"type": "Unigram", "vocab": [["a", 0.0]]}}`))
 	f.Add([]byte(`[`))
@@ -93,7 +108,7 @@ func FuzzParse(f *testing.F) {
 
 // FuzzEncode: Encode never panics and every id it returns has a token. For
 // byte-level tokenizers Decode(Encode(s)) gives s back (NFC-normalized for
-// Qwen2.5, whose normalizer is NFC; cleaned up where
+// Qwen2.5 and Qwen3, whose normalizer is NFC; cleaned up where
 // clean_up_tokenization_spaces is set). For the Metaspace tokenizer the same
 // holds when s contains no "▁" (read as a space), no U+FEFF (a byte-order
 // mark starting a run of byte tokens is dropped, as in Hugging Face's
@@ -101,21 +116,36 @@ func FuzzParse(f *testing.F) {
 // pre-tokenizer (prepend_scheme first), a leading space is lost (no "▁" is
 // prepended to text that starts with one, and the decoder strips one).
 func FuzzEncode(f *testing.F) {
-	for _, s := range []string{"", " ", "Hello world", "  it's 12345 ", "a\u00a0b\u3000c\n\n\t", "e\u0301 你好 😀👍🏽🇯🇵", "<|endoftext|><s>", "\xffa\xc3"} {
-		f.Add(s)
-	}
-	type subject struct {
-		tok              *Tokenizer
-		byteLevel        bool
-		nfc              bool
-		leadingSpaceLost bool
-	}
-	subjects := []subject{
+	fuzzEncode(f, []encodeSubject{
 		{loadRef(f, "gpt2"), true, false, false},
 		{loadRef(f, "qwen2.5"), true, true, false},
+		{loadRef(f, "qwen3"), true, true, false},
 		{loadRef(f, "trained"), true, false, false},
 		{loadRef(f, "mistral"), false, false, false},
 		{loadRef(f, "mistral-metaspace"), false, false, true},
+	})
+}
+
+// FuzzEncodeGemma3 is FuzzEncode on Gemma 3's tokenizer (Metaspace-style
+// without a prefix "▁"), apart because loading its 262k vocabulary makes
+// every start of a fuzzing worker take seconds.
+func FuzzEncodeGemma3(f *testing.F) {
+	fuzzEncode(f, []encodeSubject{{loadRef(f, "gemma3"), false, false, false}})
+}
+
+// encodeSubject is a tokenizer FuzzEncode checks, and what its round trip
+// changes.
+type encodeSubject struct {
+	tok              *Tokenizer
+	byteLevel        bool
+	nfc              bool
+	leadingSpaceLost bool
+}
+
+func fuzzEncode(f *testing.F, subjects []encodeSubject) {
+	for _, s := range []string{"", " ", "Hello world", "  it's 12345 ", "a\u00a0b\u3000c\n\n\t", "e\u0301 你好 😀👍🏽🇯🇵", "<|endoftext|><s>", "\xffa\xc3",
+		"<start_of_turn>user\n<think>x</think><end_of_turn>", "a  b   c", "\t\tx\n\n\ny"} {
+		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, s string) {
 		for _, sub := range subjects {

@@ -133,7 +133,7 @@ func materialize(t testing.TB) []refTokenizer {
 			t.Fatal(err)
 		}
 		refSetup = root
-		for _, name := range []string{"gpt2", "qwen2.5", "mistral"} {
+		for _, name := range []string{"gpt2", "qwen2.5", "mistral", "qwen3", "gemma3"} {
 			src := filepath.Join("testdata", name)
 			dst := filepath.Join(root, name)
 			writeDir(t, dst, readMaybeGz(t, filepath.Join(src, "tokenizer.json")), readMaybeGz(t, filepath.Join(src, "tokenizer_config.json")))

