@@ -604,6 +604,33 @@ func (p *Parts) Linears() []*LinearSlot { return p.Slots }
 // Params lists every distinct weight; tied weights appear once.
 func (p *Parts) Params() []*nn.Param { return p.Weights }
 
+// AddLinear builds the linear layer name (out × in, Hugging Face layout)
+// from the checkpoint tensors name.weight and, with bias, name.bias, and
+// adds its weights to p.Weights and its slot to p.Slots.
+func (p *Parts) AddLinear(w *Weights, name string, out, in int, bias bool) (*LinearSlot, error) {
+	wt, err := w.Get(name+".weight", out, in)
+	if err != nil {
+		return nil, err
+	}
+	var b *tensor.Tensor
+	if bias {
+		if b, err = w.Get(name+".bias", out); err != nil {
+			return nil, err
+		}
+	}
+	l, err := nn.NewLinear(name, wt, b, false)
+	if err != nil {
+		return nil, err
+	}
+	p.Weights = append(p.Weights, l.Weight)
+	if l.Bias != nil {
+		p.Weights = append(p.Weights, l.Bias)
+	}
+	s := NewSlot(l)
+	p.Slots = append(p.Slots, s)
+	return s, nil
+}
+
 // Cache holds what a Decoder keeps between steps: the keys and values of
 // every position already run, for each batch row. Make one with
 // Decoder.NewCache; it belongs to the model that made it.

@@ -7,19 +7,20 @@ import (
 	"strings"
 
 	"github.com/orthotune/orthotune/model"
-	_ "github.com/orthotune/orthotune/model/gpt2"  // registers gpt2
-	_ "github.com/orthotune/orthotune/model/llama" // registers llama, mistral, qwen2
-	_ "github.com/orthotune/orthotune/model/qwen3" // registers qwen3
+	_ "github.com/orthotune/orthotune/model/gemma3" // registers gemma3_text
+	_ "github.com/orthotune/orthotune/model/gpt2"   // registers gpt2
+	_ "github.com/orthotune/orthotune/model/llama"  // registers llama, mistral, qwen2
+	_ "github.com/orthotune/orthotune/model/qwen3"  // registers qwen3
 	"github.com/orthotune/orthotune/safetensors"
 	"github.com/orthotune/orthotune/tensor"
 )
 
 // Spec describes a tiny model. Zero fields take small defaults.
 type Spec struct {
-	ModelType     string // llama, mistral, qwen2, qwen3 or gpt2
+	ModelType     string // llama, mistral, qwen2, qwen3, gemma3_text or gpt2
 	Hidden        int
 	Heads         int
-	HeadDim       int // qwen3's head_dim, default 8 (≠ Hidden/Heads)
+	HeadDim       int // qwen3's and gemma3_text's head_dim (≠ Hidden/Heads by default: qwen3 8, gemma3_text 3·Hidden/(2·Heads) rounded to even)
 	KVHeads       int
 	Intermediate  int
 	Layers        int
@@ -28,7 +29,7 @@ type Spec struct {
 	Tied          bool
 	DType         safetensors.DType // on-disk float dtype, default F32
 	Seed          uint64
-	SlidingWindow int            // mistral only
+	SlidingWindow int            // mistral; gemma3_text's sliding layers (default 4)
 	AttentionBias bool           // llama, qwen3: attention_bias (q, k, v and o_proj biases)
 	NoPrefix      bool           // gpt2: write names without "transformer."
 	Extra         map[string]any // extra or overriding config.json fields (nil deletes); the weights ignore them
@@ -51,7 +52,6 @@ func (s *Spec) defaults() {
 	def(&s.Layers, 2)
 	def(&s.Vocab, 32)
 	def(&s.Positions, 64)
-	def(&s.HeadDim, 8)
 	if s.DType == "" {
 		s.DType = safetensors.F32
 	}
@@ -83,11 +83,29 @@ func Write(dir string, s Spec) (map[string]any, error) {
 			cfg["sliding_window"] = s.SlidingWindow
 		}
 	case "qwen3":
+		if s.HeadDim == 0 {
+			s.HeadDim = 8
+		}
 		cfg = map[string]any{
 			"model_type": "qwen3", "hidden_size": s.Hidden, "intermediate_size": s.Intermediate,
 			"num_hidden_layers": s.Layers, "num_attention_heads": s.Heads, "num_key_value_heads": s.KVHeads,
 			"head_dim": s.HeadDim, "vocab_size": s.Vocab, "max_position_embeddings": s.Positions, "rms_norm_eps": 1e-6,
 			"rope_theta": 10000.0, "tie_word_embeddings": s.Tied, "hidden_act": "silu", "attention_bias": s.AttentionBias,
+		}
+	case "gemma3_text":
+		if s.HeadDim == 0 {
+			s.HeadDim = max(2, 3*s.Hidden/(2*s.Heads)/2*2) // ≠ hidden/heads, as in Gemma 3
+		}
+		if s.SlidingWindow == 0 {
+			s.SlidingWindow = 4
+		}
+		cfg = map[string]any{
+			"model_type": s.ModelType, "hidden_size": s.Hidden, "intermediate_size": s.Intermediate,
+			"num_hidden_layers": s.Layers, "num_attention_heads": s.Heads, "num_key_value_heads": s.KVHeads,
+			"head_dim": s.HeadDim, "vocab_size": s.Vocab, "max_position_embeddings": s.Positions, "rms_norm_eps": 1e-6,
+			"rope_theta": 1000000.0, "rope_local_base_freq": 10000.0, "tie_word_embeddings": s.Tied,
+			"hidden_activation": "gelu_pytorch_tanh", "query_pre_attn_scalar": s.HeadDim + 8,
+			"sliding_window": s.SlidingWindow, "sliding_window_pattern": 2, "pad_token_id": 0,
 		}
 	case "gpt2":
 		cfg = map[string]any{

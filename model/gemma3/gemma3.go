@@ -103,27 +103,7 @@ func New(cfg *Config, w *model.Weights) (*Model, error) {
 	}
 	m.Weights = append(m.Weights, m.embed.Weight)
 	linear := func(name string, out, in int, bias bool) (*model.LinearSlot, error) {
-		wt, err := w.Get(name+".weight", out, in)
-		if err != nil {
-			return nil, err
-		}
-		var b *tensor.Tensor
-		if bias {
-			if b, err = w.Get(name+".bias", out); err != nil {
-				return nil, err
-			}
-		}
-		l, err := nn.NewLinear(name, wt, b, false)
-		if err != nil {
-			return nil, err
-		}
-		m.Weights = append(m.Weights, l.Weight)
-		if l.Bias != nil {
-			m.Weights = append(m.Weights, l.Bias)
-		}
-		s := model.NewSlot(l)
-		m.Slots = append(m.Slots, s)
-		return s, nil
+		return m.AddLinear(w, name, out, in, bias)
 	}
 	norm := func(name string, dim int) (*nn.OffsetRMSNorm, error) {
 		wt, err := w.Get(name, dim)
