@@ -139,14 +139,21 @@ func TestModelsCommandsReproduceReference(t *testing.T) {
 	}
 }
 
-// TestTrainQwen3 trains a tiny Qwen3 (head_dim 16, twice hidden/heads)
-// through the command line: OFT with data-parallel replicas, OFT with a
-// bfloat16 base and gradient checkpointing, and full fine-tuning, whose
-// loss must fall; full fine-tuning moves the q/k norm weights; generate
-// runs through the OFT adapter with the KV cache, and merge writes a
-// model directory that loads.
-func TestTrainQwen3(t *testing.T) {
-	f := newPipelineFixtureOf(t, "qwen3")
+// TestTrainQwen3AndGemma3 trains a tiny Qwen3 and a tiny Gemma 3 (head_dim
+// 16, twice hidden/heads; Gemma's sliding layers see 4 positions, shorter
+// than the rows) through the command line: OFT with data-parallel
+// replicas, OFT with a bfloat16 base and gradient checkpointing, and full
+// fine-tuning, whose loss must fall; full fine-tuning moves the q/k norm
+// weights; generate runs through the OFT adapter with the KV cache, and
+// merge writes a model directory that loads.
+func TestTrainQwen3AndGemma3(t *testing.T) {
+	for _, arch := range []string{"qwen3", "gemma3_text"} {
+		t.Run(arch, func(t *testing.T) { trainArch(t, arch) })
+	}
+}
+
+func trainArch(t *testing.T, arch string) {
+	f := newPipelineFixtureOf(t, arch)
 	for _, run := range []struct {
 		name string
 		args []string
