@@ -8,15 +8,24 @@ import (
 	"github.com/orthotune/orthotune/tensor"
 )
 
-// RMSNorm computes y = x · w / √(mean(x²) + eps) over the last axis, as
-// Llama's RMSNorm does (statistics accumulated in float64). Forward keeps x
-// and each row's 1/rms.
+// RMSNorm computes y = x · g / √(mean(x²) + eps) over the last axis, as
+// Llama's RMSNorm does (statistics accumulated in float64), with the gain
+// g = Offset + w: Offset 0 is Llama's norm (the weight is the gain), Offset
+// 1 Gemma's, whose stored weight is the gain's offset from 1 (the gain is
+// computed in float32, as transformers does for a float32 model). Forward
+// keeps x and each row's 1/rms; the output may be modified in place by the
+// caller (Backward does not read it).
+//
+// Applied to per-head rows (q/k norms over head_dim), the caller reshapes
+// [rows, heads·headDim] to [rows·heads, headDim].
 type RMSNorm struct {
 	Weight *Param
 	Eps    float64
+	Offset float32
 
 	x      *tensor.Tensor
 	invRMS []float32
+	gain   []float32      // Offset + w of the last Forward (Offset ≠ 0)
 	y      *tensor.Tensor // the output, reused between steps
 }
 
@@ -38,7 +47,7 @@ func (n *RMSNorm) Forward(x *tensor.Tensor) *tensor.Tensor {
 	y := n.y
 	n.x = x
 	n.invRMS = grow(n.invRMS, r)
-	w := n.Weight.W.Data
+	w := n.gainOf()
 	kernels.ParallelFor(r, 16, func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			xr := x.Data[i*d : (i+1)*d]
@@ -57,11 +66,28 @@ func (n *RMSNorm) Forward(x *tensor.Tensor) *tensor.Tensor {
 	return y
 }
 
-// Backward returns dL/dx; dL/dw accumulates when trainable.
+// gainOf returns the gain Offset + w: the weight itself when Offset is 0,
+// else computed into n.gain for this Forward and its Backward.
+func (n *RMSNorm) gainOf() []float32 {
+	if n.Offset == 0 {
+		return n.Weight.W.Data
+	}
+	n.gain = grow(n.gain, n.Weight.W.Len())
+	for j, w := range n.Weight.W.Data {
+		n.gain[j] = n.Offset + w
+	}
+	return n.gain
+}
+
+// Backward returns dL/dx; dL/dw accumulates when trainable (the gradient
+// of the weight equals that of the gain, whatever the Offset).
 func (n *RMSNorm) Backward(dy *tensor.Tensor) *tensor.Tensor {
 	r, d := rows(dy)
 	dx := tensor.Get(dy.Shape...) // every element is written below
 	w := n.Weight.W.Data
+	if n.Offset != 0 {
+		w = n.gain
+	}
 	kernels.ParallelFor(r, 16, func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			xr := n.x.Data[i*d : (i+1)*d]

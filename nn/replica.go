@@ -54,7 +54,7 @@ func (e *Embedding) Replica(r *Replicas) *Embedding { return &Embedding{Weight: 
 
 // Replica returns a replica of n (see Replicas).
 func (n *RMSNorm) Replica(r *Replicas) *RMSNorm {
-	return &RMSNorm{Weight: r.Param(n.Weight), Eps: n.Eps}
+	return &RMSNorm{Weight: r.Param(n.Weight), Eps: n.Eps, Offset: n.Offset}
 }
 
 // Replica returns a replica of n (see Replicas).

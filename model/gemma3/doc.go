@@ -7,7 +7,7 @@
 //     uses the bfloat16 rounding a bfloat16 transformers model applies
 //     (25.25 instead of 25.298 for gemma-3-270m); the tied output head uses
 //     the unscaled table;
-//   - Gemma's RMSNorm y = x/rms(x)·(1 + w) (nn.OffsetRMSNorm) before and
+//   - Gemma's RMSNorm y = x/rms(x)·(1 + w) (nn.RMSNorm with Offset 1) before and
 //     after both attention and the MLP, on q and k per head (q_norm,
 //     k_norm, before RoPE) and at the end;
 //   - grouped-query attention scaled by query_pre_attn_scalar^−½, with

@@ -16,7 +16,7 @@ type Model struct {
 	cfg     *Config
 	embed   *nn.Embedding
 	blocks  []*block
-	norm    *nn.OffsetRMSNorm
+	norm    *nn.RMSNorm
 	head    *model.LinearSlot
 	softcap *nn.Softcap // nil without final_logit_softcapping
 
@@ -33,8 +33,8 @@ type Model struct {
 //
 // with q and k normalised per head (q_norm, k_norm) before RoPE.
 type block struct {
-	inputNorm, postAttnNorm, preFFNorm, postFFNorm *nn.OffsetRMSNorm
-	qNorm, kNorm                                   *nn.OffsetRMSNorm
+	inputNorm, postAttnNorm, preFFNorm, postFFNorm *nn.RMSNorm
+	qNorm, kNorm                                   *nn.RMSNorm
 	q, k, v, o, gate, up, down                     *model.LinearSlot
 	attn                                           *nn.Attention
 	mlp                                            nn.GeGLU
@@ -105,16 +105,18 @@ func New(cfg *Config, w *model.Weights) (*Model, error) {
 	linear := func(name string, out, in int, bias bool) (*model.LinearSlot, error) {
 		return m.AddLinear(w, name, out, in, bias)
 	}
-	norm := func(name string, dim int) (*nn.OffsetRMSNorm, error) {
+	norm := func(name string, dim int) (*nn.RMSNorm, error) {
 		wt, err := w.Get(name, dim)
 		if err != nil {
 			return nil, err
 		}
-		n, err := nn.NewOffsetRMSNorm(name, wt, cfg.RMSNormEps)
-		if err == nil {
-			m.Weights = append(m.Weights, n.Weight)
+		n, err := nn.NewRMSNorm(name, wt, cfg.RMSNormEps)
+		if err != nil {
+			return nil, err
 		}
-		return n, err
+		n.Offset = 1 // the stored weight is the gain's offset from 1
+		m.Weights = append(m.Weights, n.Weight)
+		return n, nil
 	}
 	for i := 0; i < cfg.Layers; i++ {
 		p := fmt.Sprintf("model.layers.%d.", i)
