@@ -68,6 +68,37 @@ type BenchResult struct {
 	AllocsPerStep        float64 `json:"allocs_per_step"`
 	AllocMiBPerStep      float64 `json:"alloc_mib_per_step"`
 	FinalLoss            float64 `json:"final_loss"`
+	// ModelGFLOPPerStep is the step's model FLOPs (StepFLOPs), and
+	// GFLOPPerS that over the median step's time.
+	ModelGFLOPPerStep float64 `json:"model_gflop_per_step"`
+	GFLOPPerS         float64 `json:"gflop_per_s"`
+}
+
+// StepFLOPs counts a training step's model FLOPs on tokens rows·seq
+// tokens, the convention of the MFU literature (PaLM's appendix B)
+// extended to frozen weights:
+//
+//	per token: 2·P (forward) + 2·P (input gradients) + 2·P_trained (weight
+//	gradients) + 12·L·H·d_h·T (attention scores and values, forward and
+//	backward)
+//
+// where P counts the weights of every linear layer (output head included),
+// P_trained those trained as a whole (full fine-tuning), L the blocks, H
+// the query heads of width d_h and T the sequence length. An adapter's own
+// arithmetic (rotations, low-rank products), norms, activations and the
+// loss are left out, and so is gradient checkpointing's second forward:
+// model FLOPs count what the step must compute, not what it recomputes.
+func StepFLOPs(m model.CausalLM, full bool, layers, heads, headDim, seq, rows int) float64 {
+	var p float64
+	for _, s := range m.Linears() {
+		p += float64(s.Base.In) * float64(s.Base.Out)
+	}
+	perToken := 4 * p
+	if full {
+		perToken += 2 * p
+	}
+	perToken += 12 * float64(layers) * float64(heads) * float64(headDim) * float64(seq)
+	return perToken * float64(seq) * float64(rows)
 }
 
 // benchConfig is the config.json of a benchmark model.
@@ -254,7 +285,8 @@ func Bench(s BenchSpec) (*BenchResult, error) {
 	if len(times)%2 == 0 {
 		median = (times[len(times)/2-1] + times[len(times)/2]) / 2
 	}
-	return &BenchResult{Arch: s.Arch, Method: method, Layers: s.Layers, Hidden: s.Hidden, HeadDim: s.HeadDim, Seq: s.Seq, Batch: s.Batch,
+	flops := StepFLOPs(m, s.Adapter == nil, s.Layers, s.Heads, s.HeadDim, s.Seq, s.Batch)
+	return &BenchResult{Arch: s.Arch, Method: method, ModelGFLOPPerStep: flops / 1e9, GFLOPPerS: flops / 1e9 / median, Layers: s.Layers, Hidden: s.Hidden, HeadDim: s.HeadDim, Seq: s.Seq, Batch: s.Batch,
 		Threads: kernels.Threads(), Replicas: par.Replicas(), Steps: s.Steps, TokensPerS: tokens * float64(s.Steps) / total.Seconds(),
 		TokensPerSMedianStep: tokens / median, StepMsMedian: median * 1000, PeakRSSMiB: rss.PeakMiB(),
 		TrainableParams: trainable, TotalParams: m.Info().Parameters, Gemm: kernels.GemmKernel(), FinalLoss: loss,

@@ -46,7 +46,7 @@ func TestBenchQwen3(t *testing.T) {
 			if full := tc.adapter == nil; full != (r.TrainableParams == r.TotalParams) || r.TrainableParams <= 0 {
 				t.Errorf("%s: %d trainable of %d", tc.name, r.TrainableParams, r.TotalParams)
 			}
-			if r.Arch != "qwen3" || r.HeadDim != headDim || r.Checkpointing != tc.checkpoint || !(r.TokensPerS > 0) || !(r.FinalLoss > 0) {
+			if r.Arch != "qwen3" || r.HeadDim != headDim || r.Checkpointing != tc.checkpoint || !(r.TokensPerS > 0) || !(r.GFLOPPerS > 0) || !(r.ModelGFLOPPerStep > 0) || !(r.FinalLoss > 0) {
 				t.Errorf("result %+v", r)
 			}
 		})
