@@ -72,6 +72,12 @@ type BenchResult struct {
 	// GFLOPPerS that over the median step's time.
 	ModelGFLOPPerStep float64 `json:"model_gflop_per_step"`
 	GFLOPPerS         float64 `json:"gflop_per_s"`
+	// PeakGFLOPS is the machine's float32 FMA peak on Threads threads,
+	// measured after the steps (kernels.PeakGFLOPS), and MFU the share of
+	// it the step achieves (GFLOPPerS / PeakGFLOPS); both 0 where the peak
+	// cannot be measured.
+	PeakGFLOPS float64 `json:"peak_gflops,omitempty"`
+	MFU        float64 `json:"mfu,omitempty"`
 }
 
 // StepFLOPs counts a training step's model FLOPs on tokens rows·seq
@@ -286,7 +292,13 @@ func Bench(s BenchSpec) (*BenchResult, error) {
 		median = (times[len(times)/2-1] + times[len(times)/2]) / 2
 	}
 	flops := StepFLOPs(m, s.Adapter == nil, s.Layers, s.Heads, s.HeadDim, s.Seq, s.Batch)
-	return &BenchResult{Arch: s.Arch, Method: method, ModelGFLOPPerStep: flops / 1e9, GFLOPPerS: flops / 1e9 / median, Layers: s.Layers, Hidden: s.Hidden, HeadDim: s.HeadDim, Seq: s.Seq, Batch: s.Batch,
+	var peak, mfu float64
+	if p, err := kernels.PeakGFLOPS(kernels.Threads()); err == nil {
+		peak, mfu = p, flops/1e9/median/p
+	} else {
+		slog.Info("MFU not reported", "reason", err)
+	}
+	return &BenchResult{PeakGFLOPS: peak, MFU: mfu, Arch: s.Arch, Method: method, ModelGFLOPPerStep: flops / 1e9, GFLOPPerS: flops / 1e9 / median, Layers: s.Layers, Hidden: s.Hidden, HeadDim: s.HeadDim, Seq: s.Seq, Batch: s.Batch,
 		Threads: kernels.Threads(), Replicas: par.Replicas(), Steps: s.Steps, TokensPerS: tokens * float64(s.Steps) / total.Seconds(),
 		TokensPerSMedianStep: tokens / median, StepMsMedian: median * 1000, PeakRSSMiB: rss.PeakMiB(),
 		TrainableParams: trainable, TotalParams: m.Info().Parameters, Gemm: kernels.GemmKernel(), FinalLoss: loss,

@@ -4,6 +4,7 @@ import (
 	"testing"
 
 	"github.com/orthotune/orthotune/finetune"
+	"github.com/orthotune/orthotune/kernels"
 	_ "github.com/orthotune/orthotune/model/qwen3" // bench --arch qwen3
 	"github.com/orthotune/orthotune/peft"
 	"github.com/orthotune/orthotune/peft/oft"
@@ -48,6 +49,10 @@ func TestBenchQwen3(t *testing.T) {
 			}
 			if r.Arch != "qwen3" || r.HeadDim != headDim || r.Checkpointing != tc.checkpoint || !(r.TokensPerS > 0) || !(r.GFLOPPerS > 0) || !(r.ModelGFLOPPerStep > 0) || !(r.FinalLoss > 0) {
 				t.Errorf("result %+v", r)
+			}
+			// MFU where the machine's peak can be measured.
+			if _, err := kernels.PeakKernel(); err == nil && !(r.PeakGFLOPS > 0 && r.MFU > 0 && r.MFU < 1.5) {
+				t.Errorf("peak %g GFLOP/s, MFU %g", r.PeakGFLOPS, r.MFU)
 			}
 		})
 	}

@@ -18,7 +18,8 @@ const envSynopsis = "env [--json] [--peak]\n\n" +
 	"Describes what orthotune will compute with on this machine: CPU, cores and threads, and every GEMM\n" +
 	"backend (system BLAS, SIMD kernel, portable Go) with whether it loads and which one is in use\n" +
 	"(ORTHOTUNE_GEMM=blas|simd|go forces one). --peak also measures the CPU's float32 FMA throughput\n" +
-	"(needs the SIMD build)."
+	"(AVX-512, AVX2 with FMA, or NEON loops in Go assembly, in every build), the ceiling bench's MFU is\n" +
+	"quoted against."
 
 // envReport is what env prints.
 type envReport struct {
