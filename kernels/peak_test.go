@@ -9,8 +9,8 @@ import (
 
 // TestPeakGFLOPS checks that the peak measurement exists where the CPU
 // has the instructions (every amd64 CPU with AVX2 and FMA, every arm64 CPU)
-// and returns a plausible figure: positive, finite, and not more than 2
-// FMAs of 16 lanes per cycle at 10 GHz per thread.
+// and returns a plausible figure: positive (under emulation it is tiny),
+// and not more than 2 FMAs of 16 lanes per cycle at 10 GHz per thread.
 func TestPeakGFLOPS(t *testing.T) {
 	name, err := PeakKernel()
 	switch {
@@ -29,7 +29,7 @@ func TestPeakGFLOPS(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !(g > 1 && g < float64(threads)*2*16*2*10) {
+		if !(g > 0 && g < float64(threads)*2*16*2*10) {
 			t.Errorf("PeakGFLOPS(%d) = %g", threads, g)
 		}
 		t.Logf("PeakGFLOPS(%d) = %.1f", threads, g)
