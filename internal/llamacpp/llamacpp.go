@@ -276,6 +276,11 @@ type Model struct {
 	vocab uintptr // const struct llama_vocab *
 	nVoc  int
 
+	// Read at load, so that they stay valid after Close.
+	bos, eos               int
+	addBOS, addEOS         bool
+	nCtxTrain, nEmbd, nLay int
+
 	cleanup runtime.Cleanup // frees model if m is dropped unclosed
 }
 
@@ -299,7 +304,9 @@ func (l *Library) LoadModel(path string) (*Model, error) {
 		l.modelFree(m)
 		return nil, fmt.Errorf("llamacpp: %s: llama.cpp loaded no vocabulary", path)
 	}
-	model := &Model{lib: l, path: path, model: m, vocab: vocab, nVoc: n}
+	model := &Model{lib: l, path: path, model: m, vocab: vocab, nVoc: n,
+		bos: int(l.vocabBOS(vocab)), eos: int(l.vocabEOS(vocab)), addBOS: l.vocabAddBOS(vocab), addEOS: l.vocabAddEOS(vocab),
+		nCtxTrain: int(l.modelNCtxTrain(m)), nEmbd: int(l.modelNEmbd(m)), nLay: int(l.modelNLayer(m))}
 	model.cleanup = runtime.AddCleanup(model, func(m uintptr) { l.modelFree(m) }, m)
 	return model, nil
 }
@@ -336,19 +343,24 @@ func (m *Model) VocabSize() int { return m.nVoc }
 // BOS and EOS are the vocabulary's beginning- and end-of-sequence ids (-1
 // when it has none); AddBOS and AddEOS whether tokenising with addSpecial
 // adds them.
-func (m *Model) BOS() int     { return int(m.lib.vocabBOS(m.vocab)) }
-func (m *Model) EOS() int     { return int(m.lib.vocabEOS(m.vocab)) }
-func (m *Model) AddBOS() bool { return m.lib.vocabAddBOS(m.vocab) }
-func (m *Model) AddEOS() bool { return m.lib.vocabAddEOS(m.vocab) }
+func (m *Model) BOS() int     { return m.bos }
+func (m *Model) EOS() int     { return m.eos }
+func (m *Model) AddBOS() bool { return m.addBOS }
+func (m *Model) AddEOS() bool { return m.addEOS }
 
-// IsEOG reports whether id ends generation (EOS, EOT and the like).
-func (m *Model) IsEOG(id int) bool { return m.lib.vocabIsEOG(m.vocab, int32(id)) }
+// IsEOG reports whether id ends generation (EOS, EOT and the like); false
+// for an id outside the vocabulary or once the model is closed.
+func (m *Model) IsEOG(id int) bool {
+	if err := m.lock(); err != nil {
+		return false
+	}
+	defer m.mu.Unlock()
+	return id >= 0 && id < m.nVoc && m.lib.vocabIsEOG(m.vocab, int32(id))
+}
 
 // Shape is the model's context length in training, embedding width and
 // block count, as llama.cpp read them.
-func (m *Model) Shape() (nCtxTrain, nEmbd, nLayer int) {
-	return int(m.lib.modelNCtxTrain(m.model)), int(m.lib.modelNEmbd(m.model)), int(m.lib.modelNLayer(m.model))
-}
+func (m *Model) Shape() (nCtxTrain, nEmbd, nLayer int) { return m.nCtxTrain, m.nEmbd, m.nLay }
 
 // Meta returns the metadata value of key as llama.cpp formats it (arrays
 // are not supported), and whether the key exists.
