@@ -2,6 +2,7 @@ package export
 
 import (
 	"compress/gzip"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -421,6 +422,7 @@ func TestMetadata(t *testing.T) {
 			"general.architecture": "llama", "tokenizer.ggml.model": "llama", "tokenizer.ggml.bos_token_id": uint32(1),
 			"tokenizer.ggml.eos_token_id": uint32(2), "tokenizer.ggml.unknown_token_id": uint32(0),
 			"tokenizer.ggml.add_bos_token": true, "tokenizer.ggml.add_eos_token": false, "llama.attention.sliding_window": uint32(64),
+			"tokenizer.ggml.add_space_prefix": true,
 		}},
 		{"qwen2", map[string]any{
 			"general.architecture": "qwen2", "tokenizer.ggml.model": "gpt2", "tokenizer.ggml.pre": "qwen2",
@@ -522,6 +524,22 @@ func headDimOf(t *testing.T, f *gguf.File, arch string) int {
 		return int(v.(uint32))
 	}
 	return int(metaU32(t, f, arch+".embedding_length") / metaU32(t, f, arch+".attention.head_count"))
+}
+
+func TestPrependsSpace(t *testing.T) {
+	for raw, want := range map[string]bool{
+		`{"type":"Sequence","normalizers":[{"type":"Prepend","prepend":"▁"},{"type":"Replace","pattern":{"String":" "},"content":"▁"}]}`: true,
+		`{"type":"Replace","pattern":{"String":" "},"content":"▁"}`:                                                                      false, // Gemma 3
+		`{"type":"Metaspace","replacement":"▁","prepend_scheme":"first","split":false}`:                                                  true,
+		`{"type":"Metaspace","replacement":"▁","prepend_scheme":"never","split":false}`:                                                  false,
+		`{"type":"Metaspace","replacement":"▁","add_prefix_space":true}`:                                                                 true,
+		`{"type":"Sequence","pretokenizers":[{"type":"Metaspace","prepend_scheme":"always"}]}`:                                           true,
+		`null`: false,
+	} {
+		if got := prependsSpace(json.RawMessage(raw)); got != want {
+			t.Errorf("%s: %v, want %v", raw, got, want)
+		}
+	}
 }
 
 func TestRefusals(t *testing.T) {

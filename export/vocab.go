@@ -39,6 +39,9 @@ type vocab struct {
 	ranks map[string]int // merged token → merge rank
 	merge []string       // "a b", rank order
 	unk   string
+	// spacePrefix: the SentencePiece-style normalizer or pre-tokenizer puts
+	// "▁" before the text (Llama 2, Mistral; not Gemma 3).
+	spacePrefix bool
 }
 
 type tokenizerJSON struct {
@@ -50,6 +53,7 @@ type tokenizerJSON struct {
 		UnkToken     *string         `json:"unk_token"`
 	} `json:"model"`
 	PreTokenizer json.RawMessage `json:"pre_tokenizer"`
+	Normalizer   json.RawMessage `json:"normalizer"`
 }
 
 type preTok struct {
@@ -110,6 +114,7 @@ func readVocab(dir string) (*vocab, error) {
 	}
 	if tj.Model.ByteFallback {
 		v.kind, v.pre = "llama", "default"
+		v.spacePrefix = prependsSpace(tj.Normalizer) || prependsSpace(tj.PreTokenizer)
 		return v, nil
 	}
 	v.kind = "gpt2"
@@ -117,6 +122,43 @@ func readVocab(dir string) (*vocab, error) {
 		return nil, fmt.Errorf("export: %s: field \"pre_tokenizer\": %w", path, err)
 	}
 	return v, nil
+}
+
+// prependsSpace reports whether a normalizer or pre-tokenizer (a Sequence
+// of them, at any depth) puts "▁" before the text: Prepend("▁"), or
+// Metaspace with prepend_scheme first or always (add_prefix_space in older
+// files).
+func prependsSpace(raw json.RawMessage) bool {
+	if len(raw) == 0 || string(raw) == "null" {
+		return false
+	}
+	var n struct {
+		Type           string            `json:"type"`
+		Prepend        string            `json:"prepend"`
+		PrependScheme  string            `json:"prepend_scheme"`
+		AddPrefixSpace *bool             `json:"add_prefix_space"`
+		Normalizers    []json.RawMessage `json:"normalizers"`
+		Pretokenizers  []json.RawMessage `json:"pretokenizers"`
+	}
+	if json.Unmarshal(raw, &n) != nil {
+		return false
+	}
+	switch n.Type {
+	case "Prepend":
+		return n.Prepend == "▁"
+	case "Metaspace":
+		if n.PrependScheme != "" {
+			return n.PrependScheme == "first" || n.PrependScheme == "always"
+		}
+		return n.AddPrefixSpace == nil || *n.AddPrefixSpace
+	case "Sequence":
+		for _, c := range append(n.Normalizers, n.Pretokenizers...) {
+			if prependsSpace(c) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // preName names a byte-level pre-tokenizer as llama.cpp does (see the
@@ -250,6 +292,8 @@ func (v *vocab) metadata(p *plan, n int, cfg *model.Config, dir string) error {
 	p.kv("tokenizer.ggml.token_type", types)
 	if v.kind == "gpt2" {
 		p.kv("tokenizer.ggml.merges", v.merge)
+	} else {
+		p.kv("tokenizer.ggml.add_space_prefix", v.spacePrefix)
 	}
 	ids := v.specialIDs(cfg)
 	for _, role := range []string{"bos", "eos", "unknown", "padding"} {
