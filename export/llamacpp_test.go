@@ -400,7 +400,19 @@ func llamaCheckGreedy(t *testing.T, m *llamacpp.Model, ref model.CausalLM, promp
 		t.Fatal(err)
 	}
 	if !slices.Equal(got, want) {
-		t.Errorf("greedy continuation of %v: llama.cpp %v, orthotune %v", prompt, got, want)
+		// Say how close orthotune's choice was where they part: a near-tie
+		// within the f32 bound would point at the bound, not the export.
+		i := 0
+		for i < min(len(got), len(want)) && got[i] == want[i] {
+			i++
+		}
+		row := llamaForward(t, ref, append(slices.Clone(prompt), want[:i]...))
+		last := row[len(row)-1]
+		margin := float64(last[llamaArgmax(last)])
+		if i < len(got) {
+			margin -= float64(last[got[i]])
+		}
+		t.Errorf("greedy continuation of %v: llama.cpp %v, orthotune %v; at new token %d orthotune's logit margin over llama.cpp's choice is %.3g", prompt, got, want, i, margin)
 	}
 }
 
