@@ -26,15 +26,30 @@ type archSpec struct {
 	permuteQK bool    // llama.cpp's Llama graph uses interleaved rotary pairs
 	normShift float32 // added to RMSNorm weights (Gemma's 1 + w)
 	gpt2      bool
+	// noBias maps bias tensors (without "blk.N.") llama.cpp's graph for the
+	// architecture does not load to the config.json field that adds them.
+	noBias map[string]string
 }
 
 var architectures = map[string]archSpec{
 	"llama":       {name: "llama", permuteQK: true},
 	"mistral":     {name: "llama", permuteQK: true},
 	"qwen2":       {name: "qwen2"},
-	"qwen3":       {name: "qwen3"},
-	"gemma3_text": {name: "gemma3", normShift: 1},
+	"qwen3":       {name: "qwen3", noBias: attentionBiases},
+	"gemma3_text": {name: "gemma3", normShift: 1, noBias: attentionBiases},
 	"gpt2":        {name: "gpt2", gpt2: true},
+}
+
+var attentionBiases = map[string]string{"attn_q.bias": "attention_bias", "attn_k.bias": "attention_bias", "attn_v.bias": "attention_bias", "attn_output.bias": "attention_bias"}
+
+// blockPart strips "blk.N." from a tensor name.
+func blockPart(gname string) string {
+	if rest, ok := strings.CutPrefix(gname, "blk."); ok {
+		if _, after, ok := strings.Cut(rest, "."); ok {
+			return after
+		}
+	}
+	return gname
 }
 
 func archNames() []string {
@@ -217,6 +232,9 @@ func newPlan(arch archSpec, cfg *model.Config, m model.CausalLM, v *vocab, dir, 
 		gname, err := tensorName(arch, prm.Name)
 		if err != nil {
 			return nil, fmt.Errorf("export: %s: %w", dir, err)
+		}
+		if field, ok := arch.noBias[blockPart(gname)]; ok {
+			return nil, fmt.Errorf("export: %s: config.json field %q: llama.cpp's %s graph has no %s tensor (the model has %s)", dir, field, arch.name, blockPart(gname), prm.Name)
 		}
 		t, err := planTensor(arch, gname, prm, info, heads, headDim, typ)
 		if err != nil {

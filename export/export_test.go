@@ -33,7 +33,7 @@ type fixture struct {
 	layers    int
 	vocab     int
 	tied      bool
-	adapter   string // an adapter directory for this model, when there is one
+	adapters  []string // adapter directories for this model
 }
 
 // copyModel copies config.json and model.safetensors of src into a new
@@ -102,10 +102,15 @@ func realTokenizer(t testing.TB, dir, name string) {
 
 func fixtures(t testing.TB) []fixture {
 	t.Helper()
-	ref := func(modelType, src string, layers int, tied bool, tmpl, adapter string) fixture {
+	ref := func(modelType, src string, layers int, tied bool, tmpl string, adapters ...string) fixture {
 		dir := copyModel(t, src)
 		byteTokenizer(t, dir, tmpl)
-		return fixture{modelType: modelType, dir: dir, layers: layers, vocab: 256, tied: tied, adapter: filepath.Join(src, adapter)}
+		for i, a := range adapters {
+			if !strings.Contains(a, "/") {
+				adapters[i] = filepath.Join(src, a)
+			}
+		}
+		return fixture{modelType: modelType, dir: dir, layers: layers, vocab: 256, tied: tied, adapters: adapters}
 	}
 	mistral := t.TempDir()
 	if _, err := testmodel.Write(mistral, testmodel.Spec{ModelType: "mistral", Vocab: 32000, Hidden: 32, Heads: 4, KVHeads: 2, Layers: 2, Intermediate: 64, SlidingWindow: 64}); err != nil {
@@ -118,8 +123,10 @@ func fixtures(t testing.TB) []fixture {
 	}
 	realTokenizer(t, qwen2, "qwen2.5")
 	return []fixture{
-		ref("llama", "../testdata/peft-ref/model/llama", 2, false, "", "oft"),
-		ref("gpt2", "../testdata/peft-ref/model/gpt2", 2, true, "", "lora"),
+		ref("llama", "../testdata/peft-ref/model/llama", 2, false, "", "oft", "lora",
+			"../testdata/peft-ref-ortho/model/llama/boft", "../testdata/peft-ref-ortho/model/llama/hra"),
+		ref("gpt2", "../testdata/peft-ref/model/gpt2", 2, true, "", "lora", "oft",
+			"../testdata/peft-ref-ortho/model/gpt2/boft_conv1d", "../testdata/peft-ref-ortho/model/gpt2/hra_conv1d"),
 		ref("qwen3", "../testdata/peft-ref-models/model/qwen3", 0, false, "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}", "oft"),
 		ref("gemma3_text", "../testdata/peft-ref-models/model/gemma3", 4, true, "{{ bos_token }}{% for m in messages %}<start_of_turn>{{ m.role }}\n{{ m.content }}<end_of_turn>\n{% endfor %}", "oft"),
 		{modelType: "mistral", dir: mistral, layers: 2, vocab: 32000},
@@ -478,44 +485,45 @@ func TestMetadata(t *testing.T) {
 // orthotune's merge, for each method with a reference adapter.
 func TestMergedAdapter(t *testing.T) {
 	for _, fx := range fixtures(t) {
-		if fx.adapter == "" {
-			continue
+		for _, adapter := range fx.adapters {
+			t.Run(fx.modelType+"/"+filepath.Base(adapter), func(t *testing.T) { checkMerged(t, fx, adapter) })
 		}
-		t.Run(fx.modelType, func(t *testing.T) {
-			pm, _, err := finetune.LoadAdapted(fx.dir, fx.adapter)
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := pm.Merge(); err != nil {
-				t.Fatal(err)
-			}
-			f, _ := export(t, fx.dir, fx.adapter, gguf.F32)
-			base, _ := export(t, fx.dir, "", gguf.F32)
-			arch := architectures[fx.modelType]
-			changed := 0
-			for _, p := range pm.Params() {
-				name, err := tensorName(arch, p.Name)
-				if err != nil {
-					t.Fatal(err)
-				}
-				got, err := f.Float32(name)
-				if err != nil {
-					t.Fatal(err)
-				}
-				ti, _ := f.Tensor(name)
-				tp, _ := planTensor(arch, name, p, pm.Info(), int(metaU32(t, f, arch.name+".attention.head_count")), headDimOf(t, f, arch.name), gguf.F32)
-				if !reflect.DeepEqual(got, tp.data()) {
-					t.Errorf("%s differs from orthotune's merge", name)
-				}
-				if b, _ := base.Float32(name); !reflect.DeepEqual(b, got) {
-					changed++
-				}
-				_ = ti
-			}
-			if changed == 0 {
-				t.Error("the adapter changed no tensor")
-			}
-		})
+	}
+}
+
+func checkMerged(t *testing.T, fx fixture, adapter string) {
+	pm, _, err := finetune.LoadAdapted(fx.dir, adapter)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := pm.Merge(); err != nil {
+		t.Fatal(err)
+	}
+	f, _ := export(t, fx.dir, adapter, gguf.F32)
+	base, _ := export(t, fx.dir, "", gguf.F32)
+	arch := architectures[fx.modelType]
+	changed := 0
+	for _, p := range pm.Params() {
+		name, err := tensorName(arch, p.Name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := f.Float32(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ti, _ := f.Tensor(name)
+		tp, _ := planTensor(arch, name, p, pm.Info(), int(metaU32(t, f, arch.name+".attention.head_count")), headDimOf(t, f, arch.name), gguf.F32)
+		if !reflect.DeepEqual(got, tp.data()) {
+			t.Errorf("%s differs from orthotune's merge", name)
+		}
+		if b, _ := base.Float32(name); !reflect.DeepEqual(b, got) {
+			changed++
+		}
+		_ = ti
+	}
+	if changed == 0 {
+		t.Error("the adapter changed no tensor")
 	}
 }
 
@@ -550,6 +558,9 @@ func TestRefusals(t *testing.T) {
 	os.WriteFile(filepath.Join(wordpiece, "tokenizer.json"), []byte(`{"model":{"type":"WordPiece","vocab":{}}}`), 0o644)
 	unknownArch := t.TempDir()
 	testmodel.Write(unknownArch, testmodel.Spec{ModelType: "llama", Extra: map[string]any{"model_type": "falcon"}})
+	qwen3Bias := t.TempDir()
+	testmodel.Write(qwen3Bias, testmodel.Spec{ModelType: "qwen3", AttentionBias: true, Vocab: 256})
+	byteTokenizer(t, qwen3Bias, "")
 	existing := filepath.Join(t.TempDir(), "exists.gguf")
 	os.WriteFile(existing, []byte("old"), 0o644)
 	readOnly := t.TempDir()
@@ -567,6 +578,7 @@ func TestRefusals(t *testing.T) {
 		{"existing", GGUFOptions{ModelDir: llama.dir, Out: existing}, []string{existing, "exists"}},
 		{"read-only directory", GGUFOptions{ModelDir: llama.dir, Out: filepath.Join(readOnly, "m.gguf")}, []string{filepath.Join(readOnly, "m.gguf")}},
 		{"type", GGUFOptions{ModelDir: llama.dir, Type: gguf.TensorType(2)}, []string{"not supported"}},
+		{"qwen3 attention bias", GGUFOptions{ModelDir: qwen3Bias}, []string{qwen3Bias, "attention_bias", "attn_q.bias"}},
 	}
 	for _, c := range cases {
 		if c.opts.Out == "" {
