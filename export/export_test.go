@@ -646,3 +646,60 @@ func TestModelfile(t *testing.T) {
 		}
 	}
 }
+
+// TestRopeScaling checks linear scaling's metadata and Llama 3 scaling's
+// rope_freqs tensor against the factors computed here from the formula
+// (1 above the high-frequency wavelength, factor below the low one, a
+// smooth interpolation between).
+func TestRopeScaling(t *testing.T) {
+	write := func(scaling map[string]any) string {
+		dir := t.TempDir()
+		if _, err := testmodel.Write(dir, testmodel.Spec{ModelType: "llama", Vocab: 256, Hidden: 64, Heads: 2, KVHeads: 2,
+			Extra: map[string]any{"rope_theta": 500000.0, "rope_scaling": scaling}}); err != nil {
+			t.Fatal(err)
+		}
+		byteTokenizer(t, dir, "")
+		return dir
+	}
+	f, _ := export(t, write(map[string]any{"rope_type": "linear", "factor": 4.0}), "", gguf.F32)
+	if v, _ := f.Value("llama.rope.scaling.type"); v != "linear" {
+		t.Errorf("scaling type %v", v)
+	}
+	if v, _ := f.Value("llama.rope.scaling.factor"); v != float32(4) {
+		t.Errorf("scaling factor %v", v)
+	}
+	const factor, low, high, orig = 8.0, 1.0, 4.0, 64.0
+	f, _ = export(t, write(map[string]any{"rope_type": "llama3", "factor": factor, "low_freq_factor": low, "high_freq_factor": high,
+		"original_max_position_embeddings": orig}), "", gguf.F32)
+	got, err := f.Float32("rope_freqs.weight")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 16 {
+		t.Fatalf("%d factors, want head_dim/2 = 16", len(got))
+	}
+	kinds := map[string]bool{}
+	for i, g := range got {
+		freq := math.Pow(500000, -float64(2*i)/32)
+		wavelen := 2 * math.Pi / freq
+		var want float64
+		switch {
+		case wavelen < orig/high:
+			want, kinds["1"] = 1, true
+		case wavelen > orig/low:
+			want, kinds["factor"] = factor, true
+		default:
+			smooth := (orig/wavelen - low) / (high - low)
+			want, kinds["smooth"] = 1/((1-smooth)/factor+smooth), true
+		}
+		if math.Abs(float64(g)-want) > 1e-5*want {
+			t.Errorf("rope_freqs[%d] = %v, want %v", i, g, want)
+		}
+	}
+	if len(kinds) != 3 {
+		t.Errorf("the case reaches %v of the formula's three branches", kinds)
+	}
+	if _, ok := f.Value("llama.rope.scaling.type"); ok {
+		t.Error("llama3 scaling also written as rope.scaling.type")
+	}
+}
