@@ -300,3 +300,25 @@ func FuzzRead(f *testing.F) {
 		}
 	})
 }
+
+// TestLargeTensor crosses the writer's chunk and parallel split: the bytes
+// must be those of one serial Encode.
+func TestLargeTensor(t *testing.T) {
+	n := 1<<22 + 3*QK8_0
+	x := ramp(n, 5)
+	for _, typ := range []TensorType{Q8_0, F16} {
+		raw := writeFile(t, nil, []TensorInfo{{Name: "big", Dims: []uint64{uint64(n)}, Type: typ}}, [][]float32{x})
+		f, err := Read(bytes.NewReader(raw), int64(len(raw)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := f.TensorBytes("big")
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, _ := Encode(nil, typ, x)
+		if !bytes.Equal(got, want) {
+			t.Errorf("%v: the written bytes differ from a serial Encode", typ)
+		}
+	}
+}

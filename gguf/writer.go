@@ -7,6 +7,8 @@ import (
 	"fmt"
 	"io"
 	"math"
+
+	"github.com/orthotune/orthotune/kernels"
 )
 
 // TensorInfo describes one tensor of a file.
@@ -209,14 +211,26 @@ func (w *Writer) WriteTensor(data []float32) error {
 	if uint64(len(data)) != ti.Elements() {
 		return fmt.Errorf("gguf: tensor %q has %d elements (%v), got %d values", ti.Name, ti.Elements(), ti.Dims, len(data))
 	}
-	// Encode row-block by row-block to keep the buffer small.
-	const chunk = 1 << 16 // values, a multiple of every block size
+	// Encode a slice of values at a time (bounded memory), each slice split
+	// among the cores by whole blocks, then write it.
+	const chunk = 1 << 22 // values, a multiple of every block size
 	for i := 0; i < len(data); i += chunk {
-		b, err := Encode(w.buf[:0], ti.Type, data[i:min(i+chunk, len(data))])
+		part := data[i:min(i+chunk, len(data))]
+		size, err := ti.Type.Bytes(len(part))
 		if err != nil {
 			return fmt.Errorf("gguf: tensor %q: %w", ti.Name, err)
 		}
-		w.buf = b
+		if int64(cap(w.buf)) < size {
+			w.buf = make([]byte, size)
+		}
+		b := w.buf[:size]
+		bs := ti.Type.BlockSize()
+		perBlock := size / int64(len(part)/bs)
+		kernels.ParallelFor(len(part)/bs, 1<<12, func(lo, hi int) {
+			// Encode appends within the capacity of this worker's window.
+			dst := b[int64(lo)*perBlock : int64(lo)*perBlock : int64(hi)*perBlock]
+			Encode(dst, ti.Type, part[lo*bs:hi*bs])
+		})
 		if err := w.flush(b); err != nil {
 			return err
 		}
