@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"text/template"
 
 	"github.com/orthotune/orthotune/finetune"
 	"github.com/orthotune/orthotune/gguf"
@@ -618,7 +619,8 @@ func TestRefusals(t *testing.T) {
 func TestModelfile(t *testing.T) {
 	for _, c := range []struct {
 		fixture, family string
-	}{{"qwen3", "chatml"}, {"gemma3_text", "gemma"}, {"llama", ""}} {
+		stops           []string
+	}{{"qwen3", "chatml", nil}, {"gemma3_text", "gemma", nil}, {"llama", "", nil}, {"qwen2", "chatml", []string{"<|im_end|>"}}} {
 		var fx fixture
 		for _, f := range fixtures(t) {
 			if f.modelType == c.fixture {
@@ -640,6 +642,11 @@ func TestModelfile(t *testing.T) {
 		}
 		if !strings.Contains(text, "PARAMETER stop ") {
 			t.Errorf("%s: no stop parameter:\n%s", c.fixture, text)
+		}
+		for _, s := range c.stops {
+			if strings.Count(text, fmt.Sprintf("PARAMETER stop %q\n", s)) != 1 {
+				t.Errorf("%s: want one stop %q:\n%s", c.fixture, s, text)
+			}
 		}
 		if _, err := GGUF(GGUFOptions{ModelDir: fx.dir, Out: filepath.Join(filepath.Dir(out), "other.gguf"), Modelfile: true}); err == nil || !strings.Contains(err.Error(), "Modelfile") {
 			t.Errorf("%s: existing Modelfile: %v", c.fixture, err)
@@ -701,5 +708,34 @@ func TestRopeScaling(t *testing.T) {
 	}
 	if _, ok := f.Value("llama.rope.scaling.type"); ok {
 		t.Error("llama3 scaling also written as rope.scaling.type")
+	}
+}
+
+// TestOllamaTemplates renders each TEMPLATE with Go's text/template, as
+// Ollama does, on a system, user, assistant, user conversation.
+func TestOllamaTemplates(t *testing.T) {
+	type msg struct{ Role, Content string }
+	data := struct{ Messages []msg }{[]msg{{"system", "Be brief."}, {"user", "Hi"}, {"assistant", "Hello."}, {"user", "2+2?"}}}
+	want := map[string]string{
+		"chatml": "<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\nHi<|im_end|>\n<|im_start|>assistant\nHello.<|im_end|>\n" +
+			"<|im_start|>user\n2+2?<|im_end|>\n<|im_start|>assistant\n",
+		"llama3": "<|start_header_id|>system<|end_header_id|>\n\nBe brief.<|eot_id|><|start_header_id|>user<|end_header_id|>\n\nHi<|eot_id|>" +
+			"<|start_header_id|>assistant<|end_header_id|>\n\nHello.<|eot_id|><|start_header_id|>user<|end_header_id|>\n\n2+2?<|eot_id|>" +
+			"<|start_header_id|>assistant<|end_header_id|>\n\n",
+		"gemma": "<start_of_turn>user\nBe brief.<end_of_turn>\n<start_of_turn>user\nHi<end_of_turn>\n<start_of_turn>model\nHello.<end_of_turn>\n" +
+			"<start_of_turn>user\n2+2?<end_of_turn>\n<start_of_turn>model\n",
+	}
+	for family, tmpl := range ollamaTemplates {
+		tp, err := template.New(family).Parse(tmpl)
+		if err != nil {
+			t.Fatalf("%s: %v", family, err)
+		}
+		var b strings.Builder
+		if err := tp.Execute(&b, data); err != nil {
+			t.Fatalf("%s: %v", family, err)
+		}
+		if b.String() != want[family] {
+			t.Errorf("%s renders\n%q\nwant\n%q", family, b.String(), want[family])
+		}
 	}
 }
