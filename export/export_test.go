@@ -588,7 +588,10 @@ func TestRefusals(t *testing.T) {
 		_, err := GGUF(c.opts)
 		if err == nil {
 			if os.Geteuid() == 0 && c.name == "read-only directory" {
-				continue // root writes anywhere
+				// Root writes anywhere; cmd/orthotune's TestExportGGUFDiskFull
+				// fails a write part-way under a file size limit instead.
+				t.Logf("%s: root wrote into a read-only directory", c.name)
+				continue
 			}
 			t.Errorf("%s: no error", c.name)
 			continue

@@ -153,6 +153,7 @@ func GGUF(opts GGUFOptions) (*GGUFResult, error) {
 	if opts.Modelfile {
 		text, family := modelfileText(filepath.Base(out), vocab)
 		if err := atomicfile.WriteBytes(modelfile, []byte(text)); err != nil {
+			os.Remove(out) // all or nothing: no GGUF without the Modelfile asked for
 			return nil, fmt.Errorf("export: writing %s: %w", modelfile, err)
 		}
 		res.Modelfile, res.ModelfileTemplate = modelfile, family
