@@ -417,6 +417,10 @@ func TestMetadata(t *testing.T) {
 			"tokenizer.ggml.model": "gpt2", "tokenizer.ggml.pre": "gpt-2", "tokenizer.ggml.eos_token_id": uint32(0),
 			"tokenizer.ggml.add_bos_token": false,
 		}},
+		{"qwen3", map[string]any{
+			"general.architecture": "qwen3", "qwen3.attention.key_length": uint32(32), "qwen3.attention.value_length": uint32(32),
+			"qwen3.rope.freq_base": float32(1e6), "qwen3.context_length": uint32(128), "tokenizer.chat_template": "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}",
+		}},
 		{"gpt2", map[string]any{
 			"gpt2.context_length": uint32(64), "gpt2.embedding_length": uint32(64), "gpt2.feed_forward_length": uint32(256),
 			"gpt2.attention.head_count": uint32(4), "gpt2.attention.layer_norm_epsilon": float32(1e-5),
@@ -739,6 +743,28 @@ func TestOllamaTemplates(t *testing.T) {
 		}
 		if b.String() != want[family] {
 			t.Errorf("%s renders\n%q\nwant\n%q", family, b.String(), want[family])
+		}
+	}
+}
+
+// TestGemma3Softcap: final_logit_softcapping reaches the metadata, and is
+// absent when null.
+func TestGemma3Softcap(t *testing.T) {
+	dir := t.TempDir()
+	if _, err := testmodel.Write(dir, testmodel.Spec{ModelType: "gemma3_text", Vocab: 256, Extra: map[string]any{"final_logit_softcapping": 30.0}}); err != nil {
+		t.Fatal(err)
+	}
+	byteTokenizer(t, dir, "")
+	f, _ := export(t, dir, "", gguf.F32)
+	if v, ok := f.Value("gemma3.final_logit_softcapping"); !ok || v != float32(30) {
+		t.Errorf("final_logit_softcapping %v", v)
+	}
+	for _, fx := range fixtures(t) {
+		if fx.modelType == "gemma3_text" {
+			f, _ := export(t, fx.dir, "", gguf.F32)
+			if v, ok := f.Value("gemma3.final_logit_softcapping"); ok {
+				t.Errorf("null softcapping written as %v", v)
+			}
 		}
 	}
 }
