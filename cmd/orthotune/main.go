@@ -36,6 +36,7 @@ type command struct {
 var commands = map[string]command{
 	"forward":       {"run a model (optionally through a PEFT adapter) on token ids; write logits and loss", runForward},
 	"grad":          {"gradient of the next-token loss for every tensor of a PEFT adapter", runGrad},
+	"export":        {"write the model (adapter merged) as a GGUF file for llama.cpp and Ollama, with a Modelfile", runExport},
 	"merge":         {"fold a PEFT adapter into its model; write a standalone Hugging Face model directory", runMerge},
 	"inspect":       {"describe a PEFT adapter: method, targets, layers, orthogonality, hyperspherical energy", runInspect},
 	"bench":         {"train a random model on random tokens; print tokens/s, step time, peak RSS as one JSON line", runBench},
