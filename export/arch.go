@@ -5,6 +5,7 @@ import (
 	"io"
 	"log/slog"
 	"math"
+	"path/filepath"
 	"slices"
 	"sort"
 	"strconv"
@@ -183,10 +184,25 @@ func newPlan(arch archSpec, cfg *model.Config, m model.CausalLM, v *vocab, dir, 
 		if err := ropeScalingKV(p, a, cfg, dir, nil, nil); err != nil {
 			return nil, err
 		}
+		// llama.cpp's gemma3 graph does not read these from the file: it
+		// makes every sixth layer global, the sliding ones with RoPE base
+		// 10000, and scales queries by 1/√head_dim. A model that differs
+		// would run as another model there (measured: logits off by a
+		// third of their scale), so it is refused rather than exported.
 		scale := 1 / math.Sqrt(float64(gc.HeadDim))
-		if !standard || local != 10_000 || math.Abs(gc.AttnScale-scale) > 1e-6*scale {
-			slog.Warn("this Gemma 3 differs from what llama.cpp's gemma3 graph assumes (sliding layers five in six, local RoPE base 10000, query_pre_attn_scalar = head_dim); llama.cpp versions that ignore the metadata written for it will compute differently",
-				"dir", dir, "sliding_window_pattern", pattern, "rope_local_base_freq", local, "query_pre_attn_scalar", 1/(gc.AttnScale*gc.AttnScale))
+		var differs []string
+		if !standard {
+			differs = append(differs, fmt.Sprintf("layer_types / sliding_window_pattern (sliding layers %v; llama.cpp: every sixth layer global)", pattern))
+		}
+		if local != 10_000 {
+			differs = append(differs, fmt.Sprintf("rope_local_base_freq %g (llama.cpp: 10000)", local))
+		}
+		if math.Abs(gc.AttnScale-scale) > 1e-6*scale {
+			differs = append(differs, fmt.Sprintf("query_pre_attn_scalar %.6g (llama.cpp: head_dim %d)", 1/(gc.AttnScale*gc.AttnScale), gc.HeadDim))
+		}
+		if len(differs) > 0 {
+			return nil, fmt.Errorf("%s: %s differs from what llama.cpp's gemma3 graph computes, which would run another model: %s",
+				dir, filepath.Join(dir, "config.json"), strings.Join(differs, "; "))
 		}
 		heads, headDim = gc.Heads, gc.HeadDim
 	default:

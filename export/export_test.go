@@ -129,10 +129,37 @@ func fixtures(t testing.TB) []fixture {
 		ref("gpt2", "../testdata/peft-ref/model/gpt2", 2, true, "", "lora", "oft",
 			"../testdata/peft-ref-ortho/model/gpt2/boft_conv1d", "../testdata/peft-ref-ortho/model/gpt2/hra_conv1d"),
 		ref("qwen3", "../testdata/peft-ref-models/model/qwen3", 0, false, "{% for m in messages %}<|im_start|>{{ m.role }}\n{{ m.content }}<|im_end|>\n{% endfor %}", "oft"),
-		ref("gemma3_text", "../testdata/peft-ref-models/model/gemma3", 4, true, "{{ bos_token }}{% for m in messages %}<start_of_turn>{{ m.role }}\n{{ m.content }}<end_of_turn>\n{% endfor %}", "oft"),
+		llamaCppGemma3(t, ref("gemma3_text", "../testdata/peft-ref-models/model/gemma3", 4, true, "{{ bos_token }}{% for m in messages %}<start_of_turn>{{ m.role }}\n{{ m.content }}<end_of_turn>\n{% endfor %}", "oft")),
 		{modelType: "mistral", dir: mistral, layers: 2, vocab: 32000},
 		{modelType: "qwen2", dir: qwen2, layers: 1, vocab: 151680, tied: true},
 	}
+}
+
+// llamaCppGemma3 rewrites the reference Gemma 3's config (sliding and
+// global layers alternating, query_pre_attn_scalar 24 ≠ head_dim 32) into
+// what llama.cpp's gemma3 graph computes — every sixth layer global, so
+// all four sliding here, and query_pre_attn_scalar = head_dim — which
+// changes no tensor (the unmodified config is refused: TestRefusals).
+func llamaCppGemma3(t testing.TB, f fixture) fixture {
+	t.Helper()
+	path := filepath.Join(f.dir, "config.json")
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var cfg map[string]any
+	if err := json.Unmarshal(b, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	cfg["layer_types"] = []string{"sliding_attention", "sliding_attention", "sliding_attention", "sliding_attention"}
+	cfg["query_pre_attn_scalar"] = cfg["head_dim"]
+	if b, err = json.Marshal(cfg); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return f
 }
 
 // hfSource is the test's own spelling of where a GGUF tensor comes from.
@@ -428,7 +455,7 @@ func TestMetadata(t *testing.T) {
 		{"gemma3_text", map[string]any{
 			"gemma3.attention.key_length": uint32(32), "gemma3.attention.value_length": uint32(32), "gemma3.attention.sliding_window": uint32(8),
 			"gemma3.rope.freq_base": float32(1e6), "gemma3.rope.freq_base_swa": float32(1e4),
-			"gemma3.attention.sliding_window_pattern": []bool{true, false, true, false}, "gemma3.attention.head_count_kv": uint32(1),
+			"gemma3.attention.sliding_window_pattern": []bool{true, true, true, true}, "gemma3.attention.head_count_kv": uint32(1),
 		}},
 		{"mistral", map[string]any{
 			"general.architecture": "llama", "tokenizer.ggml.model": "llama", "tokenizer.ggml.bos_token_id": uint32(1),
@@ -563,6 +590,8 @@ func TestRefusals(t *testing.T) {
 	os.WriteFile(filepath.Join(wordpiece, "tokenizer.json"), []byte(`{"model":{"type":"WordPiece","vocab":{}}}`), 0o644)
 	unknownArch := t.TempDir()
 	testmodel.Write(unknownArch, testmodel.Spec{ModelType: "llama", Extra: map[string]any{"model_type": "falcon"}})
+	gemmaPattern := copyModel(t, "../testdata/peft-ref-models/model/gemma3")
+	byteTokenizer(t, gemmaPattern, "")
 	qwen3Bias := t.TempDir()
 	testmodel.Write(qwen3Bias, testmodel.Spec{ModelType: "qwen3", AttentionBias: true, Vocab: 256})
 	byteTokenizer(t, qwen3Bias, "")
@@ -584,6 +613,7 @@ func TestRefusals(t *testing.T) {
 		{"read-only directory", GGUFOptions{ModelDir: llama.dir, Out: filepath.Join(readOnly, "m.gguf")}, []string{filepath.Join(readOnly, "m.gguf")}},
 		{"type", GGUFOptions{ModelDir: llama.dir, Type: gguf.TensorType(2)}, []string{"not supported"}},
 		{"qwen3 attention bias", GGUFOptions{ModelDir: qwen3Bias}, []string{qwen3Bias, "attention_bias", "attn_q.bias"}},
+		{"gemma3 llama.cpp does not compute", GGUFOptions{ModelDir: gemmaPattern}, []string{gemmaPattern, "layer_types", "query_pre_attn_scalar 24"}},
 	}
 	for _, c := range cases {
 		if c.opts.Out == "" {
@@ -751,7 +781,8 @@ func TestOllamaTemplates(t *testing.T) {
 // absent when null.
 func TestGemma3Softcap(t *testing.T) {
 	dir := t.TempDir()
-	if _, err := testmodel.Write(dir, testmodel.Spec{ModelType: "gemma3_text", Vocab: 256, Extra: map[string]any{"final_logit_softcapping": 30.0}}); err != nil {
+	if _, err := testmodel.Write(dir, testmodel.Spec{ModelType: "gemma3_text", Vocab: 256, HeadDim: 8, Extra: map[string]any{
+		"final_logit_softcapping": 30.0, "sliding_window_pattern": 6, "query_pre_attn_scalar": 8}}); err != nil {
 		t.Fatal(err)
 	}
 	byteTokenizer(t, dir, "")
