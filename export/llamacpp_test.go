@@ -113,8 +113,8 @@ func llamaTinyModel(spec testmodel.Spec) func(t *testing.T) string {
 // is not among them: its layers alternate sliding and full attention and
 // its query_pre_attn_scalar is not head_dim, which the pinned llama.cpp's
 // gemma3 graph does not read from the file (it assumes five sliding layers
-// in six and scales by head_dim^-½), so llama.cpp computes another model
-// (the exporter warns). The tiny Gemma 3 here has six layers, five sliding
+// in six and scales by head_dim^-½), so llama.cpp would compute another model
+// (the exporter refuses it). The tiny Gemma 3 here has six layers, five sliding
 // with a window of 8 (shorter than the sequences compared), and
 // query_pre_attn_scalar = head_dim.
 var llamaCases = []llamaCase{
