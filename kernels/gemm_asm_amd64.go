@@ -1,0 +1,71 @@
+//go:build amd64 && !purego
+
+package kernels
+
+import (
+	"errors"
+
+	"golang.org/x/sys/cpu"
+)
+
+// The amd64 micro-kernels (gemm_asm_amd64.s). Both keep their whole tile of
+// C in vector registers, load the packed sliver of B with aligned vector
+// loads and broadcast each element of A from memory (VBROADCASTSS m32, a
+// load-port operation that does not compete with the FMAs for an execution
+// port).
+//
+//   - AVX2+FMA, 6×16: 12 ymm accumulators, 2 for B, 2 for broadcasts (all
+//     16). Per step of k, 2 loads and 6 broadcasts feed 12 FMAs.
+//   - AVX-512F, 14×32: 28 zmm accumulators, 2 for B, 2 for broadcasts (all
+//     32). Per step, 2 loads and 14 broadcasts feed 28 FMAs.
+//
+// Blocking: the kc×nr sliver of B must stay in L1 with the sliver of A
+// streaming past it (AVX2, kc 256: 16 KiB + 6 KiB of a 32 KiB L1; AVX-512,
+// kc 192: 24 KiB + 10.5 KiB, which a 32 KiB L1 (Zen 4) still holds and a
+// 48 KiB one comfortably), and the mc×kc block of A in L2 (144 KiB and
+// 126 KiB).
+var (
+	asmAVX2 = asmKernel{name: "avx2", mr: 6, nr: 16, kc: 256, mc: 144, nc: 1024,
+		micro: gemmMicro6x16AVX2}
+	asmAVX512 = asmKernel{name: "avx512", mr: 14, nr: 32, kc: 192, mc: 168, nc: 1024,
+		micro: gemmMicro14x32AVX512}
+)
+
+// asmKernels lists the micro-kernels this CPU can run, fastest first.
+func asmKernels() []*asmKernel {
+	var out []*asmKernel
+	if cpu.X86.HasAVX512F {
+		out = append(out, &asmAVX512)
+	}
+	if cpu.X86.HasAVX2 && cpu.X86.HasFMA {
+		out = append(out, &asmAVX2)
+	}
+	return out
+}
+
+// asmKernelForCPU returns the fastest micro-kernel this CPU (and OS: the
+// feature bits count only where the OS saves the vector registers) runs,
+// or an error naming what it lacks.
+func asmKernelForCPU() (*asmKernel, error) {
+	if ks := asmKernels(); len(ks) > 0 {
+		return ks[0], nil
+	}
+	if !cpu.X86.HasAVX2 {
+		return nil, errors.New("CPU lacks AVX2")
+	}
+	return nil, errors.New("CPU lacks FMA")
+}
+
+// gemmMicro6x16AVX2 is asmKernel.micro for AVX2+FMA, mr = 6, nr = 16.
+//
+//go:noescape
+func gemmMicro6x16AVX2(a, b *float32, kc int, c *float32, ldc uintptr, ab *[2]float32, mode asmMode)
+
+// gemmMicro14x32AVX512 is asmKernel.micro for AVX-512F, mr = 14, nr = 32.
+//
+//go:noescape
+func gemmMicro14x32AVX512(a, b *float32, kc int, c *float32, ldc uintptr, ab *[2]float32, mode asmMode)
+
+// asmAllAMD64 lists every amd64 micro-kernel, whether or not the CPU runs
+// it (for tests).
+func asmAllAMD64() []*asmKernel { return []*asmKernel{&asmAVX512, &asmAVX2} }

@@ -1,0 +1,281 @@
+//go:build amd64 && !purego
+
+#include "textflag.h"
+
+// Micro-kernels of the assembly GEMM backend (see gemm_asm.go and
+// gemm_asm_amd64.go). Each computes one mr×nr tile
+//
+//	T = alpha·Σ_p a[p]ᵀ·b[p]
+//
+// over kc ≥ 1 steps of a packed sliver of A (kc steps of mr floats) and one
+// of B (kc steps of nr floats), then writes it into C, whose rows are ldc
+// bytes apart, as mode says: 0 (asmSet) C = T, without reading C;
+// 1 (asmScale) C = fma(beta, C, T); 2 (asmAdd) C = C + T. The accumulators
+// start at zero and add the products of each step in order, one FMA per
+// lane, so every element sees the same operations in every tile.
+//
+// Arguments: a+0, b+8, kc+16, c+24, ldc+32, ab+40 (→ alpha, beta), mode+48.
+// General registers: SI a, DI b, CX kc, BX steps of the unrolled loop,
+// DX c, R8 ldc, R9 ab, R10 mode.
+
+// One step of k of the 6×16 kernel at byte offsets ao into A and bo into B:
+// Y12, Y13 hold the step's 16 values of B, Y14 and Y15 take turns holding
+// a broadcast value of A, and row r of the tile accumulates in Y(2r) (columns
+// 0–7) and Y(2r+1) (columns 8–15).
+#define AVX2_ROW(ao, t, c0, c1) \
+	VBROADCASTSS ao(SI), t; \
+	VFMADD231PS  Y12, t, c0; \
+	VFMADD231PS  Y13, t, c1
+
+#define AVX2_STEP(ao, bo) \
+	VMOVUPS bo(DI), Y12; \
+	VMOVUPS bo+32(DI), Y13; \
+	AVX2_ROW(ao, Y14, Y0, Y1); \
+	AVX2_ROW(ao+4, Y15, Y2, Y3); \
+	AVX2_ROW(ao+8, Y14, Y4, Y5); \
+	AVX2_ROW(ao+12, Y15, Y6, Y7); \
+	AVX2_ROW(ao+16, Y14, Y8, Y9); \
+	AVX2_ROW(ao+20, Y15, Y10, Y11)
+
+// Writes of one row (two vectors) of the tile to C at DX, then DX += ldc.
+#define AVX2_SET(c0, c1) \
+	VMOVUPS c0, (DX); \
+	VMOVUPS c1, 32(DX); \
+	ADDQ    R8, DX
+
+#define AVX2_SCALE(c0, c1) \
+	VFMADD231PS (DX), Y13, c0; \
+	VFMADD231PS 32(DX), Y13, c1; \
+	AVX2_SET(c0, c1)
+
+#define AVX2_ADD(c0, c1) \
+	VADDPS (DX), c0, c0; \
+	VADDPS 32(DX), c1, c1; \
+	AVX2_SET(c0, c1)
+
+// func gemmMicro6x16AVX2(a, b *float32, kc int, c *float32, ldc uintptr, ab *[2]float32, mode asmMode)
+//
+// Vector registers: Y0–Y11 the 6×16 tile (row r in Y(2r), Y(2r+1)),
+// Y12–Y13 the current step of B (then alpha and beta), Y14–Y15 broadcasts
+// of A. The loop runs four steps at a time, then the remaining kc mod 4.
+TEXT ·gemmMicro6x16AVX2(SB), NOSPLIT, $0-56
+	MOVQ a+0(FP), SI
+	MOVQ b+8(FP), DI
+	MOVQ kc+16(FP), CX
+	MOVQ c+24(FP), DX
+	MOVQ ldc+32(FP), R8
+	MOVQ ab+40(FP), R9
+	MOVQ mode+48(FP), R10
+
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	VXORPS Y8, Y8, Y8
+	VXORPS Y9, Y9, Y9
+	VXORPS Y10, Y10, Y10
+	VXORPS Y11, Y11, Y11
+
+	MOVQ CX, BX
+	SHRQ $2, BX
+	JZ   avx2tail
+
+avx2loop4:
+	AVX2_STEP(0, 0)
+	AVX2_STEP(24, 64)
+	AVX2_STEP(48, 128)
+	AVX2_STEP(72, 192)
+	ADDQ $96, SI
+	ADDQ $256, DI
+	DECQ BX
+	JNZ  avx2loop4
+
+avx2tail:
+	ANDQ $3, CX
+	JZ   avx2store
+
+avx2loop1:
+	AVX2_STEP(0, 0)
+	ADDQ $24, SI
+	ADDQ $64, DI
+	DECQ CX
+	JNZ  avx2loop1
+
+avx2store:
+	VBROADCASTSS (R9), Y12  // alpha
+	VBROADCASTSS 4(R9), Y13 // beta
+	VMULPS       Y12, Y0, Y0
+	VMULPS       Y12, Y1, Y1
+	VMULPS       Y12, Y2, Y2
+	VMULPS       Y12, Y3, Y3
+	VMULPS       Y12, Y4, Y4
+	VMULPS       Y12, Y5, Y5
+	VMULPS       Y12, Y6, Y6
+	VMULPS       Y12, Y7, Y7
+	VMULPS       Y12, Y8, Y8
+	VMULPS       Y12, Y9, Y9
+	VMULPS       Y12, Y10, Y10
+	VMULPS       Y12, Y11, Y11
+	CMPQ         R10, $1
+	JEQ          avx2scale
+	JGT          avx2add
+	AVX2_SET(Y0, Y1)
+	AVX2_SET(Y2, Y3)
+	AVX2_SET(Y4, Y5)
+	AVX2_SET(Y6, Y7)
+	AVX2_SET(Y8, Y9)
+	AVX2_SET(Y10, Y11)
+	VZEROUPPER
+	RET
+
+avx2scale:
+	AVX2_SCALE(Y0, Y1)
+	AVX2_SCALE(Y2, Y3)
+	AVX2_SCALE(Y4, Y5)
+	AVX2_SCALE(Y6, Y7)
+	AVX2_SCALE(Y8, Y9)
+	AVX2_SCALE(Y10, Y11)
+	VZEROUPPER
+	RET
+
+avx2add:
+	AVX2_ADD(Y0, Y1)
+	AVX2_ADD(Y2, Y3)
+	AVX2_ADD(Y4, Y5)
+	AVX2_ADD(Y6, Y7)
+	AVX2_ADD(Y8, Y9)
+	AVX2_ADD(Y10, Y11)
+	VZEROUPPER
+	RET
+
+// One step of k of the 14×32 kernel at byte offsets ao into A and bo into
+// B: Z28, Z29 hold the step's 32 values of B, Z30 and Z31 take turns
+// holding a broadcast value of A, and row r of the tile accumulates in
+// Z(2r) (columns 0–15) and Z(2r+1) (columns 16–31).
+#define AVX512_ROW(ao, t, c0, c1) \
+	VBROADCASTSS ao(SI), t; \
+	VFMADD231PS  Z28, t, c0; \
+	VFMADD231PS  Z29, t, c1
+
+#define AVX512_STEP(ao, bo) \
+	VMOVUPS bo(DI), Z28; \
+	VMOVUPS bo+64(DI), Z29; \
+	AVX512_ROW(ao, Z30, Z0, Z1); \
+	AVX512_ROW(ao+4, Z31, Z2, Z3); \
+	AVX512_ROW(ao+8, Z30, Z4, Z5); \
+	AVX512_ROW(ao+12, Z31, Z6, Z7); \
+	AVX512_ROW(ao+16, Z30, Z8, Z9); \
+	AVX512_ROW(ao+20, Z31, Z10, Z11); \
+	AVX512_ROW(ao+24, Z30, Z12, Z13); \
+	AVX512_ROW(ao+28, Z31, Z14, Z15); \
+	AVX512_ROW(ao+32, Z30, Z16, Z17); \
+	AVX512_ROW(ao+36, Z31, Z18, Z19); \
+	AVX512_ROW(ao+40, Z30, Z20, Z21); \
+	AVX512_ROW(ao+44, Z31, Z22, Z23); \
+	AVX512_ROW(ao+48, Z30, Z24, Z25); \
+	AVX512_ROW(ao+52, Z31, Z26, Z27)
+
+#define AVX512_SET(c0, c1) \
+	VMOVUPS c0, (DX); \
+	VMOVUPS c1, 64(DX); \
+	ADDQ    R8, DX
+
+#define AVX512_SCALE(c0, c1) \
+	VFMADD231PS (DX), Z29, c0; \
+	VFMADD231PS 64(DX), Z29, c1; \
+	AVX512_SET(c0, c1)
+
+#define AVX512_ADD(c0, c1) \
+	VADDPS (DX), c0, c0; \
+	VADDPS 64(DX), c1, c1; \
+	AVX512_SET(c0, c1)
+
+#define AVX512_ALL(op) \
+	op(Z0, Z1); \
+	op(Z2, Z3); \
+	op(Z4, Z5); \
+	op(Z6, Z7); \
+	op(Z8, Z9); \
+	op(Z10, Z11); \
+	op(Z12, Z13); \
+	op(Z14, Z15); \
+	op(Z16, Z17); \
+	op(Z18, Z19); \
+	op(Z20, Z21); \
+	op(Z22, Z23); \
+	op(Z24, Z25); \
+	op(Z26, Z27)
+
+#define AVX512_ZERO(c0, c1) \
+	VPXORD c0, c0, c0; \
+	VPXORD c1, c1, c1
+
+#define AVX512_ALPHA(c0, c1) \
+	VMULPS Z28, c0, c0; \
+	VMULPS Z28, c1, c1
+
+// func gemmMicro14x32AVX512(a, b *float32, kc int, c *float32, ldc uintptr, ab *[2]float32, mode asmMode)
+//
+// Vector registers: Z0–Z27 the 14×32 tile (row r in Z(2r), Z(2r+1)),
+// Z28–Z29 the current step of B (then alpha and beta), Z30–Z31 broadcasts
+// of A. The loop runs four steps at a time, then the remaining kc mod 4.
+TEXT ·gemmMicro14x32AVX512(SB), NOSPLIT, $0-56
+	MOVQ a+0(FP), SI
+	MOVQ b+8(FP), DI
+	MOVQ kc+16(FP), CX
+	MOVQ c+24(FP), DX
+	MOVQ ldc+32(FP), R8
+	MOVQ ab+40(FP), R9
+	MOVQ mode+48(FP), R10
+
+	AVX512_ALL(AVX512_ZERO)
+
+	MOVQ CX, BX
+	SHRQ $2, BX
+	JZ   avx512tail
+
+avx512loop4:
+	AVX512_STEP(0, 0)
+	AVX512_STEP(56, 128)
+	AVX512_STEP(112, 256)
+	AVX512_STEP(168, 384)
+	ADDQ $224, SI
+	ADDQ $512, DI
+	DECQ BX
+	JNZ  avx512loop4
+
+avx512tail:
+	ANDQ $3, CX
+	JZ   avx512store
+
+avx512loop1:
+	AVX512_STEP(0, 0)
+	ADDQ $56, SI
+	ADDQ $128, DI
+	DECQ CX
+	JNZ  avx512loop1
+
+avx512store:
+	VBROADCASTSS (R9), Z28  // alpha
+	VBROADCASTSS 4(R9), Z29 // beta
+	AVX512_ALL(AVX512_ALPHA)
+	CMPQ         R10, $1
+	JEQ          avx512scale
+	JGT          avx512add
+	AVX512_ALL(AVX512_SET)
+	VZEROUPPER
+	RET
+
+avx512scale:
+	AVX512_ALL(AVX512_SCALE)
+	VZEROUPPER
+	RET
+
+avx512add:
+	AVX512_ALL(AVX512_ADD)
+	VZEROUPPER
+	RET
