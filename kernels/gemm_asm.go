@@ -241,18 +241,20 @@ func packAAsm(mr int, dst []float32, trans bool, a []float32, lda, i0, mc, p0, k
 			}
 			continue
 		}
-		// A is m×k: one contiguous row of op(A) per r, scattered mr apart.
-		for r := range h {
-			row := a[(i+r)*lda+p0:][:kc]
-			dr := d[r:]
-			for p, v := range row {
-				dr[p*mr] = v
+		// A is m×k: step p gathers element p of h rows lda apart. The
+		// slices above bound every address (the last row's last element is
+		// a[(i+h-1)*lda+p0+kc-1]), so the loop reads through pointers
+		// without bounds checks.
+		_ = a[(i+h-1)*lda+p0+kc-1]
+		src := unsafe.Pointer(&a[i*lda+p0])
+		stride := uintptr(lda) * 4
+		for p := range kc {
+			dp := d[p*mr:][:mr]
+			s := unsafe.Add(src, p*4)
+			for r := range h {
+				dp[r] = *(*float32)(unsafe.Add(s, uintptr(r)*stride))
 			}
-		}
-		for r := h; r < mr; r++ {
-			for p := range kc {
-				d[p*mr+r] = 0
-			}
+			clear(dp[h:])
 		}
 	}
 }

@@ -16,7 +16,7 @@
 //
 // Arguments: a+0, b+8, kc+16, c+24, ldc+32, ab+40 (→ alpha, beta), mode+48.
 // General registers: SI a, DI b, CX kc, BX steps of the unrolled loop,
-// DX c, R8 ldc, R9 ab, R10 mode.
+// DX c, R8 ldc, R9 ab, R10 mode, R11 rows of C to prefetch.
 
 // One step of k of the 6×16 kernel at byte offsets ao into A and bo into B:
 // Y12, Y13 hold the step's 16 values of B, Y14 and Y15 take turns holding
@@ -53,6 +53,13 @@
 	VADDPS 32(DX), c1, c1; \
 	AVX2_SET(c0, c1)
 
+// Prefetch of one row of the tile of C at R11 (64 bytes, on at most two
+// cache lines), then R11 += ldc.
+#define AVX2_PREFETCH \
+	PREFETCHT0 (R11); \
+	PREFETCHT0 63(R11); \
+	ADDQ       R8, R11
+
 // func gemmMicro6x16AVX2(a, b *float32, kc int, c *float32, ldc uintptr, ab *[2]float32, mode asmMode)
 //
 // Vector registers: Y0–Y11 the 6×16 tile (row r in Y(2r), Y(2r+1)),
@@ -66,6 +73,15 @@ TEXT ·gemmMicro6x16AVX2(SB), NOSPLIT, $0-56
 	MOVQ ldc+32(FP), R8
 	MOVQ ab+40(FP), R9
 	MOVQ mode+48(FP), R10
+
+	// Ask for the tile of C now, so that its misses overlap the loop.
+	MOVQ DX, R11
+	AVX2_PREFETCH
+	AVX2_PREFETCH
+	AVX2_PREFETCH
+	AVX2_PREFETCH
+	AVX2_PREFETCH
+	AVX2_PREFETCH
 
 	VXORPS Y0, Y0, Y0
 	VXORPS Y1, Y1, Y1
@@ -214,6 +230,14 @@ avx2add:
 	VPXORD c0, c0, c0; \
 	VPXORD c1, c1, c1
 
+// Prefetch of one row of the tile of C at R11 (128 bytes, on at most
+// three cache lines), then R11 += ldc; c0 and c1 are unused.
+#define AVX512_PREFETCH(c0, c1) \
+	PREFETCHT0 (R11); \
+	PREFETCHT0 64(R11); \
+	PREFETCHT0 127(R11); \
+	ADDQ       R8, R11
+
 #define AVX512_ALPHA(c0, c1) \
 	VMULPS Z28, c0, c0; \
 	VMULPS Z28, c1, c1
@@ -232,6 +256,9 @@ TEXT ·gemmMicro14x32AVX512(SB), NOSPLIT, $0-56
 	MOVQ ab+40(FP), R9
 	MOVQ mode+48(FP), R10
 
+	// Ask for the tile of C now, so that its misses overlap the loop.
+	MOVQ DX, R11
+	AVX512_ALL(AVX512_PREFETCH)
 	AVX512_ALL(AVX512_ZERO)
 
 	MOVQ CX, BX

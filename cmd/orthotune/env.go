@@ -16,8 +16,9 @@ import (
 
 const envSynopsis = "env [--json] [--peak]\n\n" +
 	"Describes what orthotune will compute with on this machine: CPU, cores and threads, and every GEMM\n" +
-	"backend (system BLAS, SIMD kernel, portable Go) with whether it loads and which one is in use\n" +
-	"(ORTHOTUNE_GEMM=blas|simd|go forces one). --peak also measures the CPU's float32 FMA throughput\n" +
+	"backend (system BLAS, assembly micro-kernels, SIMD kernel, portable Go) with whether it loads,\n" +
+	"which one is in use and why (ORTHOTUNE_GEMM=blas|asm|simd|go forces one). --peak also measures\n" +
+	"the CPU's float32 FMA throughput\n" +
 	"(needs the SIMD build)."
 
 // envReport is what env prints.
@@ -30,6 +31,7 @@ type envReport struct {
 	Cores       int                `json:"cores"`
 	Threads     int                `json:"threads"`
 	Gemm        string             `json:"gemm"`
+	GemmReason  string             `json:"gemm_reason"` // forced, or the first available and why not the others
 	GemmEnv     string             `json:"gemm_env,omitempty"`
 	Backends    []kernels.Backend  `json:"backends"`
 	PeakGFLOPS  map[string]float64 `json:"peak_gflops,omitempty"` // threads → measured GFLOP/s
@@ -45,7 +47,7 @@ func runEnv(args []string, stdout, stderr io.Writer) error {
 	}
 	r := envReport{GoVersion: runtime.Version(), OS: runtime.GOOS, Arch: runtime.GOARCH, CPU: cpuModel(),
 		CPUFeatures: cpuFeatures(), Cores: runtime.NumCPU(), Threads: kernels.Threads(),
-		Gemm: kernels.GemmKernel(), GemmEnv: os.Getenv(kernels.GemmEnv), Backends: kernels.GemmBackends()}
+		Gemm: kernels.GemmKernel(), GemmReason: kernels.GemmKernelReason(), GemmEnv: os.Getenv(kernels.GemmEnv), Backends: kernels.GemmBackends()}
 	if *peak {
 		r.PeakGFLOPS = map[string]float64{}
 		for _, t := range uniqueInts(1, kernels.Threads()) {
@@ -71,6 +73,7 @@ func runEnv(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "   (%s=%s)", kernels.GemmEnv, r.GemmEnv)
 	}
 	fmt.Fprintln(stdout)
+	fmt.Fprintf(stdout, "  why     %s\n", r.GemmReason)
 	for _, b := range r.Backends {
 		mark := " "
 		if b.Selected {
