@@ -4,6 +4,7 @@ package kernels
 
 import (
 	"sync"
+	"sync/atomic"
 	"unsafe"
 )
 
@@ -14,21 +15,21 @@ import (
 //
 // Loop order, outermost first: panels of nc columns of op(B) (jc); panels
 // of kc steps of k (pc), for which a kc×nc block of op(B) is packed into
-// slivers of nr columns; blocks of mc rows of op(A) (ic), packed into
-// slivers of mr rows; then for each sliver of B (jr) every sliver of A
-// (ir), so that the kc×nr sliver of B stays in L1 while the packed block
-// of A streams past it from L2. The micro-kernel writes its mr×nr tile
-// straight into C, applying alpha and, on the first panel of k, beta;
-// later panels add to C. Tiles at the ragged edges of C are computed by
-// the same micro-kernel into a scratch tile, from slivers padded with
-// zeros.
+// slivers of nr columns; groups of rows of op(A) (ic), packed into slivers
+// of mr rows; then units of mc rows by a few slivers of B, in which for
+// each sliver of B (jr) the micro-kernel sweeps every sliver of A (ir), so
+// that the kc×nr sliver of B stays in L1 while the mc×kc block of A
+// streams past it from L2. The micro-kernel writes its mr×nr tile straight
+// into C, applying alpha and, on the first panel of k, beta; later panels
+// add to C. Tiles at the ragged edges of C are computed by the same
+// micro-kernel into a scratch tile, from slivers padded with zeros.
 //
-// Goroutines split C into strips of whole micro-tiles (rows of mr or
-// columns of nr, see asmSplitRows), each packing its own operands. Every
-// element of C sees the same sequence of operations whichever strip it
-// falls in: the panels of k do not depend on the split and are applied in
-// order, and the lanes of a tile are computed independently. So results do
-// not depend on Threads().
+// Goroutines pack each panel together and then share out its units (see
+// gemmAsmWith). Every element of C sees the same sequence of operations
+// whichever goroutine computes it: the tiles lie on the same grid and the
+// panels of k are the same and reach it in order, whatever the number of
+// threads, and the lanes of a tile are computed independently. So results
+// do not depend on Threads().
 
 // An asmKernel is one register-blocked micro-kernel and its cache blocking.
 type asmKernel struct {
@@ -54,8 +55,8 @@ const (
 	asmAdd                  // C = C + T (later panels)
 )
 
-// asmGrainFlops is the least work (2·m·n·k) worth handing to another
-// goroutine, which packs its own copy of the shared operand.
+// asmGrainFlops is the least work (2·m·n·k of a panel) worth handing to
+// another goroutine.
 const asmGrainFlops = 4 << 20
 
 // asmBackend returns the assembly backend, or an error naming what the CPU
@@ -83,97 +84,122 @@ func gemmAsm(kr *asmKernel, transA, transB bool, m, n, k int, alpha float32, a [
 }
 
 // gemmAsmWith computes the product with kernel kr, whatever its shape.
+//
+// For each panel of op(B) (jc, pc) and each group of up to asmRowsMax rows
+// of op(A) (ic), the goroutines first pack the slivers of both operands
+// together (pack: each takes a share of the slivers), then compute the
+// tiles of C together (compute: each claims units of mc rows by ncu
+// columns from a shared counter until none are left, so a goroutine slowed
+// by anything else on its core is helped rather than waited for). Each
+// operand is packed once whatever the number of threads, and ParallelFor's
+// return separates the phases and the panels: the panels of k reach every
+// tile of C one after another, in order.
 func gemmAsmWith(kr *asmKernel, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	j := asmJobPool.Get().(*asmJob)
 	j.asmCall = asmCall{
 		kern: kr, transA: transA, transB: transB,
-		splitRows: asmSplitRows(kr, transA, transB, m, n, k, Threads()),
-		m:         m, n: n, k: k,
+		m: m, n: n, k: k,
 		ab: [2]float32{alpha, beta},
 		a:  a, b: b, c: c,
 		lda: lda, ldb: ldb, ldc: ldc,
 	}
-	units, unitFlops := (n+kr.nr-1)/kr.nr, 2*kr.nr*m*k
-	if j.splitRows {
-		units, unitFlops = (m+kr.mr-1)/kr.mr, 2*kr.mr*n*k
+	rowsMax := asmRowsMax(kr)
+	if n := (min(m, rowsMax) + kr.mr - 1) / kr.mr * kr.mr * kr.kc; len(j.packedA) < n {
+		j.packedA = alignedFloats64(n)
 	}
-	ParallelFor(units, 1+asmGrainFlops/unitFlops, j.run)
+	if n := kr.kc * kr.nc; len(j.packedB) < n {
+		j.packedB = alignedFloats64(n)
+	}
+	threads := Threads()
+	for jc := 0; jc < n; jc += kr.nc {
+		j.jc, j.nc = jc, min(kr.nc, n-jc)
+		for pc := 0; pc < k; pc += kr.kc {
+			j.pc, j.kc = pc, min(kr.kc, k-pc)
+			j.mode = asmAdd
+			if pc == 0 {
+				j.mode = asmScale
+				if beta == 0 {
+					j.mode = asmSet
+				}
+			}
+			for ic := 0; ic < m; ic += rowsMax {
+				j.ic, j.mcnt = ic, min(rowsMax, m-ic)
+				j.slivA = (j.mcnt + kr.mr - 1) / kr.mr
+				j.slivB = 0
+				if ic == 0 {
+					j.slivB = (j.nc + kr.nr - 1) / kr.nr
+				}
+				// A chunk of the packing copies at least asmGrainPack values.
+				per := kr.kc * min(kr.mr, kr.nr)
+				ParallelFor(j.slivA+j.slivB, 1+asmGrainPack/per, j.runPack)
+
+				j.unitsJ = (j.nc + asmColsPerUnit(kr) - 1) / asmColsPerUnit(kr)
+				j.units = (j.mcnt + kr.mc - 1) / kr.mc * j.unitsJ
+				j.next.Store(0)
+				flops := 2 * j.mcnt * j.nc * j.kc
+				workers := min(threads, j.units, 1+flops/asmGrainFlops)
+				ParallelFor(workers, 1, j.runCompute)
+			}
+		}
+	}
 	j.asmCall = asmCall{} // drop references to the caller's matrices
 	asmJobPool.Put(j)
 }
 
-// asmSplitRows reports whether the goroutines should split C into strips of
-// rows rather than of columns. Each goroutine packs all of the operand the
-// strips share (op(B) for rows, op(A) for columns), so the split chosen is
-// the one that copies less, counting a gather (a row-major A, a transposed
-// B: values lda or ldb apart) as three contiguous copies, unless it leaves
-// fewer strips than threads where the other does not. Either split gives
-// every element of C the same operations.
-func asmSplitRows(kr *asmKernel, transA, transB bool, m, n, k, threads int) bool {
-	const gather = 3
-	dupB, dupA := k*n, m*k
-	if transB {
-		dupB *= gather
-	}
-	if !transA {
-		dupA *= gather
-	}
-	rows := dupB <= dupA
-	rowUnits, colUnits := (m+kr.mr-1)/kr.mr, (n+kr.nr-1)/kr.nr
-	if rows && rowUnits < threads && colUnits > rowUnits {
-		return false
-	}
-	if !rows && colUnits < threads && rowUnits > colUnits {
-		return true
-	}
-	return rows
-}
+// asmGrainPack is the least number of values worth packing on another
+// goroutine.
+const asmGrainPack = 16 << 10
 
-// asmCall holds the arguments of one call.
+// asmRowsMax is how many rows of op(A) are packed at a time: a multiple of
+// mc, so that the units of work are whole blocks of mc rows but the last.
+func asmRowsMax(kr *asmKernel) int { return 8 * kr.mc }
+
+// asmColsPerUnit is the width of a unit of work, a multiple of nr: wide
+// enough that each sliver of A is reused from L1 across several slivers of
+// B, narrow enough that a panel makes several units for the goroutines to
+// share.
+func asmColsPerUnit(kr *asmKernel) int { return 8 * kr.nr }
+
+// asmCall holds the arguments of one call and the panel being computed.
 type asmCall struct {
 	kern           *asmKernel
 	transA, transB bool
-	splitRows      bool // run's [lo, hi) counts rows of mr rather than columns of nr
 	m, n, k        int
 	ab             [2]float32 // alpha, beta
 	a, b, c        []float32
 	lda, ldb, ldc  int
+
+	jc, nc, pc, kc int     // the panel op(B)[pc:pc+kc, jc:jc+nc]
+	ic, mcnt       int     // the rows op(A)[ic:ic+mcnt] packed
+	mode           asmMode // how this panel's tiles are written
+	slivA, slivB   int     // slivers of A and of B to pack (slivB = 0: B is packed already)
+	units, unitsJ  int     // units of work in the panel, and per block of mc rows
 }
 
 // asmJob carries one call to the goroutines of ParallelFor. Jobs are pooled
-// with their method value run bound once, so that a call allocates nothing.
+// with their buffers and their method values bound once, so that a call
+// allocates nothing.
 type asmJob struct {
 	asmCall
-	run func(lo, hi int) // j.do
+	packedA, packedB []float32    // slivers of op(A) (asmRowsMax×kc) and op(B) (kc×nc)
+	next             atomic.Int64 // the next unit of work to claim
+	runPack          func(lo, hi int)
+	runCompute       func(lo, hi int)
 }
 
 var asmJobPool = sync.Pool{New: func() any {
 	j := new(asmJob)
-	j.run = j.do
+	j.runPack = j.pack
+	j.runCompute = j.compute
 	return j
 }}
 
-// asmBuf holds one goroutine's packing buffers, grown to the largest
-// kernel's blocking on first use.
-type asmBuf struct {
-	a, b []float32 // packed block of op(A) (mc×kc), panel of op(B) (kc×nc)
-	edge []float32 // a tile of C at a ragged edge, nr floats a row
-}
+// asmEdgePool holds scratch tiles for the ragged edges of C, big enough for
+// every kernel.
+var asmEdgePool = sync.Pool{New: func() any { return alignedFloats64(asmMaxTile) }}
 
-var asmBufPool = sync.Pool{New: func() any { return new(asmBuf) }}
-
-// fit grows the buffers to kernel kr's blocking.
-func (buf *asmBuf) fit(kr *asmKernel) {
-	if n := kr.mc * kr.kc; len(buf.a) < n {
-		buf.a = alignedFloats64(n)
-	}
-	if n := kr.kc * kr.nc; len(buf.b) < n {
-		buf.b = alignedFloats64(n)
-	}
-	if n := kr.mr * kr.nr; len(buf.edge) < n {
-		buf.edge = alignedFloats64(n)
-	}
-}
+// asmMaxTile is the largest mr·nr of the micro-kernels.
+const asmMaxTile = 14 * 32
 
 // alignedFloats64 returns n zeroed float32s starting on a 64-byte boundary,
 // so that no vector load of a packed operand straddles two cache lines.
@@ -186,49 +212,59 @@ func alignedFloats64(n int) []float32 {
 	return s[off : off+n : off+n]
 }
 
-// do computes the strip [lo, hi) of micro-tile rows or columns of C.
-func (j *asmJob) do(lo, hi int) {
+// pack packs slivers [lo, hi) of the panel: the first slivA are slivers of
+// mr rows of op(A), the next slivB slivers of nr columns of op(B).
+func (j *asmJob) pack(lo, hi int) {
 	kr := j.kern
-	i0, i1, j0, j1 := 0, j.m, 0, j.n
-	if j.splitRows {
-		i0, i1 = lo*kr.mr, min(hi*kr.mr, j.m)
-	} else {
-		j0, j1 = lo*kr.nr, min(hi*kr.nr, j.n)
+	mr, nr, kc := kr.mr, kr.nr, j.kc
+	if a0, a1 := lo, min(hi, j.slivA); a0 < a1 {
+		rows := min(a1*mr, j.mcnt) - a0*mr
+		packAAsm(mr, j.packedA[a0*mr*kc:], j.transA, j.a, j.lda, j.ic+a0*mr, rows, j.pc, kc)
 	}
-	buf := asmBufPool.Get().(*asmBuf)
-	defer asmBufPool.Put(buf)
-	buf.fit(kr)
-	mr, nr := kr.mr, kr.nr
+	if b0, b1 := max(lo, j.slivA)-j.slivA, hi-j.slivA; b0 < b1 {
+		cols := min(b1*nr, j.nc) - b0*nr
+		packBAsm(nr, j.packedB[b0*nr*kc:], j.transB, j.b, j.ldb, j.pc, kc, j.jc+b0*nr, cols)
+	}
+}
+
+// compute claims units of the panel's tiles of C until none are left and
+// computes them. Unit u covers rows [ic+(u/unitsJ)·mc, +mc) and columns
+// [jc+(u%unitsJ)·ncu, +ncu) of C: for each sliver of B in it (kept in L1)
+// the micro-kernel sweeps the unit's slivers of A (kept in L2).
+func (j *asmJob) compute(_, _ int) {
+	kr := j.kern
+	mr, nr, kc := kr.mr, kr.nr, j.kc
+	ncu := asmColsPerUnit(kr)
 	ldcBytes := uintptr(j.ldc) * 4
-	for jc := j0; jc < j1; jc += kr.nc {
-		nc := min(kr.nc, j1-jc)
-		for pc := 0; pc < j.k; pc += kr.kc {
-			kc := min(kr.kc, j.k-pc)
-			mode := asmAdd
-			if pc == 0 {
-				mode = asmScale
-				if j.ab[1] == 0 {
-					mode = asmSet
-				}
-			}
-			packBAsm(nr, buf.b, j.transB, j.b, j.ldb, pc, kc, jc, nc)
-			for ic := i0; ic < i1; ic += kr.mc {
-				mc := min(kr.mc, i1-ic)
-				packAAsm(mr, buf.a, j.transA, j.a, j.lda, ic, mc, pc, kc)
-				for jr := 0; jr < nc; jr += nr {
-					bs := &buf.b[jr*kc] // sliver jr/nr, kc·nr floats each
-					w := min(nr, nc-jr)
-					for ir := 0; ir < mc; ir += mr {
-						as := &buf.a[ir*kc]
-						if h := min(mr, mc-ir); h == mr && w == nr {
-							kr.micro(as, bs, kc, &j.c[(ic+ir)*j.ldc+jc+jr], ldcBytes, &j.ab, mode)
-						} else {
-							j.edgeTile(buf.edge, as, bs, kc, ic+ir, jc+jr, h, w, mode)
-						}
+	var edge []float32
+	for {
+		u := int(j.next.Add(1) - 1)
+		if u >= j.units {
+			break
+		}
+		r0 := u / j.unitsJ * kr.mc
+		r1 := min(r0+kr.mc, j.mcnt)
+		c0 := u % j.unitsJ * ncu
+		c1 := min(c0+ncu, j.nc)
+		for jr := c0; jr < c1; jr += nr {
+			bs := &j.packedB[jr*kc] // sliver jr/nr, kc·nr floats each
+			w := min(nr, c1-jr)
+			for ir := r0; ir < r1; ir += mr {
+				as := &j.packedA[ir*kc]
+				i, jj := j.ic+ir, j.jc+jr
+				if h := min(mr, r1-ir); h == mr && w == nr {
+					kr.micro(as, bs, kc, &j.c[i*j.ldc+jj], ldcBytes, &j.ab, j.mode)
+				} else {
+					if edge == nil {
+						edge = asmEdgePool.Get().([]float32)
 					}
+					j.edgeTile(edge, as, bs, kc, i, jj, h, w, j.mode)
 				}
 			}
 		}
+	}
+	if edge != nil {
+		asmEdgePool.Put(edge)
 	}
 }
 

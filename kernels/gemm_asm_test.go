@@ -76,6 +76,7 @@ func TestAsmBlockEdges(t *testing.T) {
 			{4*mr + 1, nr + 7, kc + 1}, {7, 2*nr + 1, 2*kc + 5},
 			{mc + mr + 1, nr + 3, 19}, {mc - 1, 2*nr - 1, kc + 3},
 			{mr + 2, nc + nr + 3, 17}, {53, 61, 300},
+			{asmRowsMax(kr) + mr + 1, nr + 5, 9}, // two groups of rows, the panel of B packed once
 		}
 		if testing.Short() {
 			sizes = sizes[:9]
@@ -142,18 +143,20 @@ func TestAsmMatchesReference(t *testing.T) {
 
 // TestAsmThreadsDeterministic checks that the results of every
 // micro-kernel are bit-for-bit the same on 1 to 4 threads, in all four
-// transpose combinations, split over rows and over columns; each case has
-// work enough for several goroutines.
+// transpose combinations; each case has work enough for several
+// goroutines, which share the units of each panel out differently from run
+// to run.
 func TestAsmThreadsDeterministic(t *testing.T) {
 	defer SetThreads(SetThreads(1))
 	forEachAsmKernel(t, func(t *testing.T, kr *asmKernel) {
 		for _, tc := range []gemmCase{
-			{m: 300, n: 70, k: 300, alpha: 1, beta: 0},                                       // rows
-			{transA: true, m: 130, n: 500, k: 70, alpha: 0.5, beta: 1},                       // columns
-			{transB: true, m: 131, n: 129, k: kr.kc + 7, alpha: -1, beta: 0.5},               // rows, odd
-			{transA: true, transB: true, m: 66, n: kr.nc + 100, k: 33, alpha: 1, beta: 0},    // n > nc
-			{m: 2*kr.mc + 5, n: 97, k: 2*kr.kc + 1, alpha: 1.5, beta: -2},                    // m > mc, three panels of k
-			{transB: true, m: 3*kr.mr + 1, n: 7 * kr.nr, k: kr.kc - 3, alpha: 1, beta: 0.25}, // columns, short m
+			{m: 300, n: 70, k: 300, alpha: 1, beta: 0},                                            // rows
+			{transA: true, m: 130, n: 500, k: 70, alpha: 0.5, beta: 1},                            // columns
+			{transB: true, m: 131, n: 129, k: kr.kc + 7, alpha: -1, beta: 0.5},                    // rows, odd
+			{transA: true, transB: true, m: 66, n: kr.nc + 100, k: 33, alpha: 1, beta: 0},         // n > nc
+			{m: 2*kr.mc + 5, n: 97, k: 2*kr.kc + 1, alpha: 1.5, beta: -2},                         // m > mc, three panels of k
+			{transB: true, m: 3*kr.mr + 1, n: 7 * kr.nr, k: kr.kc - 3, alpha: 1, beta: 0.25},      // columns, short m
+			{m: asmRowsMax(kr) + 3, n: 2*asmColsPerUnit(kr) + 1, k: kr.kc + 2, alpha: 1, beta: 0}, // groups of rows
 		} {
 			checkSameOverThreads(t, tc)
 		}
