@@ -195,8 +195,8 @@ var asmJobPool = sync.Pool{New: func() any {
 }}
 
 // asmEdgePool holds scratch tiles for the ragged edges of C, big enough for
-// every kernel.
-var asmEdgePool = sync.Pool{New: func() any { return alignedFloats64(asmMaxTile) }}
+// every kernel (pointers to arrays: putting a slice in a Pool allocates).
+var asmEdgePool = sync.Pool{New: func() any { return new([asmMaxTile]float32) }}
 
 // asmMaxTile is the largest mr·nr of the micro-kernels.
 const asmMaxTile = 14 * 32
@@ -236,7 +236,7 @@ func (j *asmJob) compute(_, _ int) {
 	mr, nr, kc := kr.mr, kr.nr, j.kc
 	ncu := asmColsPerUnit(kr)
 	ldcBytes := uintptr(j.ldc) * 4
-	var edge []float32
+	var edge *[asmMaxTile]float32
 	for {
 		u := int(j.next.Add(1) - 1)
 		if u >= j.units {
@@ -256,9 +256,9 @@ func (j *asmJob) compute(_, _ int) {
 					kr.micro(as, bs, kc, &j.c[i*j.ldc+jj], ldcBytes, &j.ab, j.mode)
 				} else {
 					if edge == nil {
-						edge = asmEdgePool.Get().([]float32)
+						edge = asmEdgePool.Get().(*[asmMaxTile]float32)
 					}
-					j.edgeTile(edge, as, bs, kc, i, jj, h, w, j.mode)
+					j.edgeTile(edge[:], as, bs, kc, i, jj, h, w, j.mode)
 				}
 			}
 		}

@@ -163,11 +163,14 @@ func TestAsmThreadsDeterministic(t *testing.T) {
 	})
 }
 
-// TestAsmKernelBlocking checks every kernel's blocking: mc a multiple of
-// mr, nc of nr, and each packed sliver of B small enough for a 32 KiB L1
-// with one of A beside it.
+// TestAsmKernelBlocking checks every kernel's blocking: the tile fits the
+// edge scratch, mc is a multiple of mr, nc of nr, and each packed sliver of
+// B is small enough for a 32 KiB L1 with one of A beside it.
 func TestAsmKernelBlocking(t *testing.T) {
 	for _, kr := range allAsmKernels() {
+		if kr.mr*kr.nr > asmMaxTile {
+			t.Errorf("%s: a %d×%d tile does not fit the edge scratch (%d floats)", kr.name, kr.mr, kr.nr, asmMaxTile)
+		}
 		if kr.mc%kr.mr != 0 || kr.nc%kr.nr != 0 || kr.kc < 4 {
 			t.Errorf("%s: mc %d, nc %d not multiples of mr %d, nr %d (kc %d)", kr.name, kr.mc, kr.nc, kr.mr, kr.nr, kr.kc)
 		}
