@@ -130,7 +130,7 @@ func gemmAsmWith(kr *asmKernel, transA, transB bool, m, n, k int, alpha float32,
 					j.slivB = (j.nc + kr.nr - 1) / kr.nr
 				}
 				// A chunk of the packing copies at least asmGrainPack values.
-				per := kr.kc * min(kr.mr, kr.nr)
+				per := j.kc * min(kr.mr, kr.nr)
 				ParallelFor(j.slivA+j.slivB, 1+asmGrainPack/per, j.runPack)
 
 				j.unitsJ = (j.nc + asmColsPerUnit(kr) - 1) / asmColsPerUnit(kr)
@@ -155,9 +155,9 @@ const asmGrainPack = 16 << 10
 func asmRowsMax(kr *asmKernel) int { return 8 * kr.mc }
 
 // asmColsPerUnit is the width of a unit of work, a multiple of nr: wide
-// enough that each sliver of A is reused from L1 across several slivers of
-// B, narrow enough that a panel makes several units for the goroutines to
-// share.
+// enough that the unit's block of A, brought into L2, serves several
+// slivers of B, narrow enough that a panel makes several units for the
+// goroutines to share.
 func asmColsPerUnit(kr *asmKernel) int { return 8 * kr.nr }
 
 // asmCall holds the arguments of one call and the panel being computed.
