@@ -44,6 +44,10 @@ type asmKernel struct {
 	// (kc steps of nr values), and writes it into C at c, whose rows are
 	// ldc bytes apart, as mode says. ab holds alpha and beta.
 	micro func(a, b *float32, kc int, c *float32, ldc uintptr, ab *[2]float32, mode asmMode)
+	// narrow, if set, is the kernel gemmAsm uses instead for products of
+	// at most narrow.nr columns, which would waste most of this one's
+	// tiles.
+	narrow *asmKernel
 }
 
 // An asmMode says how a micro-kernel writes its tile T = alpha·A·B into C.
@@ -74,11 +78,15 @@ func asmBackend() (backend, error) {
 // gemmAsm is the assembly backend with kernel kr. It expects arguments
 // checked by Gemm, with m, n, k > 0 and alpha ≠ 0. Vector–matrix products
 // (one row of C, or at most two columns) go to the portable kernel's direct
-// path, as fast there: a micro-tile would be mostly padding.
+// path, as fast there: a micro-tile would be mostly padding. Products of
+// few columns go to kr.narrow where there is one.
 func gemmAsm(kr *asmKernel, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	if m == 1 || n <= 2 {
 		gemmGo(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 		return
+	}
+	if kr.narrow != nil && n <= kr.narrow.nr {
+		kr = kr.narrow
 	}
 	gemmAsmWith(kr, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 }
