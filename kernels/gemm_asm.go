@@ -44,6 +44,11 @@ type asmKernel struct {
 	// (kc steps of nr values), and writes it into C at c, whose rows are
 	// ldc bytes apart, as mode says. ab holds alpha and beta.
 	micro func(a, b *float32, kc int, c *float32, ldc uintptr, ab *[2]float32, mode asmMode)
+	// rowsA says that micro also reads a sliver of A packed as mr rows of
+	// kc values, this kernel's kc apart (packARows), when mode has
+	// asmRowsA. A row-major A packs that way with one copy a row instead
+	// of a gather.
+	rowsA bool
 	// narrow, if set, is the kernel gemmAsm uses instead for products of
 	// at most narrow.nr columns, which would waste most of this one's
 	// tiles.
@@ -57,6 +62,10 @@ const (
 	asmSet   asmMode = iota // C = T, without reading C (first panel, beta = 0)
 	asmScale                // C = beta·C + T (first panel): fma(beta, C, T)
 	asmAdd                  // C = C + T (later panels)
+
+	// asmRowsA, added to a mode, says that the sliver of A is packed by
+	// packARows (only for kernels with rowsA).
+	asmRowsA asmMode = 4
 )
 
 // asmGrainFlops is the least work (2·m·n·k of a panel) worth handing to
@@ -129,6 +138,9 @@ func gemmAsmWith(kr *asmKernel, transA, transB bool, m, n, k int, alpha float32,
 				if beta == 0 {
 					j.mode = asmSet
 				}
+			}
+			if !transA && kr.rowsA {
+				j.mode |= asmRowsA
 			}
 			for ic := 0; ic < m; ic += rowsMax {
 				j.ic, j.mcnt = ic, min(rowsMax, m-ic)
@@ -225,9 +237,14 @@ func alignedFloats64(n int) []float32 {
 func (j *asmJob) pack(lo, hi int) {
 	kr := j.kern
 	mr, nr, kc := kr.mr, kr.nr, j.kc
-	if a0, a1 := lo, min(hi, j.slivA); a0 < a1 {
-		rows := min(a1*mr, j.mcnt) - a0*mr
-		packAAsm(mr, j.packedA[a0*mr*kc:], j.transA, j.a, j.lda, j.ic+a0*mr, rows, j.pc, kc)
+	for s := lo; s < min(hi, j.slivA); s++ { // sliver s is mr·kr.kc floats at s·mr·kr.kc
+		dst := j.packedA[s*mr*kr.kc:][:mr*kr.kc]
+		rows := min(mr, j.mcnt-s*mr)
+		if j.mode&asmRowsA != 0 {
+			packARows(mr, kr.kc, dst, j.a, j.lda, j.ic+s*mr, rows, j.pc, kc)
+		} else {
+			packAAsm(mr, dst, j.transA, j.a, j.lda, j.ic+s*mr, rows, j.pc, kc)
+		}
 	}
 	if b0, b1 := max(lo, j.slivA)-j.slivA, hi-j.slivA; b0 < b1 {
 		cols := min(b1*nr, j.nc) - b0*nr
@@ -254,13 +271,13 @@ func (j *asmJob) compute(_, _ int) {
 		r1 := min(r0+kr.mc, j.mcnt)
 		c0 := u % j.unitsJ * ncu
 		c1 := min(c0+ncu, j.nc)
-		for jr := c0; jr < c1; jr += nr {
-			bs := &j.packedB[jr*kc] // sliver jr/nr, kc·nr floats each
-			w := min(nr, c1-jr)
-			for ir := r0; ir < r1; ir += mr {
-				as := &j.packedA[ir*kc]
+		for ir := r0; ir < r1; ir += mr {
+			as := &j.packedA[ir*kr.kc] // sliver ir/mr
+			h := min(mr, r1-ir)
+			for jr := c0; jr < c1; jr += nr {
+				bs := &j.packedB[jr*kc] // sliver jr/nr, kc·nr floats each
 				i, jj := j.ic+ir, j.jc+jr
-				if h := min(mr, r1-ir); h == mr && w == nr {
+				if w := min(nr, c1-jr); h == mr && w == nr {
 					kr.micro(as, bs, kc, &j.c[i*j.ldc+jj], ldcBytes, &j.ab, j.mode)
 				} else {
 					if edge == nil {
@@ -344,6 +361,20 @@ func packAAsm(mr int, dst []float32, trans bool, a []float32, lda, i0, mc, p0, k
 // then scattered a sliver's width apart); the noise did not separate 4, 8
 // and 16.
 const packGroup = 8
+
+// packARows copies the h ≤ mr rows op(A)[i0:i0+h, p0:p0+kc] of a
+// row-major A (op(A) = A) into a sliver of mr rows stride floats apart,
+// dst[r·stride+p] = op(A)[i0+r, p0+p], with zeros for the rows past h.
+func packARows(mr, stride int, dst []float32, a []float32, lda, i0, h, p0, kc int) {
+	for r := range mr {
+		d := dst[r*stride:][:kc]
+		if r < h {
+			copy(d, a[(i0+r)*lda+p0:][:kc])
+		} else {
+			clear(d)
+		}
+	}
+}
 
 // packBAsm copies op(B)[p0:p0+kc, j0:j0+nc] into dst as ⌈nc/nr⌉ slivers of
 // kc steps of nr values, dst[(s·kc+p)·nr+q] = op(B)[p0+p, j0+s·nr+q], with

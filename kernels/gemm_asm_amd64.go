@@ -26,9 +26,9 @@ import (
 // 126 KiB).
 var (
 	asmAVX2 = asmKernel{name: "avx2", mr: 6, nr: 16, kc: 256, mc: 144, nc: 1024,
-		micro: gemmMicro6x16AVX2}
+		micro: gemmMicro6x16AVX2, rowsA: true}
 	asmAVX512 = asmKernel{name: "avx512", mr: 14, nr: 32, kc: 192, mc: 168, nc: 1024,
-		micro: gemmMicro14x32AVX512}
+		micro: gemmMicro14x32AVX512, rowsA: true}
 )
 
 // asmKernels lists the micro-kernels this CPU can run, fastest first.

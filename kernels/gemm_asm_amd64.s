@@ -7,10 +7,12 @@
 //
 //	T = alpha·Σ_p a[p]ᵀ·b[p]
 //
-// over kc ≥ 1 steps of a packed sliver of A (kc steps of mr floats) and one
-// of B (kc steps of nr floats), then writes it into C, whose rows are ldc
-// bytes apart, as mode says: 0 (asmSet) C = T, without reading C;
-// 1 (asmScale) C = fma(beta, C, T); 2 (asmAdd) C = C + T. The accumulators
+// over kc ≥ 1 steps of a packed sliver of A (kc steps of mr floats, or with
+// asmRowsA (4) added to mode mr rows a fixed stride apart: the kernel's kc,
+// baked in here) and one of B (kc steps of nr floats), then writes it into
+// C, whose rows are ldc bytes apart, as mode says: 0 (asmSet) C = T,
+// without reading C; 1 (asmScale) C = fma(beta, C, T); 2 (asmAdd)
+// C = C + T. The accumulators
 // start at zero and add the products of each step in order, one FMA per
 // lane, so every element sees the same operations in every tile.
 //
@@ -36,6 +38,19 @@
 	AVX2_ROW(ao+12, Y15, Y6, Y7); \
 	AVX2_ROW(ao+16, Y14, Y8, Y9); \
 	AVX2_ROW(ao+20, Y15, Y10, Y11)
+
+// One step of k of the 6×16 kernel reading A packed as rows (mode has
+// asmRowsA): row r of the sliver is 1024 bytes (the kernel's kc, 256 floats) after
+// row r−1, and ao is the step's offset within a row.
+#define AVX2_STEPR(ao, bo) \
+	VMOVUPS bo(DI), Y12; \
+	VMOVUPS bo+32(DI), Y13; \
+	AVX2_ROW(ao, Y14, Y0, Y1); \
+	AVX2_ROW(ao+1024, Y15, Y2, Y3); \
+	AVX2_ROW(ao+2048, Y14, Y4, Y5); \
+	AVX2_ROW(ao+3072, Y15, Y6, Y7); \
+	AVX2_ROW(ao+4096, Y14, Y8, Y9); \
+	AVX2_ROW(ao+5120, Y15, Y10, Y11)
 
 // Writes of one row (two vectors) of the tile to C at DX, then DX += ldc.
 #define AVX2_SET(c0, c1) \
@@ -64,7 +79,8 @@
 //
 // Vector registers: Y0–Y11 the 6×16 tile (row r in Y(2r), Y(2r+1)),
 // Y12–Y13 the current step of B (then alpha and beta), Y14–Y15 broadcasts
-// of A. The loop runs four steps at a time, then the remaining kc mod 4.
+// of A. The loop (one for each layout of A) runs four steps at a time,
+// then the remaining kc mod 4.
 TEXT ·gemmMicro6x16AVX2(SB), NOSPLIT, $0-56
 	MOVQ a+0(FP), SI
 	MOVQ b+8(FP), DI
@@ -96,9 +112,12 @@ TEXT ·gemmMicro6x16AVX2(SB), NOSPLIT, $0-56
 	VXORPS Y10, Y10, Y10
 	VXORPS Y11, Y11, Y11
 
-	MOVQ CX, BX
-	SHRQ $2, BX
-	JZ   avx2tail
+	MOVQ    CX, BX
+	SHRQ    $2, BX
+	BTRQ    $2, R10 // asmRowsA: A packed as rows
+	JCS     avx2rows
+	TESTQ   BX, BX
+	JZ      avx2tail
 
 avx2loop4:
 	AVX2_STEP(0, 0)
@@ -120,6 +139,33 @@ avx2loop1:
 	ADDQ $64, DI
 	DECQ CX
 	JNZ  avx2loop1
+
+	JMP avx2store
+
+avx2rows:
+	TESTQ BX, BX
+	JZ    avx2rtail
+
+avx2rloop4:
+	AVX2_STEPR(0, 0)
+	AVX2_STEPR(4, 64)
+	AVX2_STEPR(8, 128)
+	AVX2_STEPR(12, 192)
+	ADDQ $16, SI
+	ADDQ $256, DI
+	DECQ BX
+	JNZ  avx2rloop4
+
+avx2rtail:
+	ANDQ $3, CX
+	JZ   avx2store
+
+avx2rloop1:
+	AVX2_STEPR(0, 0)
+	ADDQ $4, SI
+	ADDQ $64, DI
+	DECQ CX
+	JNZ  avx2rloop1
 
 avx2store:
 	VBROADCASTSS (R9), Y12  // alpha
@@ -195,6 +241,28 @@ avx2add:
 	AVX512_ROW(ao+48, Z30, Z24, Z25); \
 	AVX512_ROW(ao+52, Z31, Z26, Z27)
 
+// One step of k of the 14×32 kernel reading A packed as rows (mode has
+// asmRowsA): row r of the sliver is 768 bytes (the
+// kernel's kc, 192 floats) after row r−1, and ao is the step's offset
+// within a row.
+#define AVX512_STEPR(ao, bo) \
+	VMOVUPS bo(DI), Z28; \
+	VMOVUPS bo+64(DI), Z29; \
+	AVX512_ROW(ao, Z30, Z0, Z1); \
+	AVX512_ROW(ao+768, Z31, Z2, Z3); \
+	AVX512_ROW(ao+1536, Z30, Z4, Z5); \
+	AVX512_ROW(ao+2304, Z31, Z6, Z7); \
+	AVX512_ROW(ao+3072, Z30, Z8, Z9); \
+	AVX512_ROW(ao+3840, Z31, Z10, Z11); \
+	AVX512_ROW(ao+4608, Z30, Z12, Z13); \
+	AVX512_ROW(ao+5376, Z31, Z14, Z15); \
+	AVX512_ROW(ao+6144, Z30, Z16, Z17); \
+	AVX512_ROW(ao+6912, Z31, Z18, Z19); \
+	AVX512_ROW(ao+7680, Z30, Z20, Z21); \
+	AVX512_ROW(ao+8448, Z31, Z22, Z23); \
+	AVX512_ROW(ao+9216, Z30, Z24, Z25); \
+	AVX512_ROW(ao+9984, Z31, Z26, Z27)
+
 #define AVX512_SET(c0, c1) \
 	VMOVUPS c0, (DX); \
 	VMOVUPS c1, 64(DX); \
@@ -246,7 +314,8 @@ avx2add:
 //
 // Vector registers: Z0–Z27 the 14×32 tile (row r in Z(2r), Z(2r+1)),
 // Z28–Z29 the current step of B (then alpha and beta), Z30–Z31 broadcasts
-// of A. The loop runs four steps at a time, then the remaining kc mod 4.
+// of A. The loop (one for each layout of A) runs four steps at a time,
+// then the remaining kc mod 4.
 TEXT ·gemmMicro14x32AVX512(SB), NOSPLIT, $0-56
 	MOVQ a+0(FP), SI
 	MOVQ b+8(FP), DI
@@ -261,9 +330,12 @@ TEXT ·gemmMicro14x32AVX512(SB), NOSPLIT, $0-56
 	AVX512_ALL(AVX512_PREFETCH)
 	AVX512_ALL(AVX512_ZERO)
 
-	MOVQ CX, BX
-	SHRQ $2, BX
-	JZ   avx512tail
+	MOVQ  CX, BX
+	SHRQ  $2, BX
+	BTRQ  $2, R10 // asmRowsA: A packed as rows
+	JCS   avx512rows
+	TESTQ BX, BX
+	JZ    avx512tail
 
 avx512loop4:
 	AVX512_STEP(0, 0)
@@ -285,6 +357,33 @@ avx512loop1:
 	ADDQ $128, DI
 	DECQ CX
 	JNZ  avx512loop1
+
+	JMP avx512store
+
+avx512rows:
+	TESTQ BX, BX
+	JZ    avx512rtail
+
+avx512rloop4:
+	AVX512_STEPR(0, 0)
+	AVX512_STEPR(4, 128)
+	AVX512_STEPR(8, 256)
+	AVX512_STEPR(12, 384)
+	ADDQ $16, SI
+	ADDQ $512, DI
+	DECQ BX
+	JNZ  avx512rloop4
+
+avx512rtail:
+	ANDQ $3, CX
+	JZ   avx512store
+
+avx512rloop1:
+	AVX512_STEPR(0, 0)
+	ADDQ $4, SI
+	ADDQ $128, DI
+	DECQ CX
+	JNZ  avx512rloop1
 
 avx512store:
 	VBROADCASTSS (R9), Z28  // alpha
