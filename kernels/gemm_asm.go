@@ -104,7 +104,7 @@ func gemmAsm(kr *asmKernel, transA, transB bool, m, n, k int, alpha float32, a [
 //
 // For each panel of op(B) (jc, pc) and each group of up to asmRowsMax rows
 // of op(A) (ic), the goroutines first pack the slivers of both operands
-// together (pack: each takes a share of the slivers), then compute the
+// together (pack: each claims slivers from a shared counter), then compute the
 // tiles of C together (compute: each claims units of mc rows by ncu
 // columns from a shared counter until none are left, so a goroutine slowed
 // by anything else on its core is helped rather than waited for). Each
@@ -149,9 +149,10 @@ func gemmAsmWith(kr *asmKernel, transA, transB bool, m, n, k int, alpha float32,
 				if ic == 0 {
 					j.slivB = (j.nc + kr.nr - 1) / kr.nr
 				}
-				// A chunk of the packing copies at least asmGrainPack values.
-				per := j.kc * min(kr.mr, kr.nr)
-				ParallelFor(j.slivA+j.slivB, 1+asmGrainPack/per, j.runPack)
+				// Each goroutine packs at least asmGrainPack values.
+				vals := j.kc * (j.slivA*kr.mr + j.slivB*kr.nr)
+				j.nextPack.Store(0)
+				ParallelFor(min(threads, j.slivA+j.slivB, 1+vals/asmGrainPack), 1, j.runPack)
 
 				j.unitsJ = (j.nc + asmColsPerUnit(kr) - 1) / asmColsPerUnit(kr)
 				j.units = (j.mcnt + kr.mc - 1) / kr.mc * j.unitsJ
@@ -203,6 +204,7 @@ type asmJob struct {
 	asmCall
 	packedA, packedB []float32    // slivers of op(A) (asmRowsMax×kc) and op(B) (kc×nc)
 	next             atomic.Int64 // the next unit of work to claim
+	nextPack         atomic.Int64 // the next sliver to pack
 	runPack          func(lo, hi int)
 	runCompute       func(lo, hi int)
 }
@@ -232,12 +234,25 @@ func alignedFloats64(n int) []float32 {
 	return s[off : off+n : off+n]
 }
 
-// pack packs slivers [lo, hi) of the panel: the first slivA are slivers of
-// mr rows of op(A), the next slivB slivers of nr columns of op(B).
-func (j *asmJob) pack(lo, hi int) {
+// pack claims slivers of the panel to pack until none are left: the first
+// slivB are slivers of nr columns of op(B), the next slivA slivers of mr
+// rows of op(A). Claiming them one at a time balances the goroutines'
+// shares, which cost different amounts (a gather from a transposed
+// operand takes several times as long as a copy).
+func (j *asmJob) pack(_, _ int) {
 	kr := j.kern
 	mr, nr, kc := kr.mr, kr.nr, j.kc
-	for s := lo; s < min(hi, j.slivA); s++ { // sliver s is mr·kr.kc floats at s·mr·kr.kc
+	for {
+		s := int(j.nextPack.Add(1) - 1)
+		if s < j.slivB {
+			cols := min(nr, j.nc-s*nr)
+			packBAsm(nr, j.packedB[s*nr*kc:][:nr*kc], j.transB, j.b, j.ldb, j.pc, kc, j.jc+s*nr, cols)
+			continue
+		}
+		if s -= j.slivB; s >= j.slivA {
+			return
+		}
+		// Sliver s of A is mr·kr.kc floats at s·mr·kr.kc.
 		dst := j.packedA[s*mr*kr.kc:][:mr*kr.kc]
 		rows := min(mr, j.mcnt-s*mr)
 		if j.mode&asmRowsA != 0 {
@@ -245,10 +260,6 @@ func (j *asmJob) pack(lo, hi int) {
 		} else {
 			packAAsm(mr, dst, j.transA, j.a, j.lda, j.ic+s*mr, rows, j.pc, kc)
 		}
-	}
-	if b0, b1 := max(lo, j.slivA)-j.slivA, hi-j.slivA; b0 < b1 {
-		cols := min(b1*nr, j.nc) - b0*nr
-		packBAsm(nr, j.packedB[b0*nr*kc:], j.transB, j.b, j.ldb, j.pc, kc, j.jc+b0*nr, cols)
 	}
 }
 
