@@ -17,9 +17,9 @@ import (
 // of kc steps of k (pc), for which a kc×nc block of op(B) is packed into
 // slivers of nr columns; groups of rows of op(A) (ic), packed into slivers
 // of mr rows; then units of mc rows by a few slivers of B, in which for
-// each sliver of B (jr) the micro-kernel sweeps every sliver of A (ir), so
-// that the kc×nr sliver of B stays in L1 while the mc×kc block of A
-// streams past it from L2. The micro-kernel writes its mr×nr tile straight
+// each sliver of A (ir) the micro-kernel sweeps the unit's slivers of B
+// (jr), so that the sliver of A stays in L1 while the unit's kc×ncu block
+// of B streams past it from L2. The micro-kernel writes its mr×nr tile straight
 // into C, applying alpha and, on the first panel of k, beta; later panels
 // add to C. Tiles at the ragged edges of C are computed by the same
 // micro-kernel into a scratch tile, from slivers padded with zeros.
@@ -176,9 +176,9 @@ const asmGrainPack = 16 << 10
 func asmRowsMax(kr *asmKernel) int { return 8 * kr.mc }
 
 // asmColsPerUnit is the width of a unit of work, a multiple of nr: wide
-// enough that the unit's block of A, brought into L2, serves several
-// slivers of B, narrow enough that a panel makes several units for the
-// goroutines to share.
+// enough that each sliver of A, brought into L1, serves several slivers of
+// B, narrow enough that a panel makes several units for the goroutines to
+// share and that the unit's block of B (kc×ncu) stays in L2.
 func asmColsPerUnit(kr *asmKernel) int { return 8 * kr.nr }
 
 // asmCall holds the arguments of one call and the panel being computed.
@@ -265,8 +265,10 @@ func (j *asmJob) pack(_, _ int) {
 
 // compute claims units of the panel's tiles of C until none are left and
 // computes them. Unit u covers rows [ic+(u/unitsJ)·mc, +mc) and columns
-// [jc+(u%unitsJ)·ncu, +ncu) of C: for each sliver of B in it (kept in L1)
-// the micro-kernel sweeps the unit's slivers of A (kept in L2).
+// [jc+(u%unitsJ)·ncu, +ncu) of C: for each sliver of A in it (kept in L1)
+// the micro-kernel sweeps the unit's slivers of B (kept in L2). (Sweeping
+// the slivers of A past each sliver of B instead measured 6% slower on
+// 1024³, Zen 5, best of four runs.)
 func (j *asmJob) compute(_, _ int) {
 	kr := j.kern
 	mr, nr, kc := kr.mr, kr.nr, j.kc

@@ -19,11 +19,16 @@ import (
 //   - AVX-512F, 14×32: 28 zmm accumulators, 2 for B, 2 for broadcasts (all
 //     32). Per step, 2 loads and 14 broadcasts feed 28 FMAs.
 //
-// Blocking: the kc×nr sliver of B must stay in L1 with the sliver of A
-// streaming past it (AVX2, kc 256: 16 KiB + 6 KiB of a 32 KiB L1; AVX-512,
-// kc 192: 24 KiB + 10.5 KiB, which a 32 KiB L1 (Zen 4) still holds and a
-// 48 KiB one comfortably), and the mc×kc block of A in L2 (144 KiB and
-// 126 KiB).
+// A row-major A is packed as rows (packARows) and its elements broadcast
+// from a constant offset per row; a transposed A step by step.
+//
+// Blocking: the mr×kc sliver of A stays in L1 with a kc×nr sliver of B
+// streaming past it (AVX2, kc 256: 6 KiB + 16 KiB of a 32 KiB L1;
+// AVX-512, kc 192: 10.5 KiB + 24 KiB, which a 32 KiB L1 (Zen 4) still
+// holds and a 48 KiB one comfortably), and a unit's kc×8nr block of B in
+// L2 (128 KiB, 192 KiB). At kc 128 to 320, mc 56 to 336 and nc 512 to
+// 2048 the AVX-512 kernel's 1024³ product varied within the noise of a
+// busy machine (150–176 GFLOP/s on one Zen 5 core).
 var (
 	asmAVX2 = asmKernel{name: "avx2", mr: 6, nr: 16, kc: 256, mc: 144, nc: 1024,
 		micro: gemmMicro6x16AVX2, rowsA: true}
