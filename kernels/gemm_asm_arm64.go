@@ -11,9 +11,11 @@ import (
 // The arm64 micro-kernel (gemm_asm_arm64.s): NEON, 8×12. Its 24 quad-word
 // accumulators hold the tile, 3 registers the step's 12 values of B and 2
 // the step's 8 values of A, from which each FMLA takes one lane by element
-// (no broadcasts needed): per step of k, two loads feed 24 FMLAs. The
-// kc×nr sliver of B (kc 256: 12 KiB) stays in L1 with the sliver of A
-// (8 KiB) streaming past it; the mc×kc block of A (120 KiB) in L2.
+// (no broadcasts needed): per step of k, two loads feed 24 FMLAs. A is
+// packed step by step whatever its layout. The sliver of A (kc 256:
+// 8 KiB) stays in L1 with a sliver of B (12 KiB) streaming past it, and a
+// unit's kc×8nr block of B (96 KiB) in L2. Correctness is tested under
+// qemu-user; the blocking is not tuned on hardware.
 var asmNEON = asmKernel{name: "neon", mr: 8, nr: 12, kc: 256, mc: 120, nc: 1020,
 	micro: gemmMicro8x12NEON}
 
