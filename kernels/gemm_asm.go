@@ -45,7 +45,7 @@ type asmKernel struct {
 	// ldc bytes apart, as mode says. ab holds alpha and beta.
 	micro func(a, b *float32, kc int, c *float32, ldc uintptr, ab *[2]float32, mode asmMode)
 	// rowsA says that micro also reads a sliver of A packed as mr rows of
-	// kc values, this kernel's kc apart (packARows), when mode has
+	// kc values, this kernel's kc apart (packARowsAsm), when mode has
 	// asmRowsA. A row-major A packs that way with one copy a row instead
 	// of a gather.
 	rowsA bool
@@ -64,7 +64,7 @@ const (
 	asmAdd                  // C = C + T (later panels)
 
 	// asmRowsA, added to a mode, says that the sliver of A is packed by
-	// packARows (only for kernels with rowsA).
+	// packARowsAsm (only for kernels with rowsA).
 	asmRowsA asmMode = 4
 )
 
@@ -256,7 +256,7 @@ func (j *asmJob) pack(_, _ int) {
 		dst := j.packedA[s*mr*kr.kc:][:mr*kr.kc]
 		rows := min(mr, j.mcnt-s*mr)
 		if j.mode&asmRowsA != 0 {
-			packARows(mr, kr.kc, dst, j.a, j.lda, j.ic+s*mr, rows, j.pc, kc)
+			packARowsAsm(mr, kr.kc, dst, j.a, j.lda, j.ic+s*mr, rows, j.pc, kc)
 		} else {
 			packAAsm(mr, dst, j.transA, j.a, j.lda, j.ic+s*mr, rows, j.pc, kc)
 		}
@@ -375,10 +375,10 @@ func packAAsm(mr int, dst []float32, trans bool, a []float32, lda, i0, mc, p0, k
 // and 16.
 const packGroup = 8
 
-// packARows copies the h ≤ mr rows op(A)[i0:i0+h, p0:p0+kc] of a
+// packARowsAsm copies the h ≤ mr rows op(A)[i0:i0+h, p0:p0+kc] of a
 // row-major A (op(A) = A) into a sliver of mr rows stride floats apart,
 // dst[r·stride+p] = op(A)[i0+r, p0+p], with zeros for the rows past h.
-func packARows(mr, stride int, dst []float32, a []float32, lda, i0, h, p0, kc int) {
+func packARowsAsm(mr, stride int, dst []float32, a []float32, lda, i0, h, p0, kc int) {
 	for r := range mr {
 		d := dst[r*stride:][:kc]
 		if r < h {

@@ -19,7 +19,7 @@ import (
 //   - AVX-512F, 14×32: 28 zmm accumulators, 2 for B, 2 for broadcasts (all
 //     32). Per step, 2 loads and 14 broadcasts feed 28 FMAs.
 //
-// A row-major A is packed as rows (packARows) and its elements broadcast
+// A row-major A is packed as rows (packARowsAsm) and its elements broadcast
 // from a constant offset per row; a transposed A step by step.
 //
 // Blocking: the mr×kc sliver of A stays in L1 with a kc×nr sliver of B
