@@ -77,7 +77,7 @@ func init() {
 	if want != "" {
 		b, err := probeBackend(want)
 		if err == nil {
-			selected, selectedWhy = b, "forced by "+GemmEnv+"="+want
+			selected, selectedWhy = b, "forced by "+GemmEnv+"="+want+asmWhy(b)
 			return
 		}
 		// A forced backend that cannot load is reported (here, and by
@@ -98,8 +98,17 @@ func init() {
 		if len(skipped) > 0 {
 			selectedWhy += " (" + strings.Join(skipped, "; ") + ")"
 		}
+		selectedWhy += asmWhy(b)
 		return
 	}
+}
+
+// asmWhy says, for the assembly backend, why it runs the kernel it does.
+func asmWhy(b backend) string {
+	if b.name != "asm" {
+		return ""
+	}
+	return "; " + b.detail + " kernel: " + asmKernelWhy()
 }
 
 // GemmKernelReason says why Gemm uses the backend GemmKernel names: forced

@@ -70,6 +70,14 @@ func asmKernelForCPU() (*asmKernel, error) {
 	return nil, errors.New("CPU lacks FMA")
 }
 
+// asmKernelWhy says why asmKernelForCPU chose its kernel.
+func asmKernelWhy() string {
+	if cpu.X86.HasAVX512F {
+		return "CPUID reports AVX-512F (and the OS saves ZMM registers)"
+	}
+	return "CPUID reports AVX2 and FMA but no AVX-512F"
+}
+
 // gemmMicro6x16AVX2 is asmKernel.micro for AVX2+FMA, mr = 6, nr = 16.
 //
 //go:noescape

@@ -36,6 +36,9 @@ func asmKernelForCPU() (*asmKernel, error) {
 	return nil, errors.New("CPU lacks Advanced SIMD (NEON)")
 }
 
+// asmKernelWhy says why asmKernelForCPU chose its kernel.
+func asmKernelWhy() string { return "the CPU has Advanced SIMD (NEON)" }
+
 // gemmMicro8x12NEON is asmKernel.micro for NEON, mr = 8, nr = 12.
 //
 //go:noescape

@@ -7,6 +7,9 @@ import (
 	"runtime"
 )
 
+// asmKernelWhy is never called here: there is no assembly kernel.
+func asmKernelWhy() string { return "" }
+
 func asmBackend() (backend, error) {
 	if runtime.GOARCH == "amd64" || runtime.GOARCH == "arm64" {
 		return backend{}, errors.New("not built in: a purego build has no assembly")
