@@ -28,7 +28,9 @@ type Backend struct {
 }
 
 // GemmEnv is the environment variable that forces a backend: "blas",
-// "asm", "simd" or "go". Unset or empty picks the first available in that
+// "asm", "simd" or "go", or one assembly micro-kernel for every product:
+// "asm:avx512", "asm:avx2" (amd64) or "asm:neon" (arm64), where the CPU
+// has its instructions. Unset or empty picks the first available in that
 // order: a system BLAS where one is installed (OpenBLAS, MKL and the like
 // are at least as fast), else the assembly micro-kernels where the CPU has
 // their instructions, else the GOEXPERIMENT=simd kernel where built in,
@@ -48,7 +50,10 @@ func probeBackend(name string) (backend, error) {
 	case "go":
 		return backend{name: "go", detail: "portable", gemm: gemmGo}, nil
 	}
-	return backend{}, fmt.Errorf("unknown backend %q (want blas, asm, simd or go)", name)
+	if isa, ok := strings.CutPrefix(name, "asm:"); ok {
+		return asmBackendFor(isa)
+	}
+	return backend{}, fmt.Errorf("unknown backend %q (want blas, asm, asm:ISA, simd or go)", name)
 }
 
 // gemmSmall computes the products a system BLAS is not worth calling for:
@@ -103,9 +108,10 @@ func init() {
 	}
 }
 
-// asmWhy says, for the assembly backend, why it runs the kernel it does.
+// asmWhy says, for the assembly backend, why it runs the kernel it does
+// (unless forced by name).
 func asmWhy(b backend) string {
-	if b.name != "asm" {
+	if b.name != "asm" || strings.HasSuffix(b.detail, ", forced") {
 		return ""
 	}
 	return "; " + b.detail + " kernel: " + asmKernelWhy()

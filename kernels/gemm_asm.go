@@ -3,6 +3,8 @@
 package kernels
 
 import (
+	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"unsafe"
@@ -82,6 +84,34 @@ func asmBackend() (backend, error) {
 	return backend{name: "asm", detail: kr.name, gemm: func(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 		gemmAsm(kr, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 	}}, nil
+}
+
+// asmBackendFor returns the assembly backend with the micro-kernel for isa
+// ("avx512", "avx2", "neon") computing every product it takes, or an error
+// if this build has no such kernel or the CPU lacks its instructions.
+func asmBackendFor(isa string) (backend, error) {
+	for _, kr := range asmKernels() {
+		if kr.name == isa {
+			only := *kr
+			only.narrow = nil
+			return backend{name: "asm", detail: isa + ", forced", gemm: func(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+				gemmAsm(&only, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+			}}, nil
+		}
+	}
+	return backend{}, fmt.Errorf("no %s micro-kernel for this CPU (it runs: %s)", isa, asmKernelNames())
+}
+
+// asmKernelNames lists the micro-kernels this CPU runs.
+func asmKernelNames() string {
+	var names []string
+	for _, kr := range asmKernels() {
+		names = append(names, kr.name)
+	}
+	if len(names) == 0 {
+		return "none"
+	}
+	return strings.Join(names, ", ")
 }
 
 // gemmAsm is the assembly backend with kernel kr. It expects arguments

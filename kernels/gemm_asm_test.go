@@ -184,6 +184,36 @@ func TestAsmKernelBlocking(t *testing.T) {
 	}
 }
 
+// TestAsmBackendFor checks ORTHOTUNE_GEMM=asm:ISA's backends: each kernel
+// this CPU runs computes a product with the portable kernel's thin-product
+// rules (and no switch to a narrower kernel) within the reference's
+// tolerance, and an unknown or unsupported kernel is an error.
+func TestAsmBackendFor(t *testing.T) {
+	for _, kr := range testAsmKernels(t) {
+		b, err := asmBackendFor(kr.name)
+		if err != nil {
+			t.Fatalf("asmBackendFor(%q): %v", kr.name, err)
+		}
+		if b.detail != kr.name+", forced" {
+			t.Errorf("asmBackendFor(%q).detail = %q", kr.name, b.detail)
+		}
+		useBackend(t, b)
+		rng := rand.New(rand.NewPCG(9, 10))
+		for _, tc := range []gemmCase{
+			{m: 37, n: 16, k: 41, alpha: 1, beta: 0.5},
+			{transA: true, transB: true, m: 29, n: 70, k: 9, alpha: -2, beta: 0},
+			{m: 1, n: 40, k: 7, alpha: 1, beta: 0},
+		} {
+			runCase(t, tc, rng)
+		}
+	}
+	for _, isa := range []string{"", "sse", "avx512x"} {
+		if _, err := asmBackendFor(isa); err == nil {
+			t.Errorf("asmBackendFor(%q) succeeded", isa)
+		}
+	}
+}
+
 // BenchmarkGemmAsmKernels runs each micro-kernel this CPU has on the GEMM
 // benchmark's square and MLP shapes, on one thread and on all.
 //

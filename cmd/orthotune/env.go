@@ -17,9 +17,8 @@ import (
 const envSynopsis = "env [--json] [--peak]\n\n" +
 	"Describes what orthotune will compute with on this machine: CPU, cores and threads, and every GEMM\n" +
 	"backend (system BLAS, assembly micro-kernels, SIMD kernel, portable Go) with whether it loads,\n" +
-	"which one is in use and why (ORTHOTUNE_GEMM=blas|asm|simd|go forces one). --peak also measures\n" +
-	"the CPU's float32 FMA throughput\n" +
-	"(needs the SIMD build)."
+	"which one is in use and why (ORTHOTUNE_GEMM=blas|asm|simd|go forces one, asm:avx512|avx2|neon\n" +
+	"one assembly kernel). --peak also measures the CPU's float32 FMA throughput (needs the SIMD build)."
 
 // envReport is what env prints.
 type envReport struct {
