@@ -398,7 +398,8 @@ func packAAsm(mr int, dst []float32, trans bool, a []float32, lda, i0, mc, p0, k
 }
 
 // packGroup is how many rows of a row-major A or a transposed B the packers
-// gather from at a time. Packing a transposed 768×3072 B into slivers of 32
+// gather from at a time (and on amd64 the size of the blocks of a
+// transposed B that packBAsm transposes in vector registers). Packing a transposed 768×3072 B into slivers of 32
 // on a busy 2-core Zen 5 took 0.8–1.6 ns a value with groups of 4 to 16
 // rows, 1.0–2.4 with all 32 at once and 1.5–6.8 one row at a time (values
 // then scattered a sliver's width apart); the noise did not separate 4, 8
@@ -443,7 +444,14 @@ func packBAsm(nr int, dst []float32, trans bool, b []float32, ldb, p0, kc, j0, n
 		for q0 := 0; q0 < w; q0 += packGroup {
 			g := min(packGroup, w-q0)
 			src := unsafe.Pointer(&b[(j+q0)*ldb+p0])
-			for p := range kc {
+			p := 0
+			if g == 8 && packTranspose8 != nil {
+				// Whole 8×8 blocks in vector registers (amd64).
+				for ; p+8 <= kc; p += 8 {
+					packTranspose8(&d[p*nr+q0], uintptr(nr)*4, (*float32)(unsafe.Add(src, p*4)), stride)
+				}
+			}
+			for ; p < kc; p++ {
 				dp := d[p*nr+q0:][:g]
 				s := unsafe.Add(src, p*4)
 				for q := range dp {

@@ -91,3 +91,13 @@ func gemmMicro14x32AVX512(a, b *float32, kc int, c *float32, ldc uintptr, ab *[2
 // asmAllAMD64 lists every amd64 micro-kernel, whether or not the CPU runs
 // it (for tests).
 func asmAllAMD64() []*asmKernel { return []*asmKernel{&asmAVX512, &asmAVX2} }
+
+// transpose8x8AVX writes the transpose of the 8×8 block of floats at src,
+// whose rows are lds bytes apart, to dst, whose rows are ldd bytes apart.
+// It needs AVX, which every CPU running the micro-kernels has.
+//
+//go:noescape
+func transpose8x8AVX(dst *float32, ldd uintptr, src *float32, lds uintptr)
+
+// packTranspose8 is transpose8x8AVX, for packBAsm.
+var packTranspose8 = transpose8x8AVX

@@ -405,3 +405,81 @@ avx512add:
 	AVX512_ALL(AVX512_ADD)
 	VZEROUPPER
 	RET
+
+// func transpose8x8AVX(dst *float32, ldd uintptr, src *float32, lds uintptr)
+//
+// Writes the transpose of the 8×8 block of floats at src (rows lds bytes
+// apart) to dst (rows ldd bytes apart): dst row t, column r = src row r,
+// column t. Packing uses it for a transposed operand's gathers. General
+// registers: DI dst, DX ldd, SI src, BX lds. Vector registers: Y0–Y7 the
+// rows read (later the 4-wide shuffles), Y8–Y15 the pairwise unpacks
+// (later the rows written).
+TEXT ·transpose8x8AVX(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ ldd+8(FP), DX
+	MOVQ src+16(FP), SI
+	MOVQ lds+24(FP), BX
+
+	VMOVUPS (SI), Y0
+	ADDQ    BX, SI
+	VMOVUPS (SI), Y1
+	ADDQ    BX, SI
+	VMOVUPS (SI), Y2
+	ADDQ    BX, SI
+	VMOVUPS (SI), Y3
+	ADDQ    BX, SI
+	VMOVUPS (SI), Y4
+	ADDQ    BX, SI
+	VMOVUPS (SI), Y5
+	ADDQ    BX, SI
+	VMOVUPS (SI), Y6
+	ADDQ    BX, SI
+	VMOVUPS (SI), Y7
+
+	// Rows a…h: Y8 = a0 b0 a1 b1 | a4 b4 a5 b5, Y9 = a2 b2 a3 b3 | a6 b6 a7 b7, …
+	VUNPCKLPS Y1, Y0, Y8
+	VUNPCKHPS Y1, Y0, Y9
+	VUNPCKLPS Y3, Y2, Y10
+	VUNPCKHPS Y3, Y2, Y11
+	VUNPCKLPS Y5, Y4, Y12
+	VUNPCKHPS Y5, Y4, Y13
+	VUNPCKLPS Y7, Y6, Y14
+	VUNPCKHPS Y7, Y6, Y15
+
+	// Y0 = a0 b0 c0 d0 | a4 b4 c4 d4, Y1 = a1 b1 c1 d1 | a5 …, …
+	VSHUFPS $0x44, Y10, Y8, Y0
+	VSHUFPS $0xEE, Y10, Y8, Y1
+	VSHUFPS $0x44, Y11, Y9, Y2
+	VSHUFPS $0xEE, Y11, Y9, Y3
+	VSHUFPS $0x44, Y14, Y12, Y4
+	VSHUFPS $0xEE, Y14, Y12, Y5
+	VSHUFPS $0x44, Y15, Y13, Y6
+	VSHUFPS $0xEE, Y15, Y13, Y7
+
+	// Column t of the block: low halves for t < 4, high halves after.
+	VPERM2F128 $0x20, Y4, Y0, Y8
+	VPERM2F128 $0x20, Y5, Y1, Y9
+	VPERM2F128 $0x20, Y6, Y2, Y10
+	VPERM2F128 $0x20, Y7, Y3, Y11
+	VPERM2F128 $0x31, Y4, Y0, Y12
+	VPERM2F128 $0x31, Y5, Y1, Y13
+	VPERM2F128 $0x31, Y6, Y2, Y14
+	VPERM2F128 $0x31, Y7, Y3, Y15
+
+	VMOVUPS Y8, (DI)
+	ADDQ    DX, DI
+	VMOVUPS Y9, (DI)
+	ADDQ    DX, DI
+	VMOVUPS Y10, (DI)
+	ADDQ    DX, DI
+	VMOVUPS Y11, (DI)
+	ADDQ    DX, DI
+	VMOVUPS Y12, (DI)
+	ADDQ    DX, DI
+	VMOVUPS Y13, (DI)
+	ADDQ    DX, DI
+	VMOVUPS Y14, (DI)
+	ADDQ    DX, DI
+	VMOVUPS Y15, (DI)
+	VZEROUPPER
+	RET
