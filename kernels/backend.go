@@ -31,10 +31,11 @@ type Backend struct {
 // "asm", "simd" or "go", or one assembly micro-kernel for every product:
 // "asm:avx512", "asm:avx2" (amd64) or "asm:neon" (arm64), where the CPU
 // has its instructions. Unset or empty picks the first available in that
-// order: a system BLAS where one is installed (OpenBLAS, MKL and the like
-// are at least as fast), else the assembly micro-kernels where the CPU has
-// their instructions, else the GOEXPERIMENT=simd kernel where built in,
-// else the portable Go kernel.
+// order: a system BLAS where one is installed (OpenBLAS 0.3.21 matched the
+// assembly kernels on one Zen 5 core and was about a fifth faster on two),
+// else the assembly micro-kernels where the CPU has their instructions,
+// else the GOEXPERIMENT=simd kernel where built in, else the portable Go
+// kernel.
 const GemmEnv = "ORTHOTUNE_GEMM"
 
 var backendOrder = []string{"blas", "asm", "simd", "go"}
