@@ -181,15 +181,20 @@ func gemmAsmWith(kr *asmKernel, transA, transB bool, m, n, k int, alpha float32,
 				}
 				// Each goroutine packs at least asmGrainPack values.
 				vals := j.kc * (j.slivA*kr.mr + j.slivB*kr.nr)
-				j.nextPack.Store(0)
-				ParallelFor(min(threads, j.slivA+j.slivB, 1+vals/asmGrainPack), 1, j.runPack)
+				j.packW = min(threads, j.slivA+j.slivB, 1+vals/asmGrainPack)
+				ParallelFor(j.packW, 1, j.runPack)
 
-				j.unitsJ = (j.nc + asmColsPerUnit(kr) - 1) / asmColsPerUnit(kr)
-				j.units = (j.mcnt + kr.mc - 1) / kr.mc * j.unitsJ
-				j.next.Store(0)
+				j.unitsI = (j.mcnt + kr.mc - 1) / kr.mc
+				j.units = (j.nc + asmColsPerUnit(kr) - 1) / asmColsPerUnit(kr) * j.unitsI
 				flops := 2 * j.mcnt * j.nc * j.kc
-				workers := min(threads, j.units, 1+flops/asmGrainFlops)
-				ParallelFor(workers, 1, j.runCompute)
+				j.workers = min(threads, j.units, 1+flops/asmGrainFlops)
+				if len(j.segNext) < j.workers {
+					j.segNext = make([]atomic.Int64, j.workers)
+				}
+				for w := range j.workers {
+					j.segNext[w].Store(int64(w * j.units / j.workers))
+				}
+				ParallelFor(j.workers, 1, j.runCompute)
 			}
 		}
 	}
@@ -224,7 +229,9 @@ type asmCall struct {
 	ic, mcnt       int     // the rows op(A)[ic:ic+mcnt] packed
 	mode           asmMode // how this panel's tiles are written
 	slivA, slivB   int     // slivers of A and of B to pack (slivB = 0: B is packed already)
-	units, unitsJ  int     // units of work in the panel, and per block of mc rows
+	packW          int     // goroutines packing: goroutine w packs the w-th of packW shares
+	units, unitsI  int     // units of work in the panel, and per block of ncu columns
+	workers        int     // goroutines computing, each with its segment of the units
 }
 
 // asmJob carries one call to the goroutines of ParallelFor. Jobs are pooled
@@ -232,11 +239,12 @@ type asmCall struct {
 // allocates nothing.
 type asmJob struct {
 	asmCall
-	packedA, packedB []float32    // slivers of op(A) (asmRowsMax×kc) and op(B) (kc×nc)
-	next             atomic.Int64 // the next unit of work to claim
-	nextPack         atomic.Int64 // the next sliver to pack
-	runPack          func(lo, hi int)
-	runCompute       func(lo, hi int)
+	packedA, packedB []float32 // slivers of op(A) (asmRowsMax×kc) and op(B) (kc×nc)
+	// segNext[w] is the next unit to claim in segment w of the units,
+	// [w·units/workers, (w+1)·units/workers).
+	segNext    []atomic.Int64
+	runPack    func(lo, hi int)
+	runCompute func(lo, hi int)
 }
 
 var asmJobPool = sync.Pool{New: func() any {
@@ -264,76 +272,90 @@ func alignedFloats64(n int) []float32 {
 	return s[off : off+n : off+n]
 }
 
-// pack claims slivers of the panel to pack until none are left: the first
-// slivB are slivers of nr columns of op(B), the next slivA slivers of mr
-// rows of op(A). Claiming them one at a time balances the goroutines'
-// shares, which cost different amounts (a gather from a transposed
-// operand takes several times as long as a copy).
-func (j *asmJob) pack(_, _ int) {
+// pack packs the shares [lo, hi) of the panel's slivers: share w of packW
+// is the w-th packW-th of the slivers of nr columns of op(B) and the same
+// of the slivers of mr rows of op(A), so that every share mixes the two
+// operands alike (a gather from a transposed operand costs several times
+// a copy) and the goroutine that computes the w-th segment of the units
+// (compute) finds its slivers of B in its own cache.
+func (j *asmJob) pack(lo, hi int) {
 	kr := j.kern
 	mr, nr, kc := kr.mr, kr.nr, j.kc
-	for {
-		s := int(j.nextPack.Add(1) - 1)
-		if s < j.slivB {
+	for w := lo; w < hi; w++ {
+		for s := w * j.slivB / j.packW; s < (w+1)*j.slivB/j.packW; s++ {
 			cols := min(nr, j.nc-s*nr)
 			packBAsm(nr, j.packedB[s*nr*kc:][:nr*kc], j.transB, j.b, j.ldb, j.pc, kc, j.jc+s*nr, cols)
-			continue
 		}
-		if s -= j.slivB; s >= j.slivA {
-			return
-		}
-		// Sliver s of A is mr·kr.kc floats at s·mr·kr.kc.
-		dst := j.packedA[s*mr*kr.kc:][:mr*kr.kc]
-		rows := min(mr, j.mcnt-s*mr)
-		if j.mode&asmRowsA != 0 {
-			packARowsAsm(mr, kr.kc, dst, j.a, j.lda, j.ic+s*mr, rows, j.pc, kc)
-		} else {
-			packAAsm(mr, dst, j.transA, j.a, j.lda, j.ic+s*mr, rows, j.pc, kc)
+		for s := w * j.slivA / j.packW; s < (w+1)*j.slivA/j.packW; s++ {
+			// Sliver s of A is mr·kr.kc floats at s·mr·kr.kc.
+			dst := j.packedA[s*mr*kr.kc:][:mr*kr.kc]
+			rows := min(mr, j.mcnt-s*mr)
+			if j.mode&asmRowsA != 0 {
+				packARowsAsm(mr, kr.kc, dst, j.a, j.lda, j.ic+s*mr, rows, j.pc, kc)
+			} else {
+				packAAsm(mr, dst, j.transA, j.a, j.lda, j.ic+s*mr, rows, j.pc, kc)
+			}
 		}
 	}
 }
 
 // compute claims units of the panel's tiles of C until none are left and
-// computes them. Unit u covers rows [ic+(u/unitsJ)·mc, +mc) and columns
-// [jc+(u%unitsJ)·ncu, +ncu) of C: for each sliver of A in it (kept in L1)
+// computes them: goroutine w (lo) those of its own segment first, then
+// those left in the others', so that one slowed by anything else on its
+// core is helped rather than waited for. Unit u covers columns
+// [jc+(u/unitsI)·ncu, +ncu) and rows [ic+(u%unitsI)·mc, +mc) of C, so that
+// segment w mostly reads the slivers of B that share w of the packing
+// put in goroutine w's cache. For each sliver of A in a unit (kept in L1)
 // the micro-kernel sweeps the unit's slivers of B (kept in L2). (Sweeping
 // the slivers of A past each sliver of B instead measured 6% slower on
 // 1024³, Zen 5, best of four runs.)
-func (j *asmJob) compute(_, _ int) {
-	kr := j.kern
-	mr, nr, kc := kr.mr, kr.nr, j.kc
-	ncu := asmColsPerUnit(kr)
+func (j *asmJob) compute(lo, _ int) {
+	ncu := asmColsPerUnit(j.kern)
 	ldcBytes := uintptr(j.ldc) * 4
 	var edge *[asmMaxTile]float32
-	for {
-		u := int(j.next.Add(1) - 1)
-		if u >= j.units {
-			break
-		}
-		r0 := u / j.unitsJ * kr.mc
-		r1 := min(r0+kr.mc, j.mcnt)
-		c0 := u % j.unitsJ * ncu
-		c1 := min(c0+ncu, j.nc)
-		for ir := r0; ir < r1; ir += mr {
-			as := &j.packedA[ir*kr.kc] // sliver ir/mr
-			h := min(mr, r1-ir)
-			for jr := c0; jr < c1; jr += nr {
-				bs := &j.packedB[jr*kc] // sliver jr/nr, kc·nr floats each
-				i, jj := j.ic+ir, j.jc+jr
-				if w := min(nr, c1-jr); h == mr && w == nr {
-					kr.micro(as, bs, kc, &j.c[i*j.ldc+jj], ldcBytes, &j.ab, j.mode)
-				} else {
-					if edge == nil {
-						edge = asmEdgePool.Get().(*[asmMaxTile]float32)
-					}
-					j.edgeTile(edge[:], as, bs, kc, i, jj, h, w, j.mode)
-				}
+	for d := range j.workers {
+		seg := (lo + d) % j.workers
+		end := int64((seg + 1) * j.units / j.workers)
+		for {
+			u := j.segNext[seg].Add(1) - 1
+			if u >= end {
+				break
 			}
+			edge = j.computeUnit(int(u), edge, ncu, ldcBytes)
 		}
 	}
 	if edge != nil {
 		asmEdgePool.Put(edge)
 	}
+}
+
+// computeUnit computes unit u (see compute), with edge as the scratch tile
+// for ragged edges, taken from asmEdgePool if nil and needed; it returns
+// edge.
+func (j *asmJob) computeUnit(u int, edge *[asmMaxTile]float32, ncu int, ldcBytes uintptr) *[asmMaxTile]float32 {
+	kr := j.kern
+	mr, nr, kc := kr.mr, kr.nr, j.kc
+	c0 := u / j.unitsI * ncu
+	c1 := min(c0+ncu, j.nc)
+	r0 := u % j.unitsI * kr.mc
+	r1 := min(r0+kr.mc, j.mcnt)
+	for ir := r0; ir < r1; ir += mr {
+		as := &j.packedA[ir*kr.kc] // sliver ir/mr
+		h := min(mr, r1-ir)
+		for jr := c0; jr < c1; jr += nr {
+			bs := &j.packedB[jr*kc] // sliver jr/nr, kc·nr floats each
+			i, jj := j.ic+ir, j.jc+jr
+			if w := min(nr, c1-jr); h == mr && w == nr {
+				kr.micro(as, bs, kc, &j.c[i*j.ldc+jj], ldcBytes, &j.ab, j.mode)
+			} else {
+				if edge == nil {
+					edge = asmEdgePool.Get().(*[asmMaxTile]float32)
+				}
+				j.edgeTile(edge[:], as, bs, kc, i, jj, h, w, j.mode)
+			}
+		}
+	}
+	return edge
 }
 
 // edgeTile computes an h×w tile of C smaller than the micro-kernel's in a
