@@ -8,8 +8,11 @@
 // dimension, as in BLAS. Gemm validates its arguments, handles the
 // degenerate cases and dispatches to the fastest backend available at run
 // time: a system BLAS (OpenBLAS, MKL, BLIS, Accelerate) loaded with purego
-// without cgo, a SIMD kernel (built with GOEXPERIMENT=simd on amd64), or
-// the portable Go kernel. ORTHOTUNE_GEMM=blas|simd|go forces one;
-// GemmKernel names the one in use. Tiny products run in Go whatever the
-// backend, where a foreign call's overhead would dominate.
+// without cgo; else Go-assembly micro-kernels chosen from the CPU's
+// features (amd64 AVX-512F or AVX2+FMA, arm64 NEON; every build but
+// purego's); else a SIMD kernel (built with GOEXPERIMENT=simd on amd64);
+// else the portable Go kernel. ORTHOTUNE_GEMM=blas|asm|simd|go forces one;
+// GemmKernel names the one in use and GemmKernelReason why. Tiny products
+// run in Go whatever the backend, where a foreign call's overhead would
+// dominate.
 package kernels

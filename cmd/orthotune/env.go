@@ -16,10 +16,10 @@ import (
 
 const envSynopsis = "env [--json] [--peak]\n\n" +
 	"Describes what orthotune will compute with on this machine: CPU, cores and threads, and every GEMM\n" +
-	"backend (system BLAS, SIMD kernel, portable Go) with whether it loads and which one is in use\n" +
-	"(ORTHOTUNE_GEMM=blas|simd|go forces one). --peak also measures the CPU's float32 FMA throughput\n" +
-	"(AVX-512, AVX2 with FMA, or NEON loops in Go assembly, in every build), the ceiling bench's MFU is\n" +
-	"quoted against."
+	"backend (system BLAS, assembly micro-kernels, SIMD kernel, portable Go) with whether it loads,\n" +
+	"which one is in use and why (ORTHOTUNE_GEMM=blas|asm|simd|go forces one, asm:avx512|avx2|neon\n" +
+	"one assembly kernel). --peak also measures the CPU's float32 FMA throughput (AVX-512, AVX2 with FMA,\n" +
+	"or NEON loops in Go assembly, in every build), the ceiling bench's MFU is quoted against."
 
 // envReport is what env prints.
 type envReport struct {
@@ -31,6 +31,7 @@ type envReport struct {
 	Cores       int                `json:"cores"`
 	Threads     int                `json:"threads"`
 	Gemm        string             `json:"gemm"`
+	GemmReason  string             `json:"gemm_reason"` // forced, or the first available and why not the others
 	GemmEnv     string             `json:"gemm_env,omitempty"`
 	Backends    []kernels.Backend  `json:"backends"`
 	PeakGFLOPS  map[string]float64 `json:"peak_gflops,omitempty"` // threads → measured GFLOP/s
@@ -46,7 +47,7 @@ func runEnv(args []string, stdout, stderr io.Writer) error {
 	}
 	r := envReport{GoVersion: runtime.Version(), OS: runtime.GOOS, Arch: runtime.GOARCH, CPU: cpuModel(),
 		CPUFeatures: cpuFeatures(), Cores: runtime.NumCPU(), Threads: kernels.Threads(),
-		Gemm: kernels.GemmKernel(), GemmEnv: os.Getenv(kernels.GemmEnv), Backends: kernels.GemmBackends()}
+		Gemm: kernels.GemmKernel(), GemmReason: kernels.GemmKernelReason(), GemmEnv: os.Getenv(kernels.GemmEnv), Backends: kernels.GemmBackends()}
 	if *peak {
 		r.PeakGFLOPS = map[string]float64{}
 		for _, t := range uniqueInts(1, kernels.Threads()) {
@@ -72,6 +73,7 @@ func runEnv(args []string, stdout, stderr io.Writer) error {
 		fmt.Fprintf(stdout, "   (%s=%s)", kernels.GemmEnv, r.GemmEnv)
 	}
 	fmt.Fprintln(stdout)
+	fmt.Fprintf(stdout, "  why     %s\n", r.GemmReason)
 	for _, b := range r.Backends {
 		mark := " "
 		if b.Selected {

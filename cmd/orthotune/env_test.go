@@ -21,7 +21,10 @@ func TestEnvReportsBackends(t *testing.T) {
 	if !strings.Contains(text, "gemm      "+kernels.GemmKernel()) {
 		t.Errorf("env does not name the kernel in use (%s):\n%s", kernels.GemmKernel(), text)
 	}
-	for _, name := range []string{"blas", "simd", "go"} {
+	if !strings.Contains(text, "why     "+kernels.GemmKernelReason()) {
+		t.Errorf("env does not say why it uses %s:\n%s", kernels.GemmKernel(), text)
+	}
+	for _, name := range []string{"blas", "asm", "simd", "go"} {
 		if !strings.Contains(text, "  "+name+" ") && !strings.Contains(text, " "+name+"  ") {
 			t.Errorf("env does not list backend %s:\n%s", name, text)
 		}
@@ -34,7 +37,7 @@ func TestEnvReportsBackends(t *testing.T) {
 	if err := json.Unmarshal(out.Bytes(), &r); err != nil {
 		t.Fatalf("env --json printed %q: %v", out.String(), err)
 	}
-	if r.Threads != 1 || r.Cores < 1 || r.Gemm != kernels.GemmKernel() || len(r.Backends) != 3 {
+	if r.Threads != 1 || r.Cores < 1 || r.Gemm != kernels.GemmKernel() || len(r.Backends) != 4 || r.GemmReason == "" {
 		t.Errorf("env --json = %+v", r)
 	}
 	selected := 0

@@ -1,0 +1,493 @@
+//go:build (amd64 || arm64) && !purego
+
+package kernels
+
+import (
+	"fmt"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"unsafe"
+)
+
+// The assembly backend ("asm") is a Goto/BLIS blocked GEMM like the portable
+// one, in the default build: packing and blocking in Go, register-blocked
+// micro-kernels in Go assembly (gemm_asm_amd64.s: AVX2+FMA and AVX-512F;
+// gemm_asm_arm64.s: NEON), chosen at run time from the CPU's features.
+//
+// Loop order, outermost first: panels of nc columns of op(B) (jc); panels
+// of kc steps of k (pc), for which a kc×nc block of op(B) is packed into
+// slivers of nr columns; groups of rows of op(A) (ic), packed into slivers
+// of mr rows; then units of mc rows by a few slivers of B, in which for
+// each sliver of A (ir) the micro-kernel sweeps the unit's slivers of B
+// (jr), so that the sliver of A stays in L1 while the unit's kc×ncu block
+// of B streams past it from L2. The micro-kernel writes its mr×nr tile straight
+// into C, applying alpha and, on the first panel of k, beta; later panels
+// add to C. Tiles at the ragged edges of C are computed by the same
+// micro-kernel into a scratch tile, from slivers padded with zeros.
+//
+// Goroutines pack each panel together and then share out its units (see
+// gemmAsmWith). Every element of C sees the same sequence of operations
+// whichever goroutine computes it: the tiles lie on the same grid and the
+// panels of k are the same and reach it in order, whatever the number of
+// threads, and the lanes of a tile are computed independently. So results
+// do not depend on Threads().
+
+// An asmKernel is one register-blocked micro-kernel and its cache blocking.
+type asmKernel struct {
+	name   string // instruction set: "avx2", "avx512" or "neon"
+	mr, nr int    // rows and columns of C per micro-tile
+	// kc is the depth of a packed panel, mc the rows of op(A) packed at a
+	// time (a multiple of mr) and nc the columns of op(B) (a multiple of
+	// nr).
+	kc, mc, nc int
+	// micro computes the mr×nr tile T = alpha·Σ_p a[p]ᵀ·b[p] over kc ≥ 1
+	// steps of a packed sliver of A (kc steps of mr values) and one of B
+	// (kc steps of nr values), and writes it into C at c, whose rows are
+	// ldc bytes apart, as mode says. ab holds alpha and beta.
+	micro func(a, b *float32, kc int, c *float32, ldc uintptr, ab *[2]float32, mode asmMode)
+	// rowsA says that micro also reads a sliver of A packed as mr rows of
+	// kc values, this kernel's kc apart (packARowsAsm), when mode has
+	// asmRowsA. A row-major A packs that way with one copy a row instead
+	// of a gather.
+	rowsA bool
+	// narrow, if set, is the kernel gemmAsm uses instead for products of
+	// at most narrow.nr columns, which would waste most of this one's
+	// tiles.
+	narrow *asmKernel
+}
+
+// An asmMode says how a micro-kernel writes its tile T = alpha·A·B into C.
+type asmMode int
+
+const (
+	asmSet   asmMode = iota // C = T, without reading C (first panel, beta = 0)
+	asmScale                // C = beta·C + T (first panel): fma(beta, C, T)
+	asmAdd                  // C = C + T (later panels)
+
+	// asmRowsA, added to a mode, says that the sliver of A is packed by
+	// packARowsAsm (only for kernels with rowsA).
+	asmRowsA asmMode = 4
+)
+
+// asmGrainFlops is the least work (2·m·n·k of a panel) worth handing to
+// another goroutine.
+const asmGrainFlops = 4 << 20
+
+// asmBackend returns the assembly backend, or an error naming what the CPU
+// lacks.
+func asmBackend() (backend, error) {
+	kr, err := asmKernelForCPU()
+	if err != nil {
+		return backend{}, err
+	}
+	return backend{name: "asm", detail: kr.name, gemm: func(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+		gemmAsm(kr, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+	}}, nil
+}
+
+// asmBackendFor returns the assembly backend with the micro-kernel for isa
+// ("avx512", "avx2", "neon") computing every product it takes, or an error
+// if this build has no such kernel or the CPU lacks its instructions.
+func asmBackendFor(isa string) (backend, error) {
+	for _, kr := range asmKernels() {
+		if kr.name == isa {
+			only := *kr
+			only.narrow = nil
+			return backend{name: "asm", detail: isa + ", forced", gemm: func(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+				gemmAsm(&only, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+			}}, nil
+		}
+	}
+	return backend{}, fmt.Errorf("no %s micro-kernel for this CPU (it runs: %s)", isa, asmKernelNames())
+}
+
+// asmKernelNames lists the micro-kernels this CPU runs.
+func asmKernelNames() string {
+	var names []string
+	for _, kr := range asmKernels() {
+		names = append(names, kr.name)
+	}
+	if len(names) == 0 {
+		return "none"
+	}
+	return strings.Join(names, ", ")
+}
+
+// gemmAsm is the assembly backend with kernel kr. It expects arguments
+// checked by Gemm, with m, n, k > 0 and alpha ≠ 0. Vector–matrix products
+// (one row of C, or at most two columns) go to the portable kernel's direct
+// path, as fast there: a micro-tile would be mostly padding. Products of
+// few columns go to kr.narrow where there is one.
+func gemmAsm(kr *asmKernel, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	if m == 1 || n <= 2 {
+		gemmGo(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+		return
+	}
+	if kr.narrow != nil && n <= kr.narrow.nr {
+		kr = kr.narrow
+	}
+	gemmAsmWith(kr, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+// gemmAsmWith computes the product with kernel kr, whatever its shape.
+//
+// For each panel of op(B) (jc, pc) and each group of up to asmRowsMax rows
+// of op(A) (ic), the goroutines first pack the slivers of both operands
+// together (pack: each claims slivers from a shared counter), then compute the
+// tiles of C together (compute: each claims units of mc rows by ncu
+// columns from a shared counter until none are left, so a goroutine slowed
+// by anything else on its core is helped rather than waited for). Each
+// operand is packed once whatever the number of threads, and ParallelFor's
+// return separates the phases and the panels: the panels of k reach every
+// tile of C one after another, in order.
+func gemmAsmWith(kr *asmKernel, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	j := asmJobPool.Get().(*asmJob)
+	j.asmCall = asmCall{
+		kern: kr, transA: transA, transB: transB,
+		m: m, n: n, k: k,
+		ab: [2]float32{alpha, beta},
+		a:  a, b: b, c: c,
+		lda: lda, ldb: ldb, ldc: ldc,
+	}
+	rowsMax := asmRowsMax(kr)
+	if n := (min(m, rowsMax) + kr.mr - 1) / kr.mr * kr.mr * kr.kc; len(j.packedA) < n {
+		j.packedA = alignedFloats64(n)
+	}
+	if n := kr.kc * kr.nc; len(j.packedB) < n {
+		j.packedB = alignedFloats64(n)
+	}
+	threads := Threads()
+	for jc := 0; jc < n; jc += kr.nc {
+		j.jc, j.nc = jc, min(kr.nc, n-jc)
+		for pc := 0; pc < k; pc += kr.kc {
+			j.pc, j.kc = pc, min(kr.kc, k-pc)
+			j.mode = asmAdd
+			if pc == 0 {
+				j.mode = asmScale
+				if beta == 0 {
+					j.mode = asmSet
+				}
+			}
+			if !transA && kr.rowsA {
+				j.mode |= asmRowsA
+			}
+			for ic := 0; ic < m; ic += rowsMax {
+				j.ic, j.mcnt = ic, min(rowsMax, m-ic)
+				j.slivA = (j.mcnt + kr.mr - 1) / kr.mr
+				j.slivB = 0
+				if ic == 0 {
+					j.slivB = (j.nc + kr.nr - 1) / kr.nr
+				}
+				// Each goroutine packs at least asmGrainPack values.
+				vals := j.kc * (j.slivA*kr.mr + j.slivB*kr.nr)
+				j.packW = min(threads, j.slivA+j.slivB, 1+vals/asmGrainPack)
+				ParallelFor(j.packW, 1, j.runPack)
+
+				j.unitsI = (j.mcnt + kr.mc - 1) / kr.mc
+				j.units = (j.nc + asmColsPerUnit(kr) - 1) / asmColsPerUnit(kr) * j.unitsI
+				flops := 2 * j.mcnt * j.nc * j.kc
+				j.workers = min(threads, j.units, 1+flops/asmGrainFlops)
+				if len(j.segNext) < j.workers {
+					j.segNext = make([]atomic.Int64, j.workers)
+				}
+				for w := range j.workers {
+					j.segNext[w].Store(int64(w * j.units / j.workers))
+				}
+				ParallelFor(j.workers, 1, j.runCompute)
+			}
+		}
+	}
+	j.asmCall = asmCall{} // drop references to the caller's matrices
+	asmJobPool.Put(j)
+}
+
+// asmGrainPack is the least number of values worth packing on another
+// goroutine.
+const asmGrainPack = 16 << 10
+
+// asmRowsMax is how many rows of op(A) are packed at a time: a multiple of
+// mc, so that the units of work are whole blocks of mc rows but the last.
+func asmRowsMax(kr *asmKernel) int { return 8 * kr.mc }
+
+// asmColsPerUnit is the width of a unit of work, a multiple of nr: wide
+// enough that each sliver of A, brought into L1, serves several slivers of
+// B, narrow enough that a panel makes several units for the goroutines to
+// share and that the unit's block of B (kc×ncu) stays in L2. On two Zen 5
+// cores, 4·nr against 8·nr took 512×768×3072 from 245 to 283 GFLOP/s (the
+// goroutines wait less for each other at the end of a panel) and 1024³
+// from 298 to 310, medians of four interleaved runs; 2·nr was no better.
+func asmColsPerUnit(kr *asmKernel) int { return 4 * kr.nr }
+
+// asmCall holds the arguments of one call and the panel being computed.
+type asmCall struct {
+	kern           *asmKernel
+	transA, transB bool
+	m, n, k        int
+	ab             [2]float32 // alpha, beta
+	a, b, c        []float32
+	lda, ldb, ldc  int
+
+	jc, nc, pc, kc int     // the panel op(B)[pc:pc+kc, jc:jc+nc]
+	ic, mcnt       int     // the rows op(A)[ic:ic+mcnt] packed
+	mode           asmMode // how this panel's tiles are written
+	slivA, slivB   int     // slivers of A and of B to pack (slivB = 0: B is packed already)
+	packW          int     // goroutines packing: goroutine w packs the w-th of packW shares
+	units, unitsI  int     // units of work in the panel, and per block of ncu columns
+	workers        int     // goroutines computing, each with its segment of the units
+}
+
+// asmJob carries one call to the goroutines of ParallelFor. Jobs are pooled
+// with their buffers and their method values bound once, so that a call
+// allocates nothing.
+type asmJob struct {
+	asmCall
+	packedA, packedB []float32 // slivers of op(A) (asmRowsMax×kc) and op(B) (kc×nc)
+	// segNext[w] is the next unit to claim in segment w of the units,
+	// [w·units/workers, (w+1)·units/workers).
+	segNext    []atomic.Int64
+	runPack    func(lo, hi int)
+	runCompute func(lo, hi int)
+}
+
+var asmJobPool = sync.Pool{New: func() any {
+	j := new(asmJob)
+	j.runPack = j.pack
+	j.runCompute = j.compute
+	return j
+}}
+
+// asmEdgePool holds scratch tiles for the ragged edges of C, big enough for
+// every kernel (pointers to arrays: putting a slice in a Pool allocates).
+var asmEdgePool = sync.Pool{New: func() any { return new([asmMaxTile]float32) }}
+
+// asmMaxTile is the largest mr·nr of the micro-kernels.
+const asmMaxTile = 14 * 32
+
+// alignedFloats64 returns n zeroed float32s starting on a 64-byte boundary,
+// so that no vector load of a packed operand straddles two cache lines.
+func alignedFloats64(n int) []float32 {
+	s := make([]float32, n+16)
+	off := int(uintptr(unsafe.Pointer(&s[0])) % 64 / 4)
+	if off != 0 {
+		off = 16 - off
+	}
+	return s[off : off+n : off+n]
+}
+
+// pack packs the shares [lo, hi) of the panel's slivers: share w of packW
+// is the w-th packW-th of the slivers of nr columns of op(B) and the same
+// of the slivers of mr rows of op(A), so that every share mixes the two
+// operands alike (a gather from a transposed operand costs several times
+// a copy) and the goroutine that computes the w-th segment of the units
+// (compute) finds its slivers of B in its own cache.
+func (j *asmJob) pack(lo, hi int) {
+	kr := j.kern
+	mr, nr, kc := kr.mr, kr.nr, j.kc
+	for w := lo; w < hi; w++ {
+		for s := w * j.slivB / j.packW; s < (w+1)*j.slivB/j.packW; s++ {
+			cols := min(nr, j.nc-s*nr)
+			packBAsm(nr, j.packedB[s*nr*kc:][:nr*kc], j.transB, j.b, j.ldb, j.pc, kc, j.jc+s*nr, cols)
+		}
+		for s := w * j.slivA / j.packW; s < (w+1)*j.slivA/j.packW; s++ {
+			// Sliver s of A is mr·kr.kc floats at s·mr·kr.kc.
+			dst := j.packedA[s*mr*kr.kc:][:mr*kr.kc]
+			rows := min(mr, j.mcnt-s*mr)
+			if j.mode&asmRowsA != 0 {
+				packARowsAsm(mr, kr.kc, dst, j.a, j.lda, j.ic+s*mr, rows, j.pc, kc)
+			} else {
+				packAAsm(mr, dst, j.transA, j.a, j.lda, j.ic+s*mr, rows, j.pc, kc)
+			}
+		}
+	}
+}
+
+// compute claims units of the panel's tiles of C until none are left and
+// computes them: goroutine w (lo) those of its own segment first, then
+// those left in the others', so that one slowed by anything else on its
+// core is helped rather than waited for. Unit u covers columns
+// [jc+(u/unitsI)·ncu, +ncu) and rows [ic+(u%unitsI)·mc, +mc) of C, so that
+// segment w mostly reads the slivers of B that share w of the packing
+// put in goroutine w's cache. For each sliver of A in a unit (kept in L1)
+// the micro-kernel sweeps the unit's slivers of B (kept in L2). (Sweeping
+// the slivers of A past each sliver of B instead measured 6% slower on
+// 1024³, Zen 5, best of four runs.)
+func (j *asmJob) compute(lo, _ int) {
+	ncu := asmColsPerUnit(j.kern)
+	ldcBytes := uintptr(j.ldc) * 4
+	var edge *[asmMaxTile]float32
+	for d := range j.workers {
+		seg := (lo + d) % j.workers
+		end := int64((seg + 1) * j.units / j.workers)
+		for {
+			u := j.segNext[seg].Add(1) - 1
+			if u >= end {
+				break
+			}
+			edge = j.computeUnit(int(u), edge, ncu, ldcBytes)
+		}
+	}
+	if edge != nil {
+		asmEdgePool.Put(edge)
+	}
+}
+
+// computeUnit computes unit u (see compute), with edge as the scratch tile
+// for ragged edges, taken from asmEdgePool if nil and needed; it returns
+// edge.
+func (j *asmJob) computeUnit(u int, edge *[asmMaxTile]float32, ncu int, ldcBytes uintptr) *[asmMaxTile]float32 {
+	kr := j.kern
+	mr, nr, kc := kr.mr, kr.nr, j.kc
+	c0 := u / j.unitsI * ncu
+	c1 := min(c0+ncu, j.nc)
+	r0 := u % j.unitsI * kr.mc
+	r1 := min(r0+kr.mc, j.mcnt)
+	for ir := r0; ir < r1; ir += mr {
+		as := &j.packedA[ir*kr.kc] // sliver ir/mr
+		h := min(mr, r1-ir)
+		for jr := c0; jr < c1; jr += nr {
+			bs := &j.packedB[jr*kc] // sliver jr/nr, kc·nr floats each
+			i, jj := j.ic+ir, j.jc+jr
+			if w := min(nr, c1-jr); h == mr && w == nr {
+				kr.micro(as, bs, kc, &j.c[i*j.ldc+jj], ldcBytes, &j.ab, j.mode)
+			} else {
+				if edge == nil {
+					edge = asmEdgePool.Get().(*[asmMaxTile]float32)
+				}
+				j.edgeTile(edge[:], as, bs, kc, i, jj, h, w, j.mode)
+			}
+		}
+	}
+	return edge
+}
+
+// edgeTile computes an h×w tile of C smaller than the micro-kernel's in a
+// scratch tile, so that its elements see the same operations as those of
+// whole tiles.
+func (j *asmJob) edgeTile(scratch []float32, a, b *float32, kc, i, jj, h, w int, mode asmMode) {
+	kr := j.kern
+	nr := kr.nr
+	scratch = scratch[:kr.mr*nr]
+	clear(scratch)
+	if mode != asmSet {
+		for r := range h {
+			copy(scratch[r*nr:][:w], j.c[(i+r)*j.ldc+jj:][:w])
+		}
+	}
+	kr.micro(a, b, kc, &scratch[0], uintptr(nr)*4, &j.ab, mode)
+	for r := range h {
+		copy(j.c[(i+r)*j.ldc+jj:][:w], scratch[r*nr:][:w])
+	}
+}
+
+// packAAsm copies op(A)[i0:i0+mc, p0:p0+kc] into dst as ⌈mc/mr⌉ slivers of
+// kc steps of mr values, dst[(s·kc+p)·mr+r] = op(A)[i0+s·mr+r, p0+p], with
+// zeros for the rows past mc. (Stale values there would meet only
+// discarded lanes, but could be subnormal, which x86 computes slowly.)
+func packAAsm(mr int, dst []float32, trans bool, a []float32, lda, i0, mc, p0, kc int) {
+	for s := 0; s*mr < mc; s++ {
+		d := dst[s*mr*kc:][:mr*kc]
+		i := i0 + s*mr
+		h := min(mr, mc-s*mr)
+		if trans { // A is k×m: mr contiguous values per step
+			for p := range kc {
+				dp := d[p*mr:][:mr]
+				copy(dp, a[(p0+p)*lda+i:][:h])
+				clear(dp[h:])
+			}
+			continue
+		}
+		// A is m×k: each step gathers one element of h rows lda apart,
+		// packGroup rows at a time. The check below bounds every address
+		// (the last row's last element is a[(i+h-1)*lda+p0+kc-1]), so the
+		// loop reads through pointers without bounds checks.
+		_ = a[(i+h-1)*lda+p0+kc-1]
+		stride := uintptr(lda) * 4
+		for r0 := 0; r0 < h; r0 += packGroup {
+			g := min(packGroup, h-r0)
+			src := unsafe.Pointer(&a[(i+r0)*lda+p0])
+			for p := range kc {
+				dp := d[p*mr+r0:][:g]
+				s := unsafe.Add(src, p*4)
+				for r := range dp {
+					dp[r] = *(*float32)(unsafe.Add(s, uintptr(r)*stride))
+				}
+			}
+		}
+		if h < mr {
+			for p := range kc {
+				clear(d[p*mr+h : (p+1)*mr])
+			}
+		}
+	}
+}
+
+// packGroup is how many rows of a row-major A or a transposed B the packers
+// gather from at a time (and on amd64 the size of the blocks of a
+// transposed B that packBAsm transposes in vector registers). Packing a transposed 768×3072 B into slivers of 32
+// on a busy 2-core Zen 5 took 0.8–1.6 ns a value with groups of 4 to 16
+// rows, 1.0–2.4 with all 32 at once and 1.5–6.8 one row at a time (values
+// then scattered a sliver's width apart); the noise did not separate 4, 8
+// and 16.
+const packGroup = 8
+
+// packARowsAsm copies the h ≤ mr rows op(A)[i0:i0+h, p0:p0+kc] of a
+// row-major A (op(A) = A) into a sliver of mr rows stride floats apart,
+// dst[r·stride+p] = op(A)[i0+r, p0+p], with zeros for the rows past h.
+func packARowsAsm(mr, stride int, dst []float32, a []float32, lda, i0, h, p0, kc int) {
+	for r := range mr {
+		d := dst[r*stride:][:kc]
+		if r < h {
+			copy(d, a[(i0+r)*lda+p0:][:kc])
+		} else {
+			clear(d)
+		}
+	}
+}
+
+// packBAsm copies op(B)[p0:p0+kc, j0:j0+nc] into dst as ⌈nc/nr⌉ slivers of
+// kc steps of nr values, dst[(s·kc+p)·nr+q] = op(B)[p0+p, j0+s·nr+q], with
+// zeros for the columns past nc.
+func packBAsm(nr int, dst []float32, trans bool, b []float32, ldb, p0, kc, j0, nc int) {
+	for s := 0; s*nr < nc; s++ {
+		d := dst[s*nr*kc:][:nr*kc]
+		j := j0 + s*nr
+		w := min(nr, nc-s*nr)
+		if !trans { // B is k×n: nr contiguous values per step
+			for p := range kc {
+				dp := d[p*nr:][:nr]
+				copy(dp, b[(p0+p)*ldb+j:][:w])
+				clear(dp[w:])
+			}
+			continue
+		}
+		// B is n×k: each step gathers one element of w rows of B ldb
+		// apart, read through pointers as in packAAsm, packGroup rows at a
+		// time (gathering from all nr rows at once was twice as slow).
+		_ = b[(j+w-1)*ldb+p0+kc-1]
+		stride := uintptr(ldb) * 4
+		for q0 := 0; q0 < w; q0 += packGroup {
+			g := min(packGroup, w-q0)
+			src := unsafe.Pointer(&b[(j+q0)*ldb+p0])
+			p := 0
+			if g == 8 && packTranspose8 != nil {
+				// Whole 8×8 blocks in vector registers (amd64).
+				for ; p+8 <= kc; p += 8 {
+					packTranspose8(&d[p*nr+q0], uintptr(nr)*4, (*float32)(unsafe.Add(src, p*4)), stride)
+				}
+			}
+			for ; p < kc; p++ {
+				dp := d[p*nr+q0:][:g]
+				s := unsafe.Add(src, p*4)
+				for q := range dp {
+					dp[q] = *(*float32)(unsafe.Add(s, uintptr(q)*stride))
+				}
+			}
+		}
+		if w < nr {
+			for p := range kc {
+				clear(d[p*nr+w : (p+1)*nr])
+			}
+		}
+	}
+}

@@ -1,0 +1,103 @@
+//go:build amd64 && !purego
+
+package kernels
+
+import (
+	"errors"
+
+	"golang.org/x/sys/cpu"
+)
+
+// The amd64 micro-kernels (gemm_asm_amd64.s). Both keep their whole tile of
+// C in vector registers, load the packed sliver of B with aligned vector
+// loads and broadcast each element of A from memory (VBROADCASTSS m32, a
+// load-port operation that does not compete with the FMAs for an execution
+// port).
+//
+//   - AVX2+FMA, 6×16: 12 ymm accumulators, 2 for B, 2 for broadcasts (all
+//     16). Per step of k, 2 loads and 6 broadcasts feed 12 FMAs.
+//   - AVX-512F, 14×32: 28 zmm accumulators, 2 for B, 2 for broadcasts (all
+//     32). Per step, 2 loads and 14 broadcasts feed 28 FMAs.
+//
+// A row-major A is packed as rows (packARowsAsm) and its elements broadcast
+// from a constant offset per row; a transposed A step by step.
+//
+// Blocking: the mr×kc sliver of A stays in L1 with a kc×nr sliver of B
+// streaming past it (AVX2, kc 256: 6 KiB + 16 KiB of a 32 KiB L1;
+// AVX-512, kc 192: 10.5 KiB + 24 KiB, which a 32 KiB L1 (Zen 4) still
+// holds and a 48 KiB one comfortably), and a unit's kc×8nr block of B in
+// L2 (128 KiB, 192 KiB). At kc 128 to 320, mc 56 to 336 and nc 512 to
+// 2048 the AVX-512 kernel's 1024³ product varied within the noise of a
+// busy machine (150–176 GFLOP/s on one Zen 5 core).
+var (
+	asmAVX2 = asmKernel{name: "avx2", mr: 6, nr: 16, kc: 256, mc: 144, nc: 1024,
+		micro: gemmMicro6x16AVX2, rowsA: true}
+	asmAVX512 = asmKernel{name: "avx512", mr: 14, nr: 32, kc: 192, mc: 168, nc: 1024,
+		micro: gemmMicro14x32AVX512, rowsA: true}
+)
+
+// asmKernels lists the micro-kernels this CPU can run, fastest first.
+func asmKernels() []*asmKernel {
+	var out []*asmKernel
+	if cpu.X86.HasAVX512F {
+		out = append(out, &asmAVX512)
+	}
+	if cpu.X86.HasAVX2 && cpu.X86.HasFMA {
+		out = append(out, &asmAVX2)
+	}
+	return out
+}
+
+func init() {
+	// Products of at most 16 columns would fill only half of the AVX-512
+	// kernel's tiles: 4096×16×16 ran at 30 GFLOP/s on the AVX2 kernel
+	// against 24 on the AVX-512 one (Zen 5, one run on a busy machine).
+	if cpu.X86.HasAVX2 && cpu.X86.HasFMA {
+		asmAVX512.narrow = &asmAVX2
+	}
+}
+
+// asmKernelForCPU returns the fastest micro-kernel this CPU (and OS: the
+// feature bits count only where the OS saves the vector registers) runs,
+// or an error naming what it lacks.
+func asmKernelForCPU() (*asmKernel, error) {
+	if ks := asmKernels(); len(ks) > 0 {
+		return ks[0], nil
+	}
+	if !cpu.X86.HasAVX2 {
+		return nil, errors.New("CPU lacks AVX2")
+	}
+	return nil, errors.New("CPU lacks FMA")
+}
+
+// asmKernelWhy says why asmKernelForCPU chose its kernel.
+func asmKernelWhy() string {
+	if cpu.X86.HasAVX512F {
+		return "CPUID reports AVX-512F (and the OS saves ZMM registers)"
+	}
+	return "CPUID reports AVX2 and FMA but no AVX-512F"
+}
+
+// gemmMicro6x16AVX2 is asmKernel.micro for AVX2+FMA, mr = 6, nr = 16.
+//
+//go:noescape
+func gemmMicro6x16AVX2(a, b *float32, kc int, c *float32, ldc uintptr, ab *[2]float32, mode asmMode)
+
+// gemmMicro14x32AVX512 is asmKernel.micro for AVX-512F, mr = 14, nr = 32.
+//
+//go:noescape
+func gemmMicro14x32AVX512(a, b *float32, kc int, c *float32, ldc uintptr, ab *[2]float32, mode asmMode)
+
+// asmAllAMD64 lists every amd64 micro-kernel, whether or not the CPU runs
+// it (for tests).
+func asmAllAMD64() []*asmKernel { return []*asmKernel{&asmAVX512, &asmAVX2} }
+
+// transpose8x8AVX writes the transpose of the 8×8 block of floats at src,
+// whose rows are lds bytes apart, to dst, whose rows are ldd bytes apart.
+// It needs AVX, which every CPU running the micro-kernels has.
+//
+//go:noescape
+func transpose8x8AVX(dst *float32, ldd uintptr, src *float32, lds uintptr)
+
+// packTranspose8 is transpose8x8AVX, for packBAsm.
+var packTranspose8 = transpose8x8AVX

@@ -1,0 +1,485 @@
+//go:build amd64 && !purego
+
+#include "textflag.h"
+
+// Micro-kernels of the assembly GEMM backend (see gemm_asm.go and
+// gemm_asm_amd64.go). Each computes one mr×nr tile
+//
+//	T = alpha·Σ_p a[p]ᵀ·b[p]
+//
+// over kc ≥ 1 steps of a packed sliver of A (kc steps of mr floats, or with
+// asmRowsA (4) added to mode mr rows a fixed stride apart: the kernel's kc,
+// baked in here) and one of B (kc steps of nr floats), then writes it into
+// C, whose rows are ldc bytes apart, as mode says: 0 (asmSet) C = T,
+// without reading C; 1 (asmScale) C = fma(beta, C, T); 2 (asmAdd)
+// C = C + T. The accumulators
+// start at zero and add the products of each step in order, one FMA per
+// lane, so every element sees the same operations in every tile.
+//
+// Arguments: a+0, b+8, kc+16, c+24, ldc+32, ab+40 (→ alpha, beta), mode+48.
+// General registers: SI a, DI b, CX kc, BX steps of the unrolled loop,
+// DX c, R8 ldc, R9 ab, R10 mode, R11 rows of C to prefetch.
+
+// One step of k of the 6×16 kernel at byte offsets ao into A and bo into B:
+// Y12, Y13 hold the step's 16 values of B, Y14 and Y15 take turns holding
+// a broadcast value of A, and row r of the tile accumulates in Y(2r) (columns
+// 0–7) and Y(2r+1) (columns 8–15).
+#define AVX2_ROW(ao, t, c0, c1) \
+	VBROADCASTSS ao(SI), t; \
+	VFMADD231PS  Y12, t, c0; \
+	VFMADD231PS  Y13, t, c1
+
+#define AVX2_STEP(ao, bo) \
+	VMOVUPS bo(DI), Y12; \
+	VMOVUPS bo+32(DI), Y13; \
+	AVX2_ROW(ao, Y14, Y0, Y1); \
+	AVX2_ROW(ao+4, Y15, Y2, Y3); \
+	AVX2_ROW(ao+8, Y14, Y4, Y5); \
+	AVX2_ROW(ao+12, Y15, Y6, Y7); \
+	AVX2_ROW(ao+16, Y14, Y8, Y9); \
+	AVX2_ROW(ao+20, Y15, Y10, Y11)
+
+// One step of k of the 6×16 kernel reading A packed as rows (mode has
+// asmRowsA): row r of the sliver is 1024 bytes (the kernel's kc, 256 floats) after
+// row r−1, and ao is the step's offset within a row.
+#define AVX2_STEPR(ao, bo) \
+	VMOVUPS bo(DI), Y12; \
+	VMOVUPS bo+32(DI), Y13; \
+	AVX2_ROW(ao, Y14, Y0, Y1); \
+	AVX2_ROW(ao+1024, Y15, Y2, Y3); \
+	AVX2_ROW(ao+2048, Y14, Y4, Y5); \
+	AVX2_ROW(ao+3072, Y15, Y6, Y7); \
+	AVX2_ROW(ao+4096, Y14, Y8, Y9); \
+	AVX2_ROW(ao+5120, Y15, Y10, Y11)
+
+// Writes of one row (two vectors) of the tile to C at DX, then DX += ldc.
+#define AVX2_SET(c0, c1) \
+	VMOVUPS c0, (DX); \
+	VMOVUPS c1, 32(DX); \
+	ADDQ    R8, DX
+
+#define AVX2_SCALE(c0, c1) \
+	VFMADD231PS (DX), Y13, c0; \
+	VFMADD231PS 32(DX), Y13, c1; \
+	AVX2_SET(c0, c1)
+
+#define AVX2_ADD(c0, c1) \
+	VADDPS (DX), c0, c0; \
+	VADDPS 32(DX), c1, c1; \
+	AVX2_SET(c0, c1)
+
+// Prefetch of one row of the tile of C at R11 (64 bytes, on at most two
+// cache lines), then R11 += ldc.
+#define AVX2_PREFETCH \
+	PREFETCHT0 (R11); \
+	PREFETCHT0 63(R11); \
+	ADDQ       R8, R11
+
+// func gemmMicro6x16AVX2(a, b *float32, kc int, c *float32, ldc uintptr, ab *[2]float32, mode asmMode)
+//
+// Vector registers: Y0–Y11 the 6×16 tile (row r in Y(2r), Y(2r+1)),
+// Y12–Y13 the current step of B (then alpha and beta), Y14–Y15 broadcasts
+// of A. The loop (one for each layout of A) runs four steps at a time,
+// then the remaining kc mod 4.
+TEXT ·gemmMicro6x16AVX2(SB), NOSPLIT, $0-56
+	MOVQ a+0(FP), SI
+	MOVQ b+8(FP), DI
+	MOVQ kc+16(FP), CX
+	MOVQ c+24(FP), DX
+	MOVQ ldc+32(FP), R8
+	MOVQ ab+40(FP), R9
+	MOVQ mode+48(FP), R10
+
+	// Ask for the tile of C now, so that its misses overlap the loop.
+	MOVQ DX, R11
+	AVX2_PREFETCH
+	AVX2_PREFETCH
+	AVX2_PREFETCH
+	AVX2_PREFETCH
+	AVX2_PREFETCH
+	AVX2_PREFETCH
+
+	VXORPS Y0, Y0, Y0
+	VXORPS Y1, Y1, Y1
+	VXORPS Y2, Y2, Y2
+	VXORPS Y3, Y3, Y3
+	VXORPS Y4, Y4, Y4
+	VXORPS Y5, Y5, Y5
+	VXORPS Y6, Y6, Y6
+	VXORPS Y7, Y7, Y7
+	VXORPS Y8, Y8, Y8
+	VXORPS Y9, Y9, Y9
+	VXORPS Y10, Y10, Y10
+	VXORPS Y11, Y11, Y11
+
+	MOVQ    CX, BX
+	SHRQ    $2, BX
+	BTRQ    $2, R10 // asmRowsA: A packed as rows
+	JCS     avx2rows
+	TESTQ   BX, BX
+	JZ      avx2tail
+
+avx2loop4:
+	AVX2_STEP(0, 0)
+	AVX2_STEP(24, 64)
+	AVX2_STEP(48, 128)
+	AVX2_STEP(72, 192)
+	ADDQ $96, SI
+	ADDQ $256, DI
+	DECQ BX
+	JNZ  avx2loop4
+
+avx2tail:
+	ANDQ $3, CX
+	JZ   avx2store
+
+avx2loop1:
+	AVX2_STEP(0, 0)
+	ADDQ $24, SI
+	ADDQ $64, DI
+	DECQ CX
+	JNZ  avx2loop1
+
+	JMP avx2store
+
+avx2rows:
+	TESTQ BX, BX
+	JZ    avx2rtail
+
+avx2rloop4:
+	AVX2_STEPR(0, 0)
+	AVX2_STEPR(4, 64)
+	AVX2_STEPR(8, 128)
+	AVX2_STEPR(12, 192)
+	ADDQ $16, SI
+	ADDQ $256, DI
+	DECQ BX
+	JNZ  avx2rloop4
+
+avx2rtail:
+	ANDQ $3, CX
+	JZ   avx2store
+
+avx2rloop1:
+	AVX2_STEPR(0, 0)
+	ADDQ $4, SI
+	ADDQ $64, DI
+	DECQ CX
+	JNZ  avx2rloop1
+
+avx2store:
+	VBROADCASTSS (R9), Y12  // alpha
+	VBROADCASTSS 4(R9), Y13 // beta
+	VMULPS       Y12, Y0, Y0
+	VMULPS       Y12, Y1, Y1
+	VMULPS       Y12, Y2, Y2
+	VMULPS       Y12, Y3, Y3
+	VMULPS       Y12, Y4, Y4
+	VMULPS       Y12, Y5, Y5
+	VMULPS       Y12, Y6, Y6
+	VMULPS       Y12, Y7, Y7
+	VMULPS       Y12, Y8, Y8
+	VMULPS       Y12, Y9, Y9
+	VMULPS       Y12, Y10, Y10
+	VMULPS       Y12, Y11, Y11
+	CMPQ         R10, $1
+	JEQ          avx2scale
+	JGT          avx2add
+	AVX2_SET(Y0, Y1)
+	AVX2_SET(Y2, Y3)
+	AVX2_SET(Y4, Y5)
+	AVX2_SET(Y6, Y7)
+	AVX2_SET(Y8, Y9)
+	AVX2_SET(Y10, Y11)
+	VZEROUPPER
+	RET
+
+avx2scale:
+	AVX2_SCALE(Y0, Y1)
+	AVX2_SCALE(Y2, Y3)
+	AVX2_SCALE(Y4, Y5)
+	AVX2_SCALE(Y6, Y7)
+	AVX2_SCALE(Y8, Y9)
+	AVX2_SCALE(Y10, Y11)
+	VZEROUPPER
+	RET
+
+avx2add:
+	AVX2_ADD(Y0, Y1)
+	AVX2_ADD(Y2, Y3)
+	AVX2_ADD(Y4, Y5)
+	AVX2_ADD(Y6, Y7)
+	AVX2_ADD(Y8, Y9)
+	AVX2_ADD(Y10, Y11)
+	VZEROUPPER
+	RET
+
+// One step of k of the 14×32 kernel at byte offsets ao into A and bo into
+// B: Z28, Z29 hold the step's 32 values of B, Z30 and Z31 take turns
+// holding a broadcast value of A, and row r of the tile accumulates in
+// Z(2r) (columns 0–15) and Z(2r+1) (columns 16–31).
+#define AVX512_ROW(ao, t, c0, c1) \
+	VBROADCASTSS ao(SI), t; \
+	VFMADD231PS  Z28, t, c0; \
+	VFMADD231PS  Z29, t, c1
+
+#define AVX512_STEP(ao, bo) \
+	VMOVUPS bo(DI), Z28; \
+	VMOVUPS bo+64(DI), Z29; \
+	AVX512_ROW(ao, Z30, Z0, Z1); \
+	AVX512_ROW(ao+4, Z31, Z2, Z3); \
+	AVX512_ROW(ao+8, Z30, Z4, Z5); \
+	AVX512_ROW(ao+12, Z31, Z6, Z7); \
+	AVX512_ROW(ao+16, Z30, Z8, Z9); \
+	AVX512_ROW(ao+20, Z31, Z10, Z11); \
+	AVX512_ROW(ao+24, Z30, Z12, Z13); \
+	AVX512_ROW(ao+28, Z31, Z14, Z15); \
+	AVX512_ROW(ao+32, Z30, Z16, Z17); \
+	AVX512_ROW(ao+36, Z31, Z18, Z19); \
+	AVX512_ROW(ao+40, Z30, Z20, Z21); \
+	AVX512_ROW(ao+44, Z31, Z22, Z23); \
+	AVX512_ROW(ao+48, Z30, Z24, Z25); \
+	AVX512_ROW(ao+52, Z31, Z26, Z27)
+
+// One step of k of the 14×32 kernel reading A packed as rows (mode has
+// asmRowsA): row r of the sliver is 768 bytes (the
+// kernel's kc, 192 floats) after row r−1, and ao is the step's offset
+// within a row.
+#define AVX512_STEPR(ao, bo) \
+	VMOVUPS bo(DI), Z28; \
+	VMOVUPS bo+64(DI), Z29; \
+	AVX512_ROW(ao, Z30, Z0, Z1); \
+	AVX512_ROW(ao+768, Z31, Z2, Z3); \
+	AVX512_ROW(ao+1536, Z30, Z4, Z5); \
+	AVX512_ROW(ao+2304, Z31, Z6, Z7); \
+	AVX512_ROW(ao+3072, Z30, Z8, Z9); \
+	AVX512_ROW(ao+3840, Z31, Z10, Z11); \
+	AVX512_ROW(ao+4608, Z30, Z12, Z13); \
+	AVX512_ROW(ao+5376, Z31, Z14, Z15); \
+	AVX512_ROW(ao+6144, Z30, Z16, Z17); \
+	AVX512_ROW(ao+6912, Z31, Z18, Z19); \
+	AVX512_ROW(ao+7680, Z30, Z20, Z21); \
+	AVX512_ROW(ao+8448, Z31, Z22, Z23); \
+	AVX512_ROW(ao+9216, Z30, Z24, Z25); \
+	AVX512_ROW(ao+9984, Z31, Z26, Z27)
+
+#define AVX512_SET(c0, c1) \
+	VMOVUPS c0, (DX); \
+	VMOVUPS c1, 64(DX); \
+	ADDQ    R8, DX
+
+#define AVX512_SCALE(c0, c1) \
+	VFMADD231PS (DX), Z29, c0; \
+	VFMADD231PS 64(DX), Z29, c1; \
+	AVX512_SET(c0, c1)
+
+#define AVX512_ADD(c0, c1) \
+	VADDPS (DX), c0, c0; \
+	VADDPS 64(DX), c1, c1; \
+	AVX512_SET(c0, c1)
+
+#define AVX512_ALL(op) \
+	op(Z0, Z1); \
+	op(Z2, Z3); \
+	op(Z4, Z5); \
+	op(Z6, Z7); \
+	op(Z8, Z9); \
+	op(Z10, Z11); \
+	op(Z12, Z13); \
+	op(Z14, Z15); \
+	op(Z16, Z17); \
+	op(Z18, Z19); \
+	op(Z20, Z21); \
+	op(Z22, Z23); \
+	op(Z24, Z25); \
+	op(Z26, Z27)
+
+#define AVX512_ZERO(c0, c1) \
+	VPXORD c0, c0, c0; \
+	VPXORD c1, c1, c1
+
+// Prefetch of one row of the tile of C at R11 (128 bytes, on at most
+// three cache lines), then R11 += ldc; c0 and c1 are unused.
+#define AVX512_PREFETCH(c0, c1) \
+	PREFETCHT0 (R11); \
+	PREFETCHT0 64(R11); \
+	PREFETCHT0 127(R11); \
+	ADDQ       R8, R11
+
+#define AVX512_ALPHA(c0, c1) \
+	VMULPS Z28, c0, c0; \
+	VMULPS Z28, c1, c1
+
+// func gemmMicro14x32AVX512(a, b *float32, kc int, c *float32, ldc uintptr, ab *[2]float32, mode asmMode)
+//
+// Vector registers: Z0–Z27 the 14×32 tile (row r in Z(2r), Z(2r+1)),
+// Z28–Z29 the current step of B (then alpha and beta), Z30–Z31 broadcasts
+// of A. The loop (one for each layout of A) runs four steps at a time,
+// then the remaining kc mod 4.
+TEXT ·gemmMicro14x32AVX512(SB), NOSPLIT, $0-56
+	MOVQ a+0(FP), SI
+	MOVQ b+8(FP), DI
+	MOVQ kc+16(FP), CX
+	MOVQ c+24(FP), DX
+	MOVQ ldc+32(FP), R8
+	MOVQ ab+40(FP), R9
+	MOVQ mode+48(FP), R10
+
+	// Ask for the tile of C now, so that its misses overlap the loop.
+	MOVQ DX, R11
+	AVX512_ALL(AVX512_PREFETCH)
+	AVX512_ALL(AVX512_ZERO)
+
+	MOVQ  CX, BX
+	SHRQ  $2, BX
+	BTRQ  $2, R10 // asmRowsA: A packed as rows
+	JCS   avx512rows
+	TESTQ BX, BX
+	JZ    avx512tail
+
+avx512loop4:
+	AVX512_STEP(0, 0)
+	AVX512_STEP(56, 128)
+	AVX512_STEP(112, 256)
+	AVX512_STEP(168, 384)
+	ADDQ $224, SI
+	ADDQ $512, DI
+	DECQ BX
+	JNZ  avx512loop4
+
+avx512tail:
+	ANDQ $3, CX
+	JZ   avx512store
+
+avx512loop1:
+	AVX512_STEP(0, 0)
+	ADDQ $56, SI
+	ADDQ $128, DI
+	DECQ CX
+	JNZ  avx512loop1
+
+	JMP avx512store
+
+avx512rows:
+	TESTQ BX, BX
+	JZ    avx512rtail
+
+avx512rloop4:
+	AVX512_STEPR(0, 0)
+	AVX512_STEPR(4, 128)
+	AVX512_STEPR(8, 256)
+	AVX512_STEPR(12, 384)
+	ADDQ $16, SI
+	ADDQ $512, DI
+	DECQ BX
+	JNZ  avx512rloop4
+
+avx512rtail:
+	ANDQ $3, CX
+	JZ   avx512store
+
+avx512rloop1:
+	AVX512_STEPR(0, 0)
+	ADDQ $4, SI
+	ADDQ $128, DI
+	DECQ CX
+	JNZ  avx512rloop1
+
+avx512store:
+	VBROADCASTSS (R9), Z28  // alpha
+	VBROADCASTSS 4(R9), Z29 // beta
+	AVX512_ALL(AVX512_ALPHA)
+	CMPQ         R10, $1
+	JEQ          avx512scale
+	JGT          avx512add
+	AVX512_ALL(AVX512_SET)
+	VZEROUPPER
+	RET
+
+avx512scale:
+	AVX512_ALL(AVX512_SCALE)
+	VZEROUPPER
+	RET
+
+avx512add:
+	AVX512_ALL(AVX512_ADD)
+	VZEROUPPER
+	RET
+
+// func transpose8x8AVX(dst *float32, ldd uintptr, src *float32, lds uintptr)
+//
+// Writes the transpose of the 8×8 block of floats at src (rows lds bytes
+// apart) to dst (rows ldd bytes apart): dst row t, column r = src row r,
+// column t. Packing uses it for a transposed operand's gathers. General
+// registers: DI dst, DX ldd, SI src, BX lds. Vector registers: Y0–Y7 the
+// rows read (later the 4-wide shuffles), Y8–Y15 the pairwise unpacks
+// (later the rows written).
+TEXT ·transpose8x8AVX(SB), NOSPLIT, $0-32
+	MOVQ dst+0(FP), DI
+	MOVQ ldd+8(FP), DX
+	MOVQ src+16(FP), SI
+	MOVQ lds+24(FP), BX
+
+	VMOVUPS (SI), Y0
+	ADDQ    BX, SI
+	VMOVUPS (SI), Y1
+	ADDQ    BX, SI
+	VMOVUPS (SI), Y2
+	ADDQ    BX, SI
+	VMOVUPS (SI), Y3
+	ADDQ    BX, SI
+	VMOVUPS (SI), Y4
+	ADDQ    BX, SI
+	VMOVUPS (SI), Y5
+	ADDQ    BX, SI
+	VMOVUPS (SI), Y6
+	ADDQ    BX, SI
+	VMOVUPS (SI), Y7
+
+	// Rows a…h: Y8 = a0 b0 a1 b1 | a4 b4 a5 b5, Y9 = a2 b2 a3 b3 | a6 b6 a7 b7, …
+	VUNPCKLPS Y1, Y0, Y8
+	VUNPCKHPS Y1, Y0, Y9
+	VUNPCKLPS Y3, Y2, Y10
+	VUNPCKHPS Y3, Y2, Y11
+	VUNPCKLPS Y5, Y4, Y12
+	VUNPCKHPS Y5, Y4, Y13
+	VUNPCKLPS Y7, Y6, Y14
+	VUNPCKHPS Y7, Y6, Y15
+
+	// Y0 = a0 b0 c0 d0 | a4 b4 c4 d4, Y1 = a1 b1 c1 d1 | a5 …, …
+	VSHUFPS $0x44, Y10, Y8, Y0
+	VSHUFPS $0xEE, Y10, Y8, Y1
+	VSHUFPS $0x44, Y11, Y9, Y2
+	VSHUFPS $0xEE, Y11, Y9, Y3
+	VSHUFPS $0x44, Y14, Y12, Y4
+	VSHUFPS $0xEE, Y14, Y12, Y5
+	VSHUFPS $0x44, Y15, Y13, Y6
+	VSHUFPS $0xEE, Y15, Y13, Y7
+
+	// Column t of the block: low halves for t < 4, high halves after.
+	VPERM2F128 $0x20, Y4, Y0, Y8
+	VPERM2F128 $0x20, Y5, Y1, Y9
+	VPERM2F128 $0x20, Y6, Y2, Y10
+	VPERM2F128 $0x20, Y7, Y3, Y11
+	VPERM2F128 $0x31, Y4, Y0, Y12
+	VPERM2F128 $0x31, Y5, Y1, Y13
+	VPERM2F128 $0x31, Y6, Y2, Y14
+	VPERM2F128 $0x31, Y7, Y3, Y15
+
+	VMOVUPS Y8, (DI)
+	ADDQ    DX, DI
+	VMOVUPS Y9, (DI)
+	ADDQ    DX, DI
+	VMOVUPS Y10, (DI)
+	ADDQ    DX, DI
+	VMOVUPS Y11, (DI)
+	ADDQ    DX, DI
+	VMOVUPS Y12, (DI)
+	ADDQ    DX, DI
+	VMOVUPS Y13, (DI)
+	ADDQ    DX, DI
+	VMOVUPS Y14, (DI)
+	ADDQ    DX, DI
+	VMOVUPS Y15, (DI)
+	VZEROUPPER
+	RET

@@ -1,0 +1,241 @@
+//go:build (amd64 || arm64) && !purego
+
+package kernels
+
+import (
+	"fmt"
+	"math/rand/v2"
+	"runtime"
+	"slices"
+	"testing"
+)
+
+// allAsmKernels lists every micro-kernel built for this architecture,
+// whether or not the CPU runs it.
+func allAsmKernels() []*asmKernel {
+	switch runtime.GOARCH {
+	case "amd64":
+		return asmAllAMD64()
+	case "arm64":
+		return asmKernels()
+	}
+	return nil
+}
+
+// testAsmKernels lists the micro-kernels this CPU runs, logging each one
+// built for this architecture that it does not.
+func testAsmKernels(t testing.TB) []*asmKernel {
+	ks := asmKernels()
+	for _, kr := range allAsmKernels() {
+		if !slices.Contains(ks, kr) {
+			t.Logf("the %s micro-kernel is not run: this CPU lacks its instructions", kr.name)
+		}
+	}
+	return ks
+}
+
+// forEachAsmKernel runs fn as a subtest once per micro-kernel built for
+// this architecture, with Gemm dispatching every product (thin ones
+// included) to it. On amd64 the AVX2 kernel runs on AVX-512 machines too;
+// a kernel whose instructions CPUID does not report is skipped, saying so.
+func forEachAsmKernel(t *testing.T, fn func(t *testing.T, kr *asmKernel)) {
+	runs := asmKernels()
+	for _, kr := range allAsmKernels() {
+		t.Run(kr.name, func(t *testing.T) {
+			if !slices.Contains(runs, kr) {
+				t.Skipf("this CPU lacks the %s kernel's instructions (CPUID)", kr.name)
+			}
+			useBackend(t, asmKernelBackend(kr))
+			fn(t, kr)
+		})
+	}
+}
+
+// asmKernelBackend is the assembly backend with every product on kernel kr.
+func asmKernelBackend(kr *asmKernel) backend {
+	return backend{name: "asm", detail: kr.name, gemm: func(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+		gemmAsmWith(kr, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+	}}
+}
+
+// TestAsmBlockEdges checks every micro-kernel against the float64
+// reference on sizes one either side of its tile and cache-block
+// boundaries (mr, nr, kc, mc, nc), so that every remainder path runs: whole
+// and partial tiles in both dimensions, the unrolled loop's tail
+// (kc mod 4 = 0…3) and panels of k after the first (the add mode). All four
+// transpose combinations, with and without padded leading dimensions, on
+// one and two threads.
+func TestAsmBlockEdges(t *testing.T) {
+	forEachAsmKernel(t, func(t *testing.T, kr *asmKernel) {
+		mr, nr, kc, mc, nc := kr.mr, kr.nr, kr.kc, kr.mc, kr.nc
+		sizes := [][3]int{ // m, n, k
+			{1, 1, 1}, {mr, nr, 1}, {mr, nr, 2}, {mr, nr, 3}, {mr, nr, 4}, {mr, nr, 5},
+			{mr - 1, nr - 1, 2}, {mr + 1, nr + 1, 3}, {2 * mr, 2 * nr, 7},
+			{2*mr + 3, 3*nr - 5, kc - 1}, {3 * mr, 2 * nr, kc},
+			{4*mr + 1, nr + 7, kc + 1}, {7, 2*nr + 1, 2*kc + 5},
+			{mc + mr + 1, nr + 3, 19}, {mc - 1, 2*nr - 1, kc + 3},
+			{mr + 2, nc + nr + 3, 17}, {53, 61, 300},
+			{asmRowsMax(kr) + mr + 1, nr + 5, 9}, // two groups of rows, the panel of B packed once
+		}
+		if testing.Short() {
+			sizes = sizes[:9]
+		}
+		scalars := [][2]float32{{1, 0}, {-0.5, 0.75}, {2, 1}}
+		rng := rand.New(rand.NewPCG(7, 8))
+		defer SetThreads(SetThreads(1))
+		for _, sz := range sizes {
+			for _, tr := range [][2]bool{{false, false}, {true, false}, {false, true}, {true, true}} {
+				for si, ab := range scalars {
+					tc := gemmCase{
+						transA: tr[0], transB: tr[1],
+						m: sz[0], n: sz[1], k: sz[2],
+						alpha: ab[0], beta: ab[1],
+					}
+					if si == 1 {
+						tc.padA, tc.padB, tc.padC = 3, 5, 7
+					}
+					SetThreads(1 + si%2)
+					runCase(t, tc, rng)
+				}
+			}
+		}
+	})
+}
+
+// TestAsmRandomShapes checks every micro-kernel against the reference on
+// randomly drawn shapes, transposes, scalars, paddings and thread counts
+// (a fixed seed, so that a failure reproduces).
+func TestAsmRandomShapes(t *testing.T) {
+	forEachAsmKernel(t, func(t *testing.T, kr *asmKernel) {
+		defer SetThreads(SetThreads(1))
+		rng := rand.New(rand.NewPCG(11, uint64(kr.mr*kr.nr)))
+		n := 60
+		if testing.Short() {
+			n = 15
+		}
+		scalars := []float32{0, 1, -1, 0.5, 3}
+		for range n {
+			tc := gemmCase{
+				transA: rng.IntN(2) == 1, transB: rng.IntN(2) == 1,
+				m: 1 + rng.IntN(3*kr.mr+5), n: 1 + rng.IntN(3*kr.nr+5), k: 1 + rng.IntN(kr.kc+40),
+				alpha: scalars[1+rng.IntN(len(scalars)-1)], beta: scalars[rng.IntN(len(scalars))],
+				padA: rng.IntN(3), padB: rng.IntN(3), padC: rng.IntN(3),
+			}
+			SetThreads(1 + rng.IntN(3))
+			runCase(t, tc, rng)
+		}
+	})
+}
+
+// TestAsmPropagatesNaN runs the shared NaN and infinity checks with every
+// micro-kernel, on sizes that the backend would otherwise hand to the
+// portable kernel.
+func TestAsmPropagatesNaN(t *testing.T) {
+	forEachAsmKernel(t, func(t *testing.T, _ *asmKernel) { testGemmPropagatesNaN(t) })
+}
+
+// TestAsmMatchesReference runs the shared reference sizes with every
+// micro-kernel.
+func TestAsmMatchesReference(t *testing.T) {
+	forEachAsmKernel(t, func(t *testing.T, _ *asmKernel) { testGemmMatchesReference(t) })
+}
+
+// TestAsmThreadsDeterministic checks that the results of every
+// micro-kernel are bit-for-bit the same on 1 to 4 threads, in all four
+// transpose combinations; each case has work enough for several
+// goroutines, which share the units of each panel out differently from run
+// to run.
+func TestAsmThreadsDeterministic(t *testing.T) {
+	defer SetThreads(SetThreads(1))
+	forEachAsmKernel(t, func(t *testing.T, kr *asmKernel) {
+		for _, tc := range []gemmCase{
+			{m: 300, n: 70, k: 300, alpha: 1, beta: 0},                                            // rows
+			{transA: true, m: 130, n: 500, k: 70, alpha: 0.5, beta: 1},                            // columns
+			{transB: true, m: 131, n: 129, k: kr.kc + 7, alpha: -1, beta: 0.5},                    // rows, odd
+			{transA: true, transB: true, m: 66, n: kr.nc + 100, k: 33, alpha: 1, beta: 0},         // n > nc
+			{m: 2*kr.mc + 5, n: 97, k: 2*kr.kc + 1, alpha: 1.5, beta: -2},                         // m > mc, three panels of k
+			{transB: true, m: 3*kr.mr + 1, n: 7 * kr.nr, k: kr.kc - 3, alpha: 1, beta: 0.25},      // columns, short m
+			{m: asmRowsMax(kr) + 3, n: 2*asmColsPerUnit(kr) + 1, k: kr.kc + 2, alpha: 1, beta: 0}, // groups of rows
+		} {
+			checkSameOverThreads(t, tc)
+		}
+	})
+}
+
+// TestAsmKernelBlocking checks every kernel's blocking: the tile fits the
+// edge scratch, mc is a multiple of mr, nc of nr, and each packed sliver of
+// B is small enough for a 32 KiB L1 with one of A beside it.
+func TestAsmKernelBlocking(t *testing.T) {
+	for _, kr := range allAsmKernels() {
+		if kr.mr*kr.nr > asmMaxTile {
+			t.Errorf("%s: a %d×%d tile does not fit the edge scratch (%d floats)", kr.name, kr.mr, kr.nr, asmMaxTile)
+		}
+		if kr.mc%kr.mr != 0 || kr.nc%kr.nr != 0 || kr.kc < 4 {
+			t.Errorf("%s: mc %d, nc %d not multiples of mr %d, nr %d (kc %d)", kr.name, kr.mc, kr.nc, kr.mr, kr.nr, kr.kc)
+		}
+		if l1 := (kr.mr + kr.nr) * kr.kc * 4; l1 > 32<<10+4<<10 {
+			t.Errorf("%s: slivers of A and B take %d bytes", kr.name, l1)
+		}
+	}
+	if b, err := asmBackend(); err == nil {
+		t.Logf("asm backend: %s", b.detail)
+	} else {
+		t.Logf("asm backend unavailable: %v", err)
+	}
+}
+
+// TestAsmBackendFor checks ORTHOTUNE_GEMM=asm:ISA's backends: each kernel
+// this CPU runs computes a product with the portable kernel's thin-product
+// rules (and no switch to a narrower kernel) within the reference's
+// tolerance, and an unknown or unsupported kernel is an error.
+func TestAsmBackendFor(t *testing.T) {
+	for _, kr := range testAsmKernels(t) {
+		b, err := asmBackendFor(kr.name)
+		if err != nil {
+			t.Fatalf("asmBackendFor(%q): %v", kr.name, err)
+		}
+		if b.detail != kr.name+", forced" {
+			t.Errorf("asmBackendFor(%q).detail = %q", kr.name, b.detail)
+		}
+		useBackend(t, b)
+		rng := rand.New(rand.NewPCG(9, 10))
+		for _, tc := range []gemmCase{
+			{m: 37, n: 16, k: 41, alpha: 1, beta: 0.5},
+			{transA: true, transB: true, m: 29, n: 70, k: 9, alpha: -2, beta: 0},
+			{m: 1, n: 40, k: 7, alpha: 1, beta: 0},
+		} {
+			runCase(t, tc, rng)
+		}
+	}
+	for _, isa := range []string{"", "sse", "avx512x"} {
+		if _, err := asmBackendFor(isa); err == nil {
+			t.Errorf("asmBackendFor(%q) succeeded", isa)
+		}
+	}
+}
+
+// BenchmarkGemmAsmKernels runs each micro-kernel this CPU has on the GEMM
+// benchmark's square and MLP shapes, on one thread and on all.
+//
+//	go test -run '^$' -bench GemmAsmKernels ./kernels
+func BenchmarkGemmAsmKernels(b *testing.B) {
+	for _, threads := range uniqueThreads() {
+		for _, kr := range testAsmKernels(b) {
+			for _, s := range mainShapes {
+				b.Run(fmt.Sprintf("threads%d/%s/%s", threads, kr.name, s.name()), func(b *testing.B) {
+					defer SetThreads(SetThreads(threads))
+					useBackend(b, asmKernelBackend(kr))
+					benchGemm(b, s)
+				})
+			}
+		}
+	}
+}
+
+// uniqueThreads is 1 and Threads(), once each.
+func uniqueThreads() []int {
+	if Threads() == 1 {
+		return []int{1}
+	}
+	return []int{1, Threads()}
+}
