@@ -41,7 +41,7 @@ func Example() {
 	}
 	for _, r := range res.Runs {
 		first, last := r.Points[0], r.Points[len(r.Points)-1]
-		fmt.Printf("%s: %d evaluation points, task loss fell: %v\n", r.Dir, len(r.Points), last.TaskLoss < first.TaskLoss)
+		fmt.Printf("%s: %d evaluation points, task loss fell: %v\n", filepath.ToSlash(r.Dir), len(r.Points), last.TaskLoss < first.TaskLoss)
 	}
 	_, err = os.Stat(filepath.Join(cfg.OutputDir, study.ReportFile))
 	fmt.Println("report.md written:", err == nil)
