@@ -10,10 +10,11 @@ import (
 
 // The default build's vector exponentials: AVX2 and FMA loops in Go
 // assembly (exp_avx2_amd64.s), the same algorithm as expCore, taking
-// ExpSlice, Sigmoid and Max where the CPU has them and the SIMD build's AVX-512
-// versions have not been chosen. Softmax, cross-entropy and SiLU spent a
-// sizeable share of a training step's processor time in the scalar loops
-// (BENCHMARKS.md has the measurement).
+// ExpSlice, Sigmoid and Max where the CPU has them but not AVX-512F (there
+// the AVX-512F loops of exp_avx512_amd64.s, with identical results, take
+// them). Softmax, cross-entropy and SiLU spent a sizeable share of a
+// training step's processor time in the scalar loops (BENCHMARKS.md has
+// the measurement).
 
 //go:noescape
 func expSliceAVX2(dst, src *float32, n int, shift float32) (sum float64, done int)
@@ -25,7 +26,14 @@ func sigmoidAVX2(dst, src *float32, n int) (done int)
 func maxAVX2(x *float32, n int, lanes *[8]float32) (nan bool)
 
 func init() {
-	if cpu.X86.HasAVX2 && cpu.X86.HasFMA && vectorExp == "" {
+	switch {
+	case cpu.X86.HasAVX512F && cpu.X86.HasAVX2 && cpu.X86.HasFMA:
+		// The AVX-512F loops (exp_avx512_amd64.s) give the AVX2 loops'
+		// results bit for bit, so they are chosen in every build, over the
+		// SIMD build's archsimd ones too, whichever init runs first.
+		expSliceImpl, sigmoidImpl, maxImpl = expSliceVec512, sigmoidVec512, maxVec512
+		vectorExp = "avx512"
+	case cpu.X86.HasAVX2 && cpu.X86.HasFMA && vectorExp == "":
 		expSliceImpl, sigmoidImpl, maxImpl = expSliceVec, sigmoidVec, maxVec
 		vectorExp = "avx2"
 	}

@@ -12,9 +12,13 @@ import "simd/archsimd"
 // +Inf in float32, and NaN lanes are put back at the end.
 
 func init() {
-	if archsimd.X86.AVX512() {
+	// Not over the default build's AVX-512F assembly (exp_avx512_amd64.s),
+	// whose results are the AVX2 and assembly loops' bit for bit (this
+	// file's differ: VSCALEFPS keeps subnormals); that init overrides this
+	// one if it runs later. So these run in a purego SIMD build only.
+	if archsimd.X86.AVX512() && vectorExp != "avx512" {
 		expSliceImpl, sigmoidImpl, maxImpl = expSliceAVX512, sigmoidAVX512, maxAVX512
-		vectorExp = "avx512" // over the default build's AVX2 loops, whichever init ran first
+		vectorExp = "avx512"
 	}
 }
 
