@@ -39,49 +39,66 @@ func init() {
 	}
 }
 
-// expSliceVec runs the assembly loop, and the scalar one over each block
-// of eight it stops at (an argument above expFastMax, or NaN) and over the
-// tail.
-func expSliceVec(dst, src []float32, shift float32) float64 {
-	var sum float64
-	for i := 0; i < len(src); {
-		s, k := expSliceAVX2(&dst[i], &src[i], len(src)-i, shift)
-		sum += s
-		i += k
-		if i < len(src) {
-			end := min(i+8, len(src))
-			sum += expSliceGo(dst[i:end], src[i:end], shift)
-			i = end
+// The Go around an assembly loop, the same for the AVX2 and the AVX-512F
+// ones (exp_avx512_amd64.go): each loop runs over the slice until a block
+// of eight it will not take (an argument above expFastMax, or NaN), which
+// the scalar loop takes, as it takes the tail.
+var (
+	expSliceVec = expSliceWith(expSliceAVX2)
+	sigmoidVec  = sigmoidWith(sigmoidAVX2)
+	maxVec      = maxWith(maxAVX2)
+)
+
+// expSliceWith returns ExpSlice over the assembly loop asm.
+func expSliceWith(asm func(dst, src *float32, n int, shift float32) (float64, int)) func(dst, src []float32, shift float32) float64 {
+	return func(dst, src []float32, shift float32) float64 {
+		var sum float64
+		for i := 0; i < len(src); {
+			s, k := asm(&dst[i], &src[i], len(src)-i, shift)
+			sum += s
+			i += k
+			if i < len(src) {
+				end := min(i+8, len(src))
+				sum += expSliceGo(dst[i:end], src[i:end], shift)
+				i = end
+			}
 		}
+		return sum
 	}
-	return sum
 }
 
-func sigmoidVec(dst, src []float32) {
-	for i := 0; i < len(src); {
-		i += sigmoidAVX2(&dst[i], &src[i], len(src)-i)
-		if i < len(src) {
-			end := min(i+8, len(src))
-			sigmoidGo(dst[i:end], src[i:end])
-			i = end
+// sigmoidWith returns Sigmoid over the assembly loop asm.
+func sigmoidWith(asm func(dst, src *float32, n int) int) func(dst, src []float32) {
+	return func(dst, src []float32) {
+		for i := 0; i < len(src); {
+			i += asm(&dst[i], &src[i], len(src)-i)
+			if i < len(src) {
+				end := min(i+8, len(src))
+				sigmoidGo(dst[i:end], src[i:end])
+				i = end
+			}
 		}
 	}
 }
 
-func maxVec(x []float32) float32 {
-	if len(x) < 8 {
-		return maxGo(x)
+// maxWith returns Max over the assembly loop asm, which reduces whole
+// blocks of eight into lanes and reports a NaN.
+func maxWith(asm func(x *float32, n int, lanes *[8]float32) bool) func(x []float32) float32 {
+	return func(x []float32) float32 {
+		if len(x) < 8 {
+			return maxGo(x)
+		}
+		var lanes [8]float32
+		nan := asm(&x[0], len(x), &lanes)
+		m := maxGo(lanes[:])
+		if tail := x[len(x)&^7:]; len(tail) > 0 {
+			t := maxGo(tail)
+			nan = nan || t != t
+			m = max32(m, t)
+		}
+		if nan {
+			return float32(math.NaN())
+		}
+		return m
 	}
-	var lanes [8]float32
-	nan := maxAVX2(&x[0], len(x), &lanes)
-	m := maxGo(lanes[:])
-	if tail := x[len(x)&^7:]; len(tail) > 0 {
-		t := maxGo(tail)
-		nan = nan || t != t
-		m = max32(m, t)
-	}
-	if nan {
-		return float32(math.NaN())
-	}
-	return m
 }
