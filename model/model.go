@@ -631,6 +631,28 @@ func (p *Parts) AddLinear(w *Weights, name string, out, in int, bias bool) (*Lin
 	return s, nil
 }
 
+// AddHead builds the output head (vocab × hidden) and adds its slot, last,
+// to p.Slots: with tied set, a layer reading the embedding table tied (a
+// checkpoint's lm_head.weight, which some exports write as well, is
+// skipped); otherwise the checkpoint's lm_head (AddLinear). The slot is
+// marked Head, and its output fresh (the logits, which callers keep).
+func (p *Parts) AddHead(w *Weights, tied *nn.Param, vocab, hidden int) (*LinearSlot, error) {
+	var head *LinearSlot
+	if tied != nil {
+		w.Skip("lm_head.weight")
+		head = NewSlot(&nn.Linear{Name: "lm_head", In: hidden, Out: vocab, Weight: tied})
+		p.Slots = append(p.Slots, head)
+	} else {
+		var err error
+		if head, err = p.AddLinear(w, "lm_head", vocab, hidden, false); err != nil {
+			return nil, err
+		}
+	}
+	head.Head = true
+	head.Base.FreshOutput = true
+	return head, nil
+}
+
 // Cache holds what a Decoder keeps between steps: the keys and values of
 // every position already run, for each batch row. Make one with
 // Decoder.NewCache; it belongs to the model that made it.

@@ -145,16 +145,13 @@ func New(cfg *Config, w *model.Weights) (*Model, error) {
 	if m.norm, err = norm("model.norm.weight", d); err != nil {
 		return nil, err
 	}
+	var tied *nn.Param
 	if cfg.TieEmbeddings {
-		w.Skip("lm_head.weight") // some exports write the tied copy too
-		l := &nn.Linear{Name: "lm_head", In: d, Out: cfg.Vocab, Weight: m.embed.Weight}
-		m.head = model.NewSlot(l)
-		m.Slots = append(m.Slots, m.head)
-	} else if m.head, err = linear("lm_head", cfg.Vocab, d, false); err != nil {
+		tied = m.embed.Weight
+	}
+	if m.head, err = m.AddHead(w, tied, cfg.Vocab, d); err != nil {
 		return nil, err
 	}
-	m.head.Head = true
-	m.head.Base.FreshOutput = true // the logits, which callers keep
 	m.Description = model.Info{
 		ModelType: cfg.ModelType, Layers: cfg.Layers, Hidden: d, Heads: cfg.Heads, KVHeads: cfg.KVHeads,
 		HeadDim: cfg.HeadDim, Intermediate: cfg.Intermediate, Vocab: cfg.Vocab, MaxPositions: cfg.MaxPositions,
