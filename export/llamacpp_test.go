@@ -7,6 +7,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"math"
 	"os"
@@ -24,6 +25,9 @@ import (
 	"github.com/orthotune/orthotune/internal/llamacpp/llamacpptest"
 	"github.com/orthotune/orthotune/internal/testmodel"
 	"github.com/orthotune/orthotune/model"
+	"github.com/orthotune/orthotune/model/gemma3"
+	"github.com/orthotune/orthotune/model/gpt2"
+	"github.com/orthotune/orthotune/nn"
 	"github.com/orthotune/orthotune/peft"
 	_ "github.com/orthotune/orthotune/peft/oft"
 	"github.com/orthotune/orthotune/tokenizer"
@@ -52,14 +56,10 @@ var llamaCorpus = []string{
 	"hello world, hello there", "one two three four five six seven eight nine ten",
 }
 
-// llamaCase is a model directory to export. gelu marks the
-// architectures whose MLP uses GELU, which llama.cpp's CPU backend computes
-// through a table of f16 values (ggml_table_gelu_f16; ggml defines
-// GGML_GELU_FP16): input and output rounded to f16 even in an f32 model.
+// llamaCase is a model directory to export.
 type llamaCase struct {
 	name string
 	dir  func(t *testing.T) string
-	gelu bool
 }
 
 // llamaRefModel copies a reference model's config and weights (checked in
@@ -118,21 +118,98 @@ func llamaTinyModel(spec testmodel.Spec) func(t *testing.T) string {
 // with a window of 8 (shorter than the sequences compared), and
 // query_pre_attn_scalar = head_dim.
 var llamaCases = []llamaCase{
-	{"llama", llamaRefModel("peft-ref/model/llama"), false},
-	{"gpt2", llamaRefModel("peft-ref/model/gpt2"), true},
-	{"qwen3", llamaRefModel("peft-ref-models/model/qwen3"), false},
-	{"mistral", llamaTinyModel(llamaTinySpec("mistral", nil)), false},
-	{"qwen2", llamaTinyModel(llamaTinySpec("qwen2", nil)), false},
+	{"llama", llamaRefModel("peft-ref/model/llama")},
+	{"gpt2", llamaRefModel("peft-ref/model/gpt2")},
+	{"qwen3", llamaRefModel("peft-ref-models/model/qwen3")},
+	{"mistral", llamaTinyModel(llamaTinySpec("mistral", nil))},
+	{"qwen2", llamaTinyModel(llamaTinySpec("qwen2", nil))},
 	{"gemma3", llamaTinyModel(func() testmodel.Spec {
 		s := llamaTinySpec("gemma3_text", map[string]any{"sliding_window_pattern": 6, "query_pre_attn_scalar": 16})
 		s.Layers, s.SlidingWindow, s.Tied = 6, 8, true
 		return s
-	}()), true},
+	}())},
 }
 
 func llamaTinySpec(modelType string, extra map[string]any) testmodel.Spec {
 	return testmodel.Spec{ModelType: modelType, Hidden: 32, Heads: 4, KVHeads: 2, HeadDim: 16,
 		Intermediate: 64, Layers: 2, Positions: 128, Seed: 11, Extra: extra}
+}
+
+// llamaReference loads dir as llama.cpp computes it: GPT-2's and Gemma 3's
+// tanh GELU as nn.GELUTanhF16, the f16 table ggml's CPU backend evaluates
+// it through even in an f32 model (ggml_table_gelu_f16; ggml defines
+// GGML_GELU_FP16), every other computation orthotune's own. orthotune's
+// model itself differs from it by the table's rounding (logged by
+// TestLlamaCppAgrees), not by anything the export does. table reports
+// whether the model computes that table.
+func llamaReference(t *testing.T, dir string) (m model.CausalLM, table bool) {
+	t.Helper()
+	cfg, err := model.ReadConfig(filepath.Join(dir, "config.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	modelType, err := cfg.String("model_type")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w, err := model.OpenWeights(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	switch modelType {
+	case "gpt2":
+		c, err := gpt2.ParseConfig(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.Activation != nn.GELUTanh {
+			t.Fatalf("%s: activation %v, not the tanh GELU llama.cpp's gpt2 graph computes", dir, c.Activation)
+		}
+		c.Activation = nn.GELUTanhF16
+		g, err := gpt2.New(c, w)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return g, true
+	case "gemma3_text":
+		c, err := gemma3.ParseConfig(cfg)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if c.GELU != nn.GELUTanh {
+			t.Fatalf("%s: activation %v, not the tanh GELU llama.cpp's gemma3 graph computes", dir, c.GELU)
+		}
+		c.GELU = nn.GELUTanhF16
+		g, err := gemma3.New(c, w)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return g, true
+	}
+	m, err = model.Load(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m, false
+}
+
+// llamaRoundingSensitivity is how far one rounding error in every weight
+// moves the reference's logits: max |Δlogit| when each weight of
+// llamaReference(dir) is scaled by 1 − u, 1 or 1 + u in a fixed pattern,
+// u = 2⁻²⁴ the unit roundoff of float32.
+func llamaRoundingSensitivity(t *testing.T, dir string, ids []int, want [][]float32) float64 {
+	t.Helper()
+	m, _ := llamaReference(t, dir)
+	x := uint32(7)
+	for _, p := range m.Params() {
+		for i := range p.W.Data {
+			x = x*1664525 + 1013904223
+			p.W.Data[i] *= 1 + float32(int(x>>30)%3-1)*0x1p-24
+		}
+	}
+	d, _ := llamaCompareLogits(t, llamaForward(t, m, ids), want)
+	return d
 }
 
 // llamaExport exports dir (with adapterDir merged, if set) as typ and loads
@@ -265,11 +342,10 @@ func llamaTranspose(x []float32, rows, cols int) []float32 {
 //     tokenizer adds, is the same ids;
 //   - f32: the logits of 40 token ids match at every position within 1e-4
 //     of the logits' scale (max |logit|), and greedy continuations of 20
-//     tokens are identical. Except that llama.cpp computes GELU through an
-//     f16 table (see llamaCase), which perturbs the MLP's activations by
-//     about 2u, u = 2⁻¹¹, as rounding them to f16 would: for the GELU
-//     architectures the bound adds twice Δw(f16) (below), the measured
-//     effect of a perturbation of that size on every weight;
+//     tokens are identical. orthotune's side is llamaReference: for GPT-2
+//     and Gemma 3 with llama.cpp's f16-table GELU, which alone moves
+//     orthotune's logits by more than that (about 4e-4 of the scale here,
+//     logged); that difference is ggml's arithmetic, not the file;
 //   - f16, bf16 and q8_0: the file rounds the weights (f16, bf16: to
 //     nearest, unit roundoff 2⁻¹¹, 2⁻⁸; q8_0: to 8 bits in blocks of 32),
 //     and ggml's CPU backend rounds each product's activations to the
@@ -279,10 +355,11 @@ func llamaTranspose(x []float32, rows, cols int) []float32 {
 //     orthotune(W)|, the measured effect of rounding the weights alone,
 //     taken three times (weights, activations, and their interaction across
 //     layers), plus the f32 bound;
-//   - q8_0 also: the arg-max agreement is logged; on these random-weight
-//     models the top two logits are often closer than q8_0's error, so the
-//     ≥ 99% criterion is asserted on a trained model
-//     (TestLlamaCppAgreesAfterFinetune).
+//   - q8_0: the same arg-max as orthotune at ≥ 99% of positions, on each
+//     model after full fine-tuning on labelled lines of the tokenizer's
+//     corpus (llamaTrain), at every position of those lines from the label on. On the random weights the top two
+//     logits are often closer than q8_0's error, so there the agreement is
+//     only logged.
 //
 // The measured differences are logged.
 func TestLlamaCppAgrees(t *testing.T) {
@@ -294,20 +371,14 @@ func TestLlamaCppAgrees(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			ref, err := model.Load(dir)
-			if err != nil {
-				t.Fatal(err)
-			}
+			ref, table := llamaReference(t, dir)
 			vocab := ref.Info().Vocab
 			ids := llamaTestIDs(40, vocab)
 			want := llamaForward(t, ref, ids)
 			// Δw for each rounded type: orthotune on the rounded weights.
 			dw := map[gguf.TensorType]float64{}
 			for _, typ := range []gguf.TensorType{gguf.F16, gguf.BF16, gguf.Q8_0} {
-				rounded, err := model.Load(dir)
-				if err != nil {
-					t.Fatal(err)
-				}
+				rounded, _ := llamaReference(t, dir)
 				llamaRoundWeights(t, rounded, typ)
 				dw[typ], _ = llamaCompareLogits(t, llamaForward(t, rounded, ids), want)
 			}
@@ -318,19 +389,31 @@ func TestLlamaCppAgrees(t *testing.T) {
 					if m.VocabSize() != vocab {
 						t.Fatalf("llama.cpp has %d tokens, the model %d", m.VocabSize(), vocab)
 					}
-					got, err := m.Logits(ids)
-					if err != nil {
-						t.Fatal(err)
-					}
+					got := llamaMustLogits(t, m, ids)
 					maxDiff, scale := llamaCompareLogits(t, got, want)
 					f32Bound, why := 1e-4*scale, "1e-4×scale"
-					if tc.gelu {
-						f32Bound += 2 * dw[gguf.F16]
-						why += " + 2Δw(f16) for llama.cpp's f16 GELU table"
+					if table {
+						// One rounding anywhere before the table can move
+						// its input across an f16 rounding boundary, a jump
+						// of 2⁻¹¹ in the activation: llama.cpp's float32
+						// arithmetic, in another order than orthotune's,
+						// is only determined to within that.
+						s := llamaRoundingSensitivity(t, dir, ids, want)
+						f32Bound += 2 * s
+						why += fmt.Sprintf(" + twice the rounding sensitivity %.3g", s)
 					}
 					if typ == gguf.F32 {
 						llamaCheckTokenizer(t, m, tok)
-						t.Logf("%s f32: max |Δlogit| = %.3g, max |logit| = %.3g (relative %.3g); bound %s = %.3g", tc.name, maxDiff, scale, maxDiff/scale, why, f32Bound)
+						own, err := model.Load(dir)
+						if err != nil {
+							t.Fatal(err)
+						}
+						ownGELU := ""
+						if table {
+							ownDiff, _ := llamaCompareLogits(t, got, llamaForward(t, own, ids))
+							ownGELU = fmt.Sprintf("; %.3g from orthotune's own GELU", ownDiff/scale)
+						}
+						t.Logf("%s f32: max |Δlogit| = %.3g, max |logit| = %.3g (relative %.3g%s); bound %s = %.3g", tc.name, maxDiff, scale, maxDiff/scale, ownGELU, why, f32Bound)
 						if maxDiff > f32Bound {
 							t.Errorf("max |Δlogit| = %.3g > %.3g", maxDiff, f32Bound)
 						}
@@ -344,12 +427,91 @@ func TestLlamaCppAgrees(t *testing.T) {
 					}
 					if typ == gguf.Q8_0 {
 						same := llamaSameArgmax(got, want)
-						t.Logf("%s q8_0: same arg-max at %d of %d positions (%.1f%%)", tc.name, same, len(want), 100*float64(same)/float64(len(want)))
+						t.Logf("%s q8_0, random weights: same arg-max at %d of %d positions (%.1f%%)", tc.name, same, len(want), 100*float64(same)/float64(len(want)))
 					}
 				})
 			}
+
+			t.Run("q8_0 trained", func(t *testing.T) {
+				trained := llamaTrain(t, dir)
+				m := llamaExport(t, lib, trained, "", gguf.Q8_0)
+				ref, _ := llamaReference(t, trained)
+				same, positions := 0, 0
+				for _, text := range llamaTrainTexts {
+					// From the label on: the predictions made before it
+					// (after a BOS token, if the tokenizer adds one) are
+					// the one place where the text leaves the answer open.
+					ids := tok.EncodeSpecial(text)
+					label := len(tok.EncodeSpecial(text[:strings.IndexByte(text, ' ')]))
+					got, want := llamaMustLogits(t, m, ids), llamaForward(t, ref, ids)
+					same += llamaSameArgmax(got[label-1:], want[label-1:])
+					positions += len(ids) - label + 1
+				}
+				frac := float64(same) / float64(positions)
+				t.Logf("%s q8_0, fine-tuned: same arg-max at %d of %d positions (%.2f%%)", tc.name, same, positions, 100*frac)
+				if frac < 0.99 {
+					t.Errorf("same arg-max at %.2f%% of positions, want ≥ 99%%", 100*frac)
+				}
+			})
 		})
 	}
+}
+
+// llamaTrainTexts are what llamaTrain teaches the models: llamaCorpus, each
+// line led by its own label, so that every next token after the label follows
+// from the text before it. (Unlabelled lines start alike — "the cat",
+// "the quick" — and leave true ties, which no model resolves.)
+var llamaTrainTexts = func() []string {
+	out := make([]string, len(llamaCorpus))
+	for i, line := range llamaCorpus {
+		out[i] = fmt.Sprintf("%d %s", i+1, line)
+	}
+	return out
+}()
+
+// llamaTrain fine-tunes every weight of the model in dir on llamaCorpus
+// and returns the trained model's directory, the tokenizer's files copied
+// beside it: a model whose next-token predictions on that text are
+// confident, as a trained model's are and random weights' are not.
+func llamaTrain(t *testing.T, dir string) string {
+	t.Helper()
+	var records []byte
+	for _, text := range llamaTrainTexts {
+		rec, err := json.Marshal(map[string]string{"text": text})
+		if err != nil {
+			t.Fatal(err)
+		}
+		records = append(append(records, rec...), '\n')
+	}
+	dataPath := filepath.Join(t.TempDir(), "corpus.jsonl")
+	if err := os.WriteFile(dataPath, records, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(t.TempDir(), "full")
+	job := finetune.NewJob(dir, dataPath, out)
+	job.Adapter, job.MaxSeqLength, job.ValidationSplit, job.Report = nil, 64, 0, nil
+	c := &job.Training
+	c.LearningRate, c.MaxSteps, c.WarmupSteps, c.BatchSize, c.Seed = 1e-2, 150, 0, len(llamaTrainTexts), 3
+	if _, err := finetune.Run(context.Background(), job); err != nil {
+		t.Fatalf("fine-tuning %s: %v", dir, err)
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		if e.IsDir() || llamaFileExists(filepath.Join(out, e.Name())) {
+			continue
+		}
+		b, err := os.ReadFile(filepath.Join(dir, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(out, e.Name()), b, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return out
 }
 
 func llamaSameArgmax(got, want [][]float32) int {

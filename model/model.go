@@ -117,12 +117,11 @@ func Load(dir string) (CausalLM, error) {
 	if err != nil {
 		return nil, err
 	}
-	ckpt, err := safetensors.OpenCheckpoint(dir)
+	w, err := OpenWeights(dir)
 	if err != nil {
-		return nil, fmt.Errorf("model: %w", err)
+		return nil, err
 	}
-	defer ckpt.Close()
-	w := &Weights{ckpt: ckpt, used: map[string]bool{}, skipped: map[string]bool{}}
+	defer w.Close()
 	m, err := build(cfg, w)
 	if err != nil {
 		return nil, err
@@ -404,6 +403,28 @@ type Weights struct {
 	init    InitFunc
 	used    map[string]bool // loaded or drawn by Get
 	skipped map[string]bool // deliberately ignored
+}
+
+// OpenWeights opens the checkpoint in dir (model.safetensors, or the shards
+// model.safetensors.index.json lists) for an architecture's constructor, as
+// Load does: for building a model whose config was changed in code, e.g.
+// gpt2.New with a gpt2.Config read by gpt2.ParseConfig and then edited.
+// Close it once the model is built (the model keeps no reference to it).
+func OpenWeights(dir string) (*Weights, error) {
+	ckpt, err := safetensors.OpenCheckpoint(dir)
+	if err != nil {
+		return nil, fmt.Errorf("model: %w", err)
+	}
+	return &Weights{ckpt: ckpt, used: map[string]bool{}, skipped: map[string]bool{}}, nil
+}
+
+// Close releases the checkpoint's files; Weights drawn by an InitFunc have
+// none.
+func (w *Weights) Close() error {
+	if w.ckpt == nil {
+		return nil
+	}
+	return w.ckpt.Close()
 }
 
 func (w *Weights) fileOf(name string) string {

@@ -3,6 +3,7 @@ package nn
 import (
 	"fmt"
 	"math"
+	"sync"
 
 	"github.com/orthotune/orthotune/kernels"
 	"github.com/orthotune/orthotune/tensor"
@@ -65,7 +66,39 @@ const (
 	GELUTanh GELUKind = iota
 	// GELUExact is 0.5x(1 + erf(x/√2)) (transformers' "gelu").
 	GELUExact
+	// GELUTanhF16 is GELUTanh as ggml's CPU backend evaluates it in
+	// llama.cpp and Ollama (ggml defines GGML_GELU_FP16): x ≤ −10 gives 0,
+	// x ≥ 10 gives x, and any other x is rounded to the nearest float16 and
+	// looked up in a table of GELUTanh at every float16 value, itself
+	// rounded to float16 — even in a float32 model. No checkpoint asks for
+	// it: it reproduces llama.cpp's numbers in orthotune, so that an exported
+	// GGUF can be checked against them to float32 precision. Its Backward is
+	// GELUTanh's derivative at x (the table's own is zero almost everywhere).
+	GELUTanhF16
 )
+
+// geluF16Table is GELUTanh at every float16 value, rounded to float16 (NaN
+// where the input is not finite), indexed by the float16's bits.
+var geluF16Table = sync.OnceValue(func() *[1 << 16]float32 {
+	var table [1 << 16]float32
+	for bits := range table {
+		v := float64(tensor.F16ToF32(uint16(bits)))
+		y := float32(0.5 * v * (1 + math.Tanh(sqrt2OverPi*(v+geluCubic*v*v*v))))
+		table[bits] = tensor.F16ToF32(tensor.F32ToF16(y))
+	}
+	return &table
+})
+
+// geluF16 is GELUTanhF16 at x.
+func geluF16(x float32, table *[1 << 16]float32) float32 {
+	switch {
+	case x <= -10:
+		return 0
+	case x >= 10:
+		return x
+	}
+	return table[tensor.F32ToF16(x)]
+}
 
 // GELU applies a GELU activation elementwise. Forward keeps its input.
 type GELU struct {
@@ -80,6 +113,15 @@ func (a *GELU) Forward(x *tensor.Tensor) *tensor.Tensor {
 	a.x = x
 	a.y = tensor.Reuse(a.y, x.Shape...) // every element is written below
 	y := a.y
+	if a.Kind == GELUTanhF16 {
+		table := geluF16Table()
+		kernels.ParallelFor(len(x.Data), 4096, func(lo, hi int) {
+			for i := lo; i < hi; i++ {
+				y.Data[i] = geluF16(x.Data[i], table)
+			}
+		})
+		return y
+	}
 	kernels.ParallelFor(len(x.Data), 4096, func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			v := float64(x.Data[i])

@@ -11,7 +11,8 @@ import (
 // GeGLU computes h = gelu(gate) ⊙ up, the gated activation of Gemma's MLP
 // (down_proj(gelu(gate_proj(x)) · up_proj(x))), with the GELU formula Kind
 // selects: GELUTanh (transformers' "gelu_pytorch_tanh", Gemma's default)
-// or GELUExact ("gelu").
+// or GELUExact ("gelu"), or GELUTanhF16 (llama.cpp's evaluation of
+// GELUTanh; its Backward is GELUTanh's).
 //
 // Both are written gelu(g) = g·c(g): for GELUTanh c(g) = σ(2u) with
 // u = √(2/π)(g + 0.044715g³), since 0.5(1 + tanh u) = σ(2u); for GELUExact
@@ -37,6 +38,10 @@ func (s *GeGLU) Forward(gate, up *tensor.Tensor) *tensor.Tensor {
 	s.h = tensor.Reuse(s.h, gate.Shape...) // every element is written below
 	s.c = tensor.Reuse(s.c, gate.Shape...) // likewise
 	hd, cd, gd, ud := s.h.Data, s.c.Data, gate.Data, up.Data
+	var table *[1 << 16]float32
+	if s.Kind == GELUTanhF16 {
+		table = geluF16Table()
+	}
 	kernels.ParallelFor(len(hd), 4096, func(lo, hi int) {
 		h, c := hd[lo:hi], cd[lo:hi]
 		g, u := gd[lo:hi][:len(h)], ud[lo:hi][:len(h)]
@@ -50,6 +55,12 @@ func (s *GeGLU) Forward(gate, up *tensor.Tensor) *tensor.Tensor {
 				c[i] = 2 * sqrt2OverPi * (v + geluCubic*v*v*v)
 			}
 			kernels.Sigmoid(c, c)
+		}
+		if table != nil {
+			for i := range h {
+				h[i] = geluF16(g[i], table) * u[i]
+			}
+			return
 		}
 		for i := range h {
 			h[i] = g[i] * c[i] * u[i]

@@ -217,6 +217,50 @@ func TestGELUValues(t *testing.T) {
 	}
 }
 
+// TestGELUTanhF16 checks llama.cpp's GELU against values computed with
+// Python's IEEE half (struct format 'e'): half(gelu_tanh(half(x))), and the
+// clamps at ±10; its Backward, GeGLU's included, is GELUTanh's.
+func TestGELUTanhF16(t *testing.T) {
+	for _, c := range []struct{ x, want float32 }{
+		{-12, 0}, {-10, 0}, {-9.99, 0}, {-1, -0.1588134765625}, {0.3, 0.1854248046875},
+		{0.5, 0.345703125}, {2, 1.955078125}, {3.14159, 3.138671875}, {9.99, 9.9921875},
+		{10, 10}, {10.3, 10.3},
+	} {
+		a := GELU{Kind: GELUTanhF16}
+		if got := a.Forward(&tensor.Tensor{Shape: []int{1}, Data: []float32{c.x}}).Data[0]; got != c.want {
+			t.Errorf("gelu_f16(%v) = %v, want %v", c.x, got, c.want)
+		}
+	}
+	rng := tensor.NewRNG(3)
+	gate, up, dy := randTensor(rng, 3, 4, 37), randTensor(rng, 1, 4, 37), randTensor(rng, 1, 4, 37)
+	f16, exact := GELU{Kind: GELUTanhF16}, GELU{Kind: GELUTanh}
+	y, want := f16.Forward(gate), exact.Forward(gate)
+	for i := range y.Data {
+		// Rounding x moves gelu by at most |gelu'| ≤ 1.13 times 2⁻¹¹|x|, then
+		// the result is rounded by 2⁻¹¹ of itself.
+		x, w := math.Abs(float64(gate.Data[i])), math.Abs(float64(want.Data[i]))
+		if d := math.Abs(float64(y.Data[i] - want.Data[i])); d > (1.13*x+w)/2048*1.01 {
+			t.Errorf("gelu_f16(%v) = %v, gelu_tanh %v: further apart than rounding x and the result to half", gate.Data[i], y.Data[i], want.Data[i])
+		}
+	}
+	if !slices.Equal(f16.Backward(dy).Data, exact.Backward(dy).Data) {
+		t.Error("GELUTanhF16's Backward is not GELUTanh's")
+	}
+	glu16, glu := GeGLU{Kind: GELUTanhF16}, GeGLU{Kind: GELUTanh}
+	h := glu16.Forward(gate, up)
+	glu.Forward(gate, up)
+	for i := range h.Data {
+		if want := y.Data[i] * up.Data[i]; h.Data[i] != want {
+			t.Fatalf("GeGLU f16 [%d] = %v, want gelu_f16(gate)·up = %v", i, h.Data[i], want)
+		}
+	}
+	dg16, du16 := glu16.Backward(dy)
+	dg, du := glu.Backward(dy)
+	if !slices.Equal(dg16.Data, dg.Data) || !slices.Equal(du16.Data, du.Data) {
+		t.Error("GeGLU's GELUTanhF16 Backward is not GELUTanh's")
+	}
+}
+
 func TestRoPEGradientAndNorm(t *testing.T) {
 	rng := tensor.NewRNG(6)
 	headDim, heads, batch, seq := 8, 3, 2, 5

@@ -443,6 +443,7 @@ func (m *Model) checkIDs(ids []int) error {
 
 // Logits runs ids as one sequence, from position 0 in a fresh context, and
 // returns the logits after every position: len(ids) rows of VocabSize.
+// len(ids) may not exceed the model's context length (Shape).
 func (m *Model) Logits(ids []int) ([][]float32, error) {
 	if err := m.lock(); err != nil {
 		return nil, err
@@ -533,6 +534,11 @@ func argmax(row []float32) int {
 // library's accessors that the context got the sizes asked for, which
 // would not hold were contextParams's layout not the library's.
 func (m *Model) newContext(nTokens, nBatch int) (uintptr, error) {
+	if m.nCtxTrain > 0 && nTokens > m.nCtxTrain {
+		// Beyond it llama.cpp aborts the process for a model with learned
+		// positions (GPT-2's get_rows assertion) and extrapolates for the rest.
+		return 0, fmt.Errorf("llamacpp: %s: %d tokens are more than the model's context length %d", m.path, nTokens, m.nCtxTrain)
+	}
 	const pad = 256
 	p := m.lib.contextDefaultParams()
 	p.nCtx = uint32((nTokens + pad - 1) / pad * pad)

@@ -378,10 +378,11 @@ func TestModelErrors(t *testing.T) {
 	tm, m := loadTiny(t, gguf.F32)
 	lib := llamacpptest.Library(t)
 	for name, err := range map[string]error{
-		"id out of range": func() error { _, err := m.Logits([]int{len(tm.tokens)}); return err }(),
-		"negative id":     func() error { _, err := m.Greedy([]int{-1}, 1); return err }(),
-		"no tokens":       func() error { _, err := m.Logits(nil); return err }(),
-		"missing file":    func() error { _, err := lib.LoadModel(filepath.Join(t.TempDir(), "none.gguf")); return err }(),
+		"id out of range":  func() error { _, err := m.Logits([]int{len(tm.tokens)}); return err }(),
+		"negative id":      func() error { _, err := m.Greedy([]int{-1}, 1); return err }(),
+		"no tokens":        func() error { _, err := m.Logits(nil); return err }(),
+		"past the context": func() error { _, err := m.Greedy(make([]int, 500), 13); return err }(),
+		"missing file":     func() error { _, err := lib.LoadModel(filepath.Join(t.TempDir(), "none.gguf")); return err }(),
 		"not a gguf": func() error {
 			p := filepath.Join(t.TempDir(), "bad.gguf")
 			if err := os.WriteFile(p, []byte("not a model"), 0o644); err != nil {
