@@ -3,6 +3,7 @@ package model_test
 import (
 	"math"
 	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/orthotune/orthotune/internal/testmodel"
@@ -122,7 +123,7 @@ func TestHeadLossZeroesIgnoredChunks(t *testing.T) {
 		dh.Data[i] = float32(math.NaN())
 	}
 	defer func(old int) { model.LossChunkFloats = old }(model.LossChunkFloats)
-	model.LossChunkFloats = 2 * vocab // chunks of rows {0,1}, {2,3}, {4}
+	model.LossChunkFloats = 2 * vocab // three chunks: rows {0}, {1,2}, {3,4}
 	targets := []int{1, nn.IgnoreIndex, nn.IgnoreIndex, nn.IgnoreIndex, 5}
 	var ce nn.CrossEntropy
 	_, n, err := model.HeadLoss(head, h, vocab, targets, 0.5, &ce, dh)
@@ -131,13 +132,63 @@ func TestHeadLossZeroesIgnoredChunks(t *testing.T) {
 	}
 	for r := range rows {
 		for j, v := range dh.Data[r*in : (r+1)*in] {
-			ignoredChunk := r == 2 || r == 3
-			if v != v || ignoredChunk && v != 0 || !ignoredChunk && r != 1 && v == 0 {
+			ignoredChunk := r == 1 || r == 2
+			if v != v || ignoredChunk && v != 0 || !ignoredChunk && r != 3 && v == 0 {
 				t.Errorf("dh[%d][%d] = %g", r, j, v)
 			}
 		}
 	}
 	if _, _, err := model.HeadLoss(head, h, vocab, targets[:4], 0.5, &ce, dh); err == nil {
 		t.Error("HeadLoss with 4 targets for 5 rows: no error")
+	}
+}
+
+// chunkRows records the rows of each chunk HeadLoss hands its head.
+type chunkRows struct {
+	*nn.Linear
+	rows []int
+}
+
+func (c *chunkRows) Forward(x *tensor.Tensor) *tensor.Tensor {
+	c.rows = append(c.rows, x.Dim(0))
+	return c.Linear.Forward(x)
+}
+
+// TestHeadLossBalancesChunks: as few chunks as LossChunkFloats allows,
+// their rows differing by one at most (no short last chunk, which would
+// pack the head's weight for a handful of rows).
+func TestHeadLossBalancesChunks(t *testing.T) {
+	const in, vocab = 3, 4
+	w := tensor.New(vocab, in)
+	for i := range w.Data {
+		w.Data[i] = float32(i%5) - 2
+	}
+	lin, err := nn.NewLinear("lm_head", w, nil, false)
+	if err != nil {
+		t.Fatal(err)
+	}
+	lin.FreshOutput = true
+	defer func(old int) { model.LossChunkFloats = old }(model.LossChunkFloats)
+	for _, c := range []struct {
+		rows, maxRows int
+		want          []int
+	}{
+		{512, 170, []int{128, 128, 128, 128}},
+		{7, 3, []int{2, 2, 3}},
+		{6, 3, []int{3, 3}},
+		{5, 8, []int{5}},
+		{3, 1, []int{1, 1, 1}},
+	} {
+		model.LossChunkFloats = c.maxRows * vocab
+		head := &chunkRows{Linear: lin}
+		h := tensor.New(c.rows, in)
+		targets := make([]int, c.rows)
+		var ce nn.CrossEntropy
+		if _, _, err := model.HeadLoss(head, h, vocab, targets, 1, &ce, tensor.New(c.rows, in)); err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(head.rows, c.want) {
+			t.Errorf("%d rows, at most %d a chunk: chunks of %v, want %v", c.rows, c.maxRows, head.rows, c.want)
+		}
 	}
 }
