@@ -454,6 +454,11 @@ func packBAsm(nr int, dst []float32, trans bool, b []float32, ldb, p0, kc, j0, n
 		j := j0 + s*nr
 		w := min(nr, nc-s*nr)
 		if !trans { // B is k×n: nr contiguous values per step
+			if w == nr && nr%8 == 0 && packCopyRows8 != nil && kc > 0 {
+				_ = b[(p0+kc-1)*ldb+j+nr-1] // bounds every row read below
+				packCopyRows8(&d[0], &b[p0*ldb+j], uintptr(ldb)*4, kc, nr/8)
+				continue
+			}
 			for p := range kc {
 				dp := d[p*nr:][:nr]
 				copy(dp, b[(p0+p)*ldb+j:][:w])
@@ -470,11 +475,10 @@ func packBAsm(nr int, dst []float32, trans bool, b []float32, ldb, p0, kc, j0, n
 			g := min(packGroup, w-q0)
 			src := unsafe.Pointer(&b[(j+q0)*ldb+p0])
 			p := 0
-			if g == 8 && packTranspose8 != nil {
+			if g == 8 && packTranspose8 != nil && kc >= 8 {
 				// Whole 8×8 blocks in vector registers (amd64).
-				for ; p+8 <= kc; p += 8 {
-					packTranspose8(&d[p*nr+q0], uintptr(nr)*4, (*float32)(unsafe.Add(src, p*4)), stride)
-				}
+				packTranspose8(&d[q0], uintptr(nr)*4, (*float32)(src), stride, kc/8)
+				p = kc / 8 * 8
 			}
 			for ; p < kc; p++ {
 				dp := d[p*nr+q0:][:g]

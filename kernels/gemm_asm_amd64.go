@@ -92,12 +92,23 @@ func gemmMicro14x32AVX512(a, b *float32, kc int, c *float32, ldc uintptr, ab *[2
 // it (for tests).
 func asmAllAMD64() []*asmKernel { return []*asmKernel{&asmAVX512, &asmAVX2} }
 
-// transpose8x8AVX writes the transpose of the 8×8 block of floats at src,
-// whose rows are lds bytes apart, to dst, whose rows are ldd bytes apart.
-// It needs AVX, which every CPU running the micro-kernels has.
+// transpose8x8AVX writes the transposes of blocks 8×8 blocks of floats,
+// side by side at src (rows lds bytes apart, block b at src + 32b bytes),
+// one under another at dst (rows ldd bytes apart, block b at dst + 8b·ldd
+// bytes). It needs AVX, which every CPU running the micro-kernels has.
 //
 //go:noescape
-func transpose8x8AVX(dst *float32, ldd uintptr, src *float32, lds uintptr)
+func transpose8x8AVX(dst *float32, ldd uintptr, src *float32, lds uintptr, blocks int)
 
-// packTranspose8 is transpose8x8AVX, for packBAsm.
-var packTranspose8 = transpose8x8AVX
+// copyRows8AVX copies rows rows of width8·8 floats, lds bytes apart at
+// src, to consecutive rows at dst (width8·32 bytes apart). It needs AVX.
+//
+//go:noescape
+func copyRows8AVX(dst *float32, src *float32, lds uintptr, rows, width8 int)
+
+// packTranspose8 and packCopyRows8 are transpose8x8AVX and copyRows8AVX,
+// for packBAsm.
+var (
+	packTranspose8 = transpose8x8AVX
+	packCopyRows8  = copyRows8AVX
+)

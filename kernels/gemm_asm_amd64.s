@@ -414,29 +414,30 @@ avx512add:
 // registers: DI dst, DX ldd, SI src, BX lds. Vector registers: Y0–Y7 the
 // rows read (later the 4-wide shuffles), Y8–Y15 the pairwise unpacks
 // (later the rows written).
-TEXT ·transpose8x8AVX(SB), NOSPLIT, $0-32
+TEXT ·transpose8x8AVX(SB), NOSPLIT, $0-40
 	MOVQ dst+0(FP), DI
 	MOVQ ldd+8(FP), DX
 	MOVQ src+16(FP), SI
 	MOVQ lds+24(FP), BX
+	MOVQ blocks+32(FP), CX
+	TESTQ CX, CX
+	JLE   tdone
+	LEAQ  (DX)(DX*2), R8 // 3·ldd
+	LEAQ  (BX)(BX*2), R9 // 3·lds
 
+tloop:
+	// Rows a…h of the block at SI: a, b, c, d at SI, SI+lds, …; e…h at R10.
+	LEAQ    (SI)(BX*4), R10
 	VMOVUPS (SI), Y0
-	ADDQ    BX, SI
-	VMOVUPS (SI), Y1
-	ADDQ    BX, SI
-	VMOVUPS (SI), Y2
-	ADDQ    BX, SI
-	VMOVUPS (SI), Y3
-	ADDQ    BX, SI
-	VMOVUPS (SI), Y4
-	ADDQ    BX, SI
-	VMOVUPS (SI), Y5
-	ADDQ    BX, SI
-	VMOVUPS (SI), Y6
-	ADDQ    BX, SI
-	VMOVUPS (SI), Y7
+	VMOVUPS (SI)(BX*1), Y1
+	VMOVUPS (SI)(BX*2), Y2
+	VMOVUPS (SI)(R9*1), Y3
+	VMOVUPS (R10), Y4
+	VMOVUPS (R10)(BX*1), Y5
+	VMOVUPS (R10)(BX*2), Y6
+	VMOVUPS (R10)(R9*1), Y7
 
-	// Rows a…h: Y8 = a0 b0 a1 b1 | a4 b4 a5 b5, Y9 = a2 b2 a3 b3 | a6 b6 a7 b7, …
+	// Y8 = a0 b0 a1 b1 | a4 b4 a5 b5, Y9 = a2 b2 a3 b3 | a6 b6 a7 b7, …
 	VUNPCKLPS Y1, Y0, Y8
 	VUNPCKHPS Y1, Y0, Y9
 	VUNPCKLPS Y3, Y2, Y10
@@ -466,20 +467,82 @@ TEXT ·transpose8x8AVX(SB), NOSPLIT, $0-32
 	VPERM2F128 $0x31, Y6, Y2, Y14
 	VPERM2F128 $0x31, Y7, Y3, Y15
 
+	LEAQ    (DI)(DX*4), R10
 	VMOVUPS Y8, (DI)
-	ADDQ    DX, DI
-	VMOVUPS Y9, (DI)
-	ADDQ    DX, DI
-	VMOVUPS Y10, (DI)
-	ADDQ    DX, DI
-	VMOVUPS Y11, (DI)
-	ADDQ    DX, DI
-	VMOVUPS Y12, (DI)
-	ADDQ    DX, DI
-	VMOVUPS Y13, (DI)
-	ADDQ    DX, DI
-	VMOVUPS Y14, (DI)
-	ADDQ    DX, DI
-	VMOVUPS Y15, (DI)
+	VMOVUPS Y9, (DI)(DX*1)
+	VMOVUPS Y10, (DI)(DX*2)
+	VMOVUPS Y11, (DI)(R8*1)
+	VMOVUPS Y12, (R10)
+	VMOVUPS Y13, (R10)(DX*1)
+	VMOVUPS Y14, (R10)(DX*2)
+	VMOVUPS Y15, (R10)(R8*1)
+
+	// The next block: 8 columns on in src, 8 rows down in dst.
+	ADDQ $32, SI
+	LEAQ (R10)(DX*4), DI
+	DECQ CX
+	JNZ  tloop
+
+tdone:
+	VZEROUPPER
+	RET
+
+// func copyRows8AVX(dst *float32, src *float32, lds uintptr, rows, width8 int)
+TEXT ·copyRows8AVX(SB), NOSPLIT, $0-40
+	MOVQ dst+0(FP), DI
+	MOVQ src+8(FP), SI
+	MOVQ lds+16(FP), BX
+	MOVQ rows+24(FP), CX
+	MOVQ width8+32(FP), DX
+	TESTQ CX, CX
+	JLE   cdone
+	CMPQ  DX, $4
+	JEQ   c32
+	CMPQ  DX, $2
+	JEQ   c16
+
+cgeneric:
+	// Any width: width8 vectors a row.
+	MOVQ DX, R8
+	MOVQ SI, R9
+
+cinner:
+	VMOVUPS (R9), Y0
+	VMOVUPS Y0, (DI)
+	ADDQ    $32, R9
+	ADDQ    $32, DI
+	DECQ    R8
+	JNZ     cinner
+	ADDQ    BX, SI
+	DECQ    CX
+	JNZ     cgeneric
+	JMP     cdone
+
+c32:
+	VMOVUPS (SI), Y0
+	VMOVUPS 32(SI), Y1
+	VMOVUPS 64(SI), Y2
+	VMOVUPS 96(SI), Y3
+	VMOVUPS Y0, (DI)
+	VMOVUPS Y1, 32(DI)
+	VMOVUPS Y2, 64(DI)
+	VMOVUPS Y3, 96(DI)
+	ADDQ    BX, SI
+	ADDQ    $128, DI
+	DECQ    CX
+	JNZ     c32
+	JMP     cdone
+
+c16:
+	VMOVUPS (SI), Y0
+	VMOVUPS 32(SI), Y1
+	VMOVUPS Y0, (DI)
+	VMOVUPS Y1, 32(DI)
+	ADDQ    BX, SI
+	ADDQ    $64, DI
+	DECQ    CX
+	JNZ     c16
+
+cdone:
 	VZEROUPPER
 	RET

@@ -239,3 +239,55 @@ func uniqueThreads() []int {
 	}
 	return []int{1, Threads()}
 }
+
+// TestAsmPackHelpers checks the packers' vector helpers, where the CPU has
+// them (amd64), against plain loops: strided row copies of every width
+// (copyRows8AVX's two unrolled widths and its general loop) and runs of
+// 8×8 transposes, the values around what each writes left alone.
+func TestAsmPackHelpers(t *testing.T) {
+	if packCopyRows8 == nil || packTranspose8 == nil {
+		t.Skip("no vector pack helpers on " + runtime.GOARCH)
+	}
+	if len(asmKernels()) == 0 {
+		t.Skip("the CPU runs no assembly kernel, so the helpers (AVX) are never used")
+	}
+	rng := rand.New(rand.NewPCG(5, 6))
+	src := make([]float32, 64*70)
+	for i := range src {
+		src[i] = rng.Float32()
+	}
+	const lds = 70 // floats between source rows
+	for width8 := 1; width8 <= 5; width8++ {
+		for _, rows := range []int{1, 3, 8} {
+			dst := make([]float32, rows*width8*8+8)
+			want := slices.Clone(dst)
+			for r := range rows {
+				copy(want[r*width8*8:], src[3+r*lds:][:width8*8])
+			}
+			packCopyRows8(&dst[0], &src[3], lds*4, rows, width8)
+			if !slices.Equal(dst, want) {
+				t.Errorf("copyRows8AVX(rows %d, width8 %d) differs from a copy loop", rows, width8)
+			}
+		}
+	}
+	for blocks := 1; blocks <= 3; blocks++ {
+		const ldd = 12 // floats between destination rows
+		dst := make([]float32, 8*blocks*ldd+4)
+		for i := range dst {
+			dst[i] = -1
+		}
+		want := slices.Clone(dst)
+		for b := range blocks {
+			for r := range 8 {
+				for c := range 8 {
+					// Block b's column c is destination row 8b+c.
+					want[(8*b+c)*ldd+2+r] = src[5+r*lds+8*b+c]
+				}
+			}
+		}
+		packTranspose8(&dst[2], ldd*4, &src[5], lds*4, blocks)
+		if !slices.Equal(dst, want) {
+			t.Errorf("transpose8x8AVX(blocks %d) differs from a transposing loop", blocks)
+		}
+	}
+}
