@@ -151,8 +151,18 @@ func gemmAsmWith(kr *asmKernel, transA, transB bool, m, n, k int, alpha float32,
 		lda: lda, ldb: ldb, ldc: ldc,
 	}
 	rowsMax := asmRowsMax(kr)
-	if n := (min(m, rowsMax) + kr.mr - 1) / kr.mr * kr.mr * kr.kc; len(j.packedA) < n {
-		j.packedA = alignedFloats64(n)
+	// A whose rows are packed in one group is packed once for every panel
+	// of op(B) when there are several (the MLP's widening products, the
+	// output head's 49152 columns: 48 packings of the same rows), all its
+	// panels of k kept side by side.
+	perPanel := (min(m, rowsMax) + kr.mr - 1) / kr.mr * kr.mr * kr.kc
+	keepA := m <= rowsMax && n > kr.nc
+	needA := perPanel
+	if keepA {
+		needA *= (k + kr.kc - 1) / kr.kc
+	}
+	if len(j.packedA) < needA {
+		j.packedA = alignedFloats64(needA)
 	}
 	if n := kr.kc * kr.nc; len(j.packedB) < n {
 		j.packedB = alignedFloats64(n)
@@ -172,9 +182,16 @@ func gemmAsmWith(kr *asmKernel, transA, transB bool, m, n, k int, alpha float32,
 			if !transA && kr.rowsA {
 				j.mode |= asmRowsA
 			}
+			j.aOff = 0
+			if keepA {
+				j.aOff = pc / kr.kc * perPanel
+			}
 			for ic := 0; ic < m; ic += rowsMax {
 				j.ic, j.mcnt = ic, min(rowsMax, m-ic)
 				j.slivA = (j.mcnt + kr.mr - 1) / kr.mr
+				if keepA && jc > 0 {
+					j.slivA = 0
+				}
 				j.slivB = 0
 				if ic == 0 {
 					j.slivB = (j.nc + kr.nr - 1) / kr.nr
@@ -231,7 +248,8 @@ type asmCall struct {
 	jc, nc, pc, kc int     // the panel op(B)[pc:pc+kc, jc:jc+nc]
 	ic, mcnt       int     // the rows op(A)[ic:ic+mcnt] packed
 	mode           asmMode // how this panel's tiles are written
-	slivA, slivB   int     // slivers of A and of B to pack (slivB = 0: B is packed already)
+	slivA, slivB   int     // slivers of A and of B to pack (0: packed already)
+	aOff           int     // where in packedA the panel's slivers of A are
 	packW          int     // goroutines packing: goroutine w packs the w-th of packW shares
 	units, unitsI  int     // units of work in the panel, and per block of ncu columns
 	workers        int     // goroutines computing, each with its segment of the units
@@ -242,7 +260,7 @@ type asmCall struct {
 // allocates nothing.
 type asmJob struct {
 	asmCall
-	packedA, packedB []float32 // slivers of op(A) (asmRowsMax×kc) and op(B) (kc×nc)
+	packedA, packedB []float32 // slivers of op(A) (asmRowsMax×kc, or every panel of k of it) and op(B) (kc×nc)
 	// segNext[w] is the next unit to claim in segment w of the units,
 	// [w·units/workers, (w+1)·units/workers).
 	segNext    []atomic.Int64
@@ -291,7 +309,7 @@ func (j *asmJob) pack(lo, hi int) {
 		}
 		for s := w * j.slivA / j.packW; s < (w+1)*j.slivA/j.packW; s++ {
 			// Sliver s of A is mr·kr.kc floats at s·mr·kr.kc.
-			dst := j.packedA[s*mr*kr.kc:][:mr*kr.kc]
+			dst := j.packedA[j.aOff+s*mr*kr.kc:][:mr*kr.kc]
 			rows := min(mr, j.mcnt-s*mr)
 			if j.mode&asmRowsA != 0 {
 				packARowsAsm(mr, kr.kc, dst, j.a, j.lda, j.ic+s*mr, rows, j.pc, kc)
@@ -343,7 +361,7 @@ func (j *asmJob) computeUnit(u int, edge *[asmMaxTile]float32, ncu int, ldcBytes
 	r0 := u % j.unitsI * kr.mc
 	r1 := min(r0+kr.mc, j.mcnt)
 	for ir := r0; ir < r1; ir += mr {
-		as := &j.packedA[ir*kr.kc] // sliver ir/mr
+		as := &j.packedA[j.aOff+ir*kr.kc] // sliver ir/mr
 		h := min(mr, r1-ir)
 		for jr := c0; jr < c1; jr += nr {
 			bs := &j.packedB[jr*kc] // sliver jr/nr, kc·nr floats each
