@@ -75,7 +75,7 @@ func TestAsmBlockEdges(t *testing.T) {
 			{4*mr + 1, nr + 7, kc + 1}, {7, 2*nr + 1, 2*kc + 5},
 			{mc + mr + 1, nr + 3, 19}, {mc - 1, 2*nr - 1, kc + 3},
 			{mr + 2, nc + nr + 3, 17}, {53, 61, 300},
-			{2*mr + 1, 2*nc + 3, 2*kc + 5}, // A packed once for three panels of B, its three panels of k kept
+			{2*mr + 1, 2*nc + 3, 2*kc + 5},       // A packed once for three panels of B, its three panels of k kept
 			{asmRowsMax(kr) + mr + 1, nr + 5, 9}, // two groups of rows, the panel of B packed once
 		}
 		if testing.Short() {
