@@ -406,14 +406,16 @@ avx512add:
 	VZEROUPPER
 	RET
 
-// func transpose8x8AVX(dst *float32, ldd uintptr, src *float32, lds uintptr)
+// func transpose8x8AVX(dst *float32, ldd uintptr, src *float32, lds uintptr, blocks int)
 //
-// Writes the transpose of the 8×8 block of floats at src (rows lds bytes
-// apart) to dst (rows ldd bytes apart): dst row t, column r = src row r,
-// column t. Packing uses it for a transposed operand's gathers. General
-// registers: DI dst, DX ldd, SI src, BX lds. Vector registers: Y0–Y7 the
-// rows read (later the 4-wide shuffles), Y8–Y15 the pairwise unpacks
-// (later the rows written).
+// Writes the transposes of blocks 8×8 blocks of floats lying side by side
+// at src (rows lds bytes apart; block b at src + 32b) one under another at
+// dst (rows ldd bytes apart; block b at dst + 8b·ldd): dst row 8b+t, column
+// r = src row r, column 8b+t. Packing uses it for a transposed operand's
+// gathers, a whole sliver a call. General registers: DI dst, DX ldd, SI
+// src, BX lds, CX blocks left, R8 3·ldd, R9 3·lds, R10 the fifth row.
+// Vector registers: Y0–Y7 the rows read (later the 4-wide shuffles),
+// Y8–Y15 the pairwise unpacks (later the rows written).
 TEXT ·transpose8x8AVX(SB), NOSPLIT, $0-40
 	MOVQ dst+0(FP), DI
 	MOVQ ldd+8(FP), DX
@@ -488,6 +490,10 @@ tdone:
 	RET
 
 // func copyRows8AVX(dst *float32, src *float32, lds uintptr, rows, width8 int)
+//
+// Copies rows rows of width8 vectors of 8 floats, lds bytes apart at src,
+// to consecutive rows at dst: a sliver of a row-major B. Widths 4 and 2
+// (the AVX-512 and AVX2 kernels' nr of 32 and 16) are unrolled.
 TEXT ·copyRows8AVX(SB), NOSPLIT, $0-40
 	MOVQ dst+0(FP), DI
 	MOVQ src+8(FP), SI
