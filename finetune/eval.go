@@ -48,6 +48,15 @@ func LoadForInference(modelDir, adapterDir string, opts ...peft.LoadOption) (mod
 // min(1024, the model's context)), and returns them with the file's
 // statistics (records, tokens, record format).
 func EvalBatches(m model.CausalLM, modelDir, path string, maxSeq, batchSize int) ([]data.Batch, data.Stats, error) {
+	return evalBatches(m, modelDir, path, maxSeq, batchSize, nil)
+}
+
+// evalBatches is EvalBatches with further chat template variables (see
+// Job.ChatTemplateKwargs).
+func evalBatches(m model.CausalLM, modelDir, path string, maxSeq, batchSize int, templateVars map[string]any) ([]data.Batch, data.Stats, error) {
+	if err := CheckTemplateVars(templateVars); err != nil {
+		return nil, data.Stats{}, err
+	}
 	info := m.Info()
 	tok, err := LoadTokenizer(modelDir, info.Vocab)
 	if err != nil {
@@ -61,7 +70,9 @@ func EvalBatches(m model.CausalLM, modelDir, path string, maxSeq, batchSize int)
 	}
 	opts := data.Options{MaxSeqLength: maxSeq, VocabSize: info.Vocab}
 	if tok != nil {
-		opts.Tokenizer, opts.Chat = tok, NewChatRenderer(tok)
+		r := NewChatRenderer(tok)
+		r.SetTemplateVars(templateVars)
+		opts.Tokenizer, opts.Chat = tok, r
 	}
 	examples, stats, err := data.ReadJSONL(path, opts)
 	if err != nil {
@@ -89,6 +100,9 @@ type EvalJob struct {
 	MaxSeqLength int               // 0: min(1024, the model's context)
 	BatchSize    int               // sequences per batch
 	LoadOptions  []peft.LoadOption // applied to the adapter's config
+	// ChatTemplateKwargs are further chat template variables for
+	// "messages" records, as Job.ChatTemplateKwargs.
+	ChatTemplateKwargs map[string]any
 }
 
 // EvalReport is an evaluation's result.
@@ -119,7 +133,7 @@ func Evaluate(job EvalJob) (EvalReport, error) {
 	if err != nil {
 		return EvalReport{}, err
 	}
-	batches, stats, err := EvalBatches(m, job.Model, job.Data, job.MaxSeqLength, job.BatchSize)
+	batches, stats, err := evalBatches(m, job.Model, job.Data, job.MaxSeqLength, job.BatchSize, job.ChatTemplateKwargs)
 	if err != nil {
 		return EvalReport{}, err
 	}

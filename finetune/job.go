@@ -69,6 +69,12 @@ type Job struct {
 	Packing bool
 	// AssistantOnlyLoss trains "messages" records on assistant turns only.
 	AssistantOnlyLoss bool
+	// ChatTemplateKwargs are further variables the chat template sees when
+	// it renders "messages" records, as transformers'
+	// apply_chat_template(..., **kwargs) passes them: Qwen3's
+	// enable_thinking, tools, a date_string (see ChatRenderer.SetTemplateVars
+	// for how values are given to the template). nil: none.
+	ChatTemplateKwargs map[string]any
 	// EvalBatchSize is the number of sequences per evaluation batch.
 	EvalBatchSize int
 	// Resume continues a previous run: "latest" (the newest checkpoint in
@@ -155,6 +161,9 @@ func Run(ctx context.Context, job Job) (*Result, error) {
 	if job.Replicas < 0 {
 		return nil, fmt.Errorf("replicas %d: want ≥ 0 (0: one per thread where possible)", job.Replicas)
 	}
+	if err := CheckTemplateVars(job.ChatTemplateKwargs); err != nil {
+		return nil, err
+	}
 	if h, err := runlock.Check(job.OutputDir); err != nil || h != nil {
 		if err == nil {
 			err = &runlock.BusyError{Dir: job.OutputDir, Holder: *h}
@@ -185,8 +194,9 @@ func Run(ctx context.Context, job Job) (*Result, error) {
 	}
 	opts := data.Options{MaxSeqLength: job.MaxSeqLength, VocabSize: info.Vocab, AssistantOnly: job.AssistantOnlyLoss}
 	if tok != nil {
-		opts.Tokenizer = tok
-		opts.Chat = NewChatRenderer(tok)
+		r := NewChatRenderer(tok)
+		r.SetTemplateVars(job.ChatTemplateKwargs)
+		opts.Tokenizer, opts.Chat = tok, r
 	}
 	trainSet, stats, err := data.ReadJSONL(job.Data, opts)
 	if err != nil {
@@ -378,6 +388,9 @@ func jobSettings(job Job) map[string]any {
 		"save_total_limit": c.SaveTotalLimit, "gradient_checkpointing": c.GradientCheckpointing,
 		"assistant_only_loss": job.AssistantOnlyLoss, "base_dtype": job.BaseDType, "per_device_eval_batch_size": job.EvalBatchSize,
 		"replicas": effectiveReplicas(job),
+	}
+	if len(job.ChatTemplateKwargs) > 0 {
+		s["chat_template_kwargs"] = job.ChatTemplateKwargs
 	}
 	if job.EvalData != "" {
 		s["eval_data"] = absPath(job.EvalData)

@@ -109,6 +109,17 @@ func (r *ChatRenderer) SetTemplateVars(vars map[string]any) {
 	}
 }
 
+// CheckTemplateVars refuses chat template variables that rendering sets
+// itself (messages, add_generation_prompt), naming the variable.
+func CheckTemplateVars(vars map[string]any) error {
+	for _, k := range []string{"messages", "add_generation_prompt"} {
+		if _, ok := vars[k]; ok {
+			return fmt.Errorf("chat_template_kwargs: %q is set by rendering each record, not here", k)
+		}
+	}
+	return nil
+}
+
 // specialRoles are the special tokens transformers gives chat templates as
 // variables besides bos_token and eos_token (its SPECIAL_TOKEN_ATTRIBUTES),
 // when tokenizer_config.json sets them.

@@ -24,6 +24,7 @@ func runEval(args []string, stdout, stderr io.Writer) error {
 	fs.StringVar(&job.Data, "data", "", "evaluation data, JSONL")
 	fs.IntVar(&job.MaxSeqLength, "max-seq-length", 0, "truncate sequences to this many tokens (default: min(1024, the model's context))")
 	fs.IntVar(&job.BatchSize, "per-device-eval-batch-size", 8, "sequences per batch")
+	fs.Var(templateVarsFlag{&job.ChatTemplateKwargs}, "chat-template-kwargs", "for \"messages\" records: a `JSON` object of further chat template variables, such as {\"enable_thinking\": false}")
 	asJSON := fs.Bool("json", false, "print one JSON object instead of text")
 	if _, err := parseFlags(fs, evalSynopsis, args, 0, 0, stdout, stderr); err != nil {
 		return err

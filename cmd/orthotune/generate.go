@@ -193,24 +193,62 @@ func stopIDs(modelDir string, tok *tokenizer.Tokenizer) ([]int, error) {
 	return ids, nil
 }
 
-// templateVars reads --chat-template-kwargs: a JSON object whose values the
-// chat template sees as variables. Values stay raw JSON, so objects keep
-// their key order (tojson reproduces it).
+// templateVars reads generate's --chat-template-kwargs (parseTemplateVars).
 func templateVars(arg string) (map[string]any, error) {
+	vars, err := parseTemplateVars(arg)
+	if err != nil {
+		return nil, fmt.Errorf("--chat-template-kwargs: %w", err)
+	}
+	for _, k := range []string{"messages", "add_generation_prompt"} {
+		if _, ok := vars[k]; ok {
+			return nil, fmt.Errorf("--chat-template-kwargs: %q is set by --prompt and --system, not here", k)
+		}
+	}
+	return vars, nil
+}
+
+// parseTemplateVars reads a --chat-template-kwargs value: a JSON object
+// whose values the chat template sees as variables. Values stay raw JSON,
+// so objects keep their key order (tojson reproduces it).
+func parseTemplateVars(arg string) (map[string]any, error) {
 	var raw map[string]json.RawMessage
 	if err := json.Unmarshal([]byte(arg), &raw); err != nil || raw == nil {
 		if err == nil {
 			err = errors.New("got null")
 		}
-		return nil, fmt.Errorf("--chat-template-kwargs: want a JSON object: %w", err)
+		return nil, fmt.Errorf("want a JSON object: %w", err)
 	}
 	vars := make(map[string]any, len(raw))
 	for k, v := range raw {
-		switch k {
-		case "messages", "add_generation_prompt":
-			return nil, fmt.Errorf("--chat-template-kwargs: %q is set by --prompt and --system, not here", k)
-		}
 		vars[k] = v
 	}
 	return vars, nil
+}
+
+// templateVarsFlag is the --chat-template-kwargs of train and eval: the
+// variables for rendering "messages" records (finetune.Job's and
+// EvalJob's ChatTemplateKwargs).
+type templateVarsFlag struct{ vars *map[string]any }
+
+func (f templateVarsFlag) String() string {
+	if f.vars == nil || len(*f.vars) == 0 {
+		return ""
+	}
+	b, err := json.Marshal(*f.vars)
+	if err != nil {
+		return ""
+	}
+	return string(b)
+}
+
+func (f templateVarsFlag) Set(s string) error {
+	vars, err := parseTemplateVars(s)
+	if err == nil {
+		err = finetune.CheckTemplateVars(vars)
+	}
+	if err != nil {
+		return err
+	}
+	*f.vars = vars
+	return nil
 }

@@ -182,6 +182,7 @@ func newTrainFlags() *trainFlags {
 	fs.IntVar(&j.MaxSeqLength, "max-seq-length", 0, "truncate (or pack) sequences to this many tokens (default: min(1024, the model's context))")
 	fs.BoolVar(&j.Packing, "packing", false, "pack short examples into full --max-seq-length rows")
 	fs.BoolVar(&j.AssistantOnlyLoss, "assistant-only-loss", false, "for \"messages\" records, train only on assistant turns")
+	fs.Var(templateVarsFlag{&j.ChatTemplateKwargs}, "chat-template-kwargs", "for \"messages\" records: a `JSON` object of further chat template variables, such as {\"enable_thinking\": false}")
 	fs.IntVar(&c.WarmupSteps, "warmup-steps", 0, "linear warmup steps from a learning rate of 0")
 	fs.StringVar(&c.LRSchedulerType, "lr-scheduler-type", c.LRSchedulerType, "constant, constant_with_warmup, linear or cosine")
 	fs.Float64Var(&c.WeightDecay, "weight-decay", 0, "AdamW decoupled weight decay (not on biases and norms)")
