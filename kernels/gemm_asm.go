@@ -51,6 +51,9 @@ type asmKernel struct {
 	// asmRowsA. A row-major A packs that way with one copy a row instead
 	// of a gather.
 	rowsA bool
+	// directA says that micro also reads whole slivers of a row-major A
+	// in place, when mode has asmDirectA: no packing for them.
+	directA bool
 	// narrow, if set, is the kernel gemmAsm uses instead for products of
 	// at most narrow.nr columns, which would waste most of this one's
 	// tiles.
@@ -68,7 +71,18 @@ const (
 	// asmRowsA, added to a mode, says that the sliver of A is packed by
 	// packARowsAsm (only for kernels with rowsA).
 	asmRowsA asmMode = 4
+	// asmDirectA, added to a mode instead, says that the micro-kernel's a
+	// is row 0 of a whole sliver of a row-major A in place, its rows
+	// asmScalars.ldaBytes apart (only for kernels with directA).
+	asmDirectA asmMode = 8
 )
+
+// asmScalars is what a micro-kernel's ab points at: alpha and beta, then
+// (read in asmDirectA mode, at byte 8) the row stride of A in bytes.
+type asmScalars struct {
+	ab       [2]float32
+	ldaBytes uintptr
+}
 
 // asmGrainFlops is the least work (2·m·n·k of a panel) worth handing to
 // another goroutine.
@@ -146,10 +160,14 @@ func gemmAsmWith(kr *asmKernel, transA, transB bool, m, n, k int, alpha float32,
 	j.asmCall = asmCall{
 		kern: kr, transA: transA, transB: transB,
 		m: m, n: n, k: k,
-		ab: [2]float32{alpha, beta},
+		sc: asmScalars{ab: [2]float32{alpha, beta}, ldaBytes: uintptr(lda) * 4},
 		a:  a, b: b, c: c,
 		lda: lda, ldb: ldb, ldc: ldc,
 	}
+	// Whole slivers of a row-major A are read in place by a kernel that
+	// can (no packing), unless its rows are a multiple of 4 KiB apart:
+	// the sliver's rows would then share the L1's sets.
+	j.directA = kr.directA && !transA && lda*4%4096 != 0
 	rowsMax := asmRowsMax(kr)
 	// A whose rows are packed in one group is packed once for every panel
 	// of op(B) when there are several (the MLP's widening products, the
@@ -241,7 +259,8 @@ type asmCall struct {
 	kern           *asmKernel
 	transA, transB bool
 	m, n, k        int
-	ab             [2]float32 // alpha, beta
+	sc             asmScalars // alpha, beta and A's row stride, for micro
+	directA        bool       // full slivers of A are read in place (asmDirectA)
 	a, b, c        []float32
 	lda, ldb, ldc  int
 
@@ -311,6 +330,9 @@ func (j *asmJob) pack(lo, hi int) {
 			// Sliver s of A is mr·kr.kc floats at s·mr·kr.kc.
 			dst := j.packedA[j.aOff+s*mr*kr.kc:][:mr*kr.kc]
 			rows := min(mr, j.mcnt-s*mr)
+			if j.directA && rows == mr {
+				continue // read in place by the micro-kernel
+			}
 			if j.mode&asmRowsA != 0 {
 				packARowsAsm(mr, kr.kc, dst, j.a, j.lda, j.ic+s*mr, rows, j.pc, kc)
 			} else {
@@ -363,16 +385,21 @@ func (j *asmJob) computeUnit(u int, edge *[asmMaxTile]float32, ncu int, ldcBytes
 	for ir := r0; ir < r1; ir += mr {
 		as := &j.packedA[j.aOff+ir*kr.kc] // sliver ir/mr
 		h := min(mr, r1-ir)
+		mode := j.mode
+		if j.directA && h == mr {
+			as = &j.a[(j.ic+ir)*j.lda+j.pc]
+			mode = mode&^asmRowsA | asmDirectA
+		}
 		for jr := c0; jr < c1; jr += nr {
 			bs := &j.packedB[jr*kc] // sliver jr/nr, kc·nr floats each
 			i, jj := j.ic+ir, j.jc+jr
 			if w := min(nr, c1-jr); h == mr && w == nr {
-				kr.micro(as, bs, kc, &j.c[i*j.ldc+jj], ldcBytes, &j.ab, j.mode)
+				kr.micro(as, bs, kc, &j.c[i*j.ldc+jj], ldcBytes, &j.sc.ab, mode)
 			} else {
 				if edge == nil {
 					edge = asmEdgePool.Get().(*[asmMaxTile]float32)
 				}
-				j.edgeTile(edge[:], as, bs, kc, i, jj, h, w, j.mode)
+				j.edgeTile(edge[:], as, bs, kc, i, jj, h, w, mode)
 			}
 		}
 	}
@@ -392,7 +419,7 @@ func (j *asmJob) edgeTile(scratch []float32, a, b *float32, kc, i, jj, h, w int,
 			copy(scratch[r*nr:][:w], j.c[(i+r)*j.ldc+jj:][:w])
 		}
 	}
-	kr.micro(a, b, kc, &scratch[0], uintptr(nr)*4, &j.ab, mode)
+	kr.micro(a, b, kc, &scratch[0], uintptr(nr)*4, &j.sc.ab, mode)
 	for r := range h {
 		copy(j.c[(i+r)*j.ldc+jj:][:w], scratch[r*nr:][:w])
 	}

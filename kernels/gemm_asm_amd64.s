@@ -9,7 +9,8 @@
 //
 // over kc ≥ 1 steps of a packed sliver of A (kc steps of mr floats, or with
 // asmRowsA (4) added to mode mr rows a fixed stride apart: the kernel's kc,
-// baked in here) and one of B (kc steps of nr floats), then writes it into
+// baked in here; or, AVX-512 only, with asmDirectA (8) the rows of a
+// row-major A in place, 8(ab) bytes apart) and one of B (kc steps of nr floats), then writes it into
 // C, whose rows are ldc bytes apart, as mode says: 0 (asmSet) C = T,
 // without reading C; 1 (asmScale) C = fma(beta, C, T); 2 (asmAdd)
 // C = C + T. The accumulators
@@ -298,6 +299,34 @@ avx2add:
 	VPXORD c0, c0, c0; \
 	VPXORD c1, c1, c1
 
+// One step of k of the 14×32 kernel reading A in place (mode has
+// asmDirectA): row r of the sliver is r·lda bytes after row 0, reached as
+// SI, SI+lda, SI+2lda, SI+3lda, SI+4lda, then the same from R12 = SI+5lda
+// and R13 = SI+10lda (AX lda, R11 3lda), and ao is the step's offset within
+// a row.
+#define AVX512_ROWM(mem, t, c0, c1) \
+	VBROADCASTSS mem, t; \
+	VFMADD231PS  Z28, t, c0; \
+	VFMADD231PS  Z29, t, c1
+
+#define AVX512_STEPD(ao, bo) \
+	VMOVUPS bo(DI), Z28; \
+	VMOVUPS bo+64(DI), Z29; \
+	AVX512_ROWM(ao(SI), Z30, Z0, Z1); \
+	AVX512_ROWM(ao(SI)(AX*1), Z31, Z2, Z3); \
+	AVX512_ROWM(ao(SI)(AX*2), Z30, Z4, Z5); \
+	AVX512_ROWM(ao(SI)(R11*1), Z31, Z6, Z7); \
+	AVX512_ROWM(ao(SI)(AX*4), Z30, Z8, Z9); \
+	AVX512_ROWM(ao(R12), Z31, Z10, Z11); \
+	AVX512_ROWM(ao(R12)(AX*1), Z30, Z12, Z13); \
+	AVX512_ROWM(ao(R12)(AX*2), Z31, Z14, Z15); \
+	AVX512_ROWM(ao(R12)(R11*1), Z30, Z16, Z17); \
+	AVX512_ROWM(ao(R12)(AX*4), Z31, Z18, Z19); \
+	AVX512_ROWM(ao(R13), Z30, Z20, Z21); \
+	AVX512_ROWM(ao(R13)(AX*1), Z31, Z22, Z23); \
+	AVX512_ROWM(ao(R13)(AX*2), Z30, Z24, Z25); \
+	AVX512_ROWM(ao(R13)(R11*1), Z31, Z26, Z27)
+
 // Prefetch of one row of the tile of C at R11 (128 bytes, on at most
 // three cache lines), then R11 += ldc; c0 and c1 are unused.
 #define AVX512_PREFETCH(c0, c1) \
@@ -332,6 +361,8 @@ TEXT ·gemmMicro14x32AVX512(SB), NOSPLIT, $0-56
 
 	MOVQ  CX, BX
 	SHRQ  $2, BX
+	BTRQ  $3, R10 // asmDirectA: A read in place, rows 8(R9) bytes apart
+	JCS   avx512direct
 	BTRQ  $2, R10 // asmRowsA: A packed as rows
 	JCS   avx512rows
 	TESTQ BX, BX
@@ -384,6 +415,42 @@ avx512rloop1:
 	ADDQ $128, DI
 	DECQ CX
 	JNZ  avx512rloop1
+	JMP  avx512store
+
+avx512direct:
+	MOVQ  8(R9), AX           // lda in bytes
+	LEAQ  (AX)(AX*2), R11     // 3·lda
+	LEAQ  (SI)(AX*4), R12
+	ADDQ  AX, R12             // row 5
+	LEAQ  (R12)(AX*4), R13
+	ADDQ  AX, R13             // row 10
+	TESTQ BX, BX
+	JZ    avx512dtail
+
+avx512dloop4:
+	AVX512_STEPD(0, 0)
+	AVX512_STEPD(4, 128)
+	AVX512_STEPD(8, 256)
+	AVX512_STEPD(12, 384)
+	ADDQ $16, SI
+	ADDQ $16, R12
+	ADDQ $16, R13
+	ADDQ $512, DI
+	DECQ BX
+	JNZ  avx512dloop4
+
+avx512dtail:
+	ANDQ $3, CX
+	JZ   avx512store
+
+avx512dloop1:
+	AVX512_STEPD(0, 0)
+	ADDQ $4, SI
+	ADDQ $4, R12
+	ADDQ $4, R13
+	ADDQ $128, DI
+	DECQ CX
+	JNZ  avx512dloop1
 
 avx512store:
 	VBROADCASTSS (R9), Z28  // alpha

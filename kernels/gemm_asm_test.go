@@ -8,6 +8,7 @@ import (
 	"runtime"
 	"slices"
 	"testing"
+	"unsafe"
 )
 
 // allAsmKernels lists every micro-kernel built for this architecture,
@@ -290,5 +291,14 @@ func TestAsmPackHelpers(t *testing.T) {
 		if !slices.Equal(dst, want) {
 			t.Errorf("transpose8x8AVX(blocks %d) differs from a transposing loop", blocks)
 		}
+	}
+}
+
+// TestAsmScalarsLayout: the AVX-512 kernel reads A's row stride at byte 8
+// of what ab points at (asmDirectA).
+func TestAsmScalarsLayout(t *testing.T) {
+	var sc asmScalars
+	if off := unsafe.Offsetof(sc.ldaBytes); off != 8 || unsafe.Offsetof(sc.ab) != 0 {
+		t.Fatalf("asmScalars: ab at %d, ldaBytes at %d; the kernels read them at 0 and 8", unsafe.Offsetof(sc.ab), off)
 	}
 }
