@@ -8,9 +8,6 @@ import (
 	"strconv"
 	"strings"
 	"testing"
-
-	"github.com/orthotune/orthotune/internal/testmodel"
-	"github.com/orthotune/orthotune/tokenizer"
 )
 
 // TestTrainEvalChatTemplateKwargs: train's and eval's --chat-template-kwargs
@@ -21,17 +18,7 @@ import (
 func TestTrainEvalChatTemplateKwargs(t *testing.T) {
 	root := t.TempDir()
 	dir := filepath.Join(root, "model")
-	tok := tokenizer.TrainByteLevelBPE([]string{"the cat sat on the mat", "a dog ran in the park"}, 280, nil)
-	tok.SetChatTemplate("{% for m in messages %}[{{ m.role }}] {{ m.content }}{% endfor %}" +
-		"{% if enable_thinking is defined and enable_thinking is false %} no think{% endif %}{% if add_generation_prompt %} >{% endif %}")
-	vocab := (tok.VocabSize() + 7) / 8 * 8
-	if _, err := testmodel.Write(dir, testmodel.Spec{ModelType: "llama", Hidden: 16, Heads: 2, KVHeads: 1, Intermediate: 32,
-		Layers: 1, Vocab: vocab, Positions: 64, Seed: 4}); err != nil {
-		t.Fatal(err)
-	}
-	if err := tok.WriteFile(dir); err != nil {
-		t.Fatal(err)
-	}
+	writeThinkingModel(t, dir)
 	data := filepath.Join(root, "chat.jsonl")
 	if err := os.WriteFile(data, []byte(`{"messages":[{"role":"user","content":"the cat"},{"role":"assistant","content":"sat on the mat"}]}
 {"messages":[{"role":"user","content":"a dog"},{"role":"assistant","content":"ran in the park"}]}

@@ -51,11 +51,11 @@ func TestGenerateWarnsWhenTheContextCutsTheText(t *testing.T) {
 	}
 }
 
-// TestGenerateChatTemplateKwargs: --chat-template-kwargs reaches the chat
-// template as variables (Qwen3's enable_thinking), and is refused when it
-// is not a JSON object, sets messages, or comes without --chat.
-func TestGenerateChatTemplateKwargs(t *testing.T) {
-	dir := filepath.Join(t.TempDir(), "model")
+// writeThinkingModel writes a tiny Llama into dir whose chat template adds
+// " no think" when the variable enable_thinking is false (as Qwen3's does
+// for its generation prompt), and " >" for the generation prompt.
+func writeThinkingModel(t *testing.T, dir string) {
+	t.Helper()
 	tok := tokenizer.TrainByteLevelBPE([]string{"the cat sat on the mat", "a dog ran in the park"}, 280, nil)
 	tok.SetChatTemplate("{% for m in messages %}[{{ m.role }}] {{ m.content }}{% endfor %}" +
 		"{% if enable_thinking is defined and enable_thinking is false %} no think{% endif %}{% if add_generation_prompt %} >{% endif %}")
@@ -67,6 +67,14 @@ func TestGenerateChatTemplateKwargs(t *testing.T) {
 	if err := tok.WriteFile(dir); err != nil {
 		t.Fatal(err)
 	}
+}
+
+// TestGenerateChatTemplateKwargs: --chat-template-kwargs reaches the chat
+// template as variables (Qwen3's enable_thinking), and is refused when it
+// is not a JSON object, sets messages, or comes without --chat.
+func TestGenerateChatTemplateKwargs(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "model")
+	writeThinkingModel(t, dir)
 	base := []string{"generate", "--model", dir, "--prompt", "the cat", "--max-new-tokens", "1", "--no-stream", "--echo"}
 	tests := []struct {
 		name   string
