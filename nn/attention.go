@@ -137,12 +137,6 @@ func (a *Attention) firstVisible(i int) int {
 	return 0
 }
 
-// softmaxRow turns row i of a full score matrix into causal probabilities
-// in place (generation with the KV cache).
-func (a *Attention) softmaxRow(row []float32, i int) {
-	a.softmaxTileRow(row, i, 0)
-}
-
 // Backward takes dL/dout ([batch·seq, Heads·HeadDim]) and writes dL/dq,
 // dL/dk and dL/dv into the given views (same layout as the forward's q, k,
 // v). dk and dv are overwritten, then accumulated across the query heads

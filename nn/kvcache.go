@@ -122,7 +122,12 @@ func (a *Attention) ForwardCached(q Strided, c *KVCache, layer, n int, out []flo
 	if len(c.k[layer][0]) != total*c.width {
 		panic(fmt.Sprintf("nn: KV cache layer %d holds %d positions, attention expects %d", layer, len(c.k[layer][0])/c.width, total))
 	}
-	c.scratch = grow(c.scratch, c.batch*a.Heads*n*total)
+	// Keys before the first one any of the new queries may see (a sliding
+	// window) are not read: the products cover positions [from, total), so
+	// a windowed layer's step costs its window, not the whole sequence.
+	from := a.firstVisible(start)
+	span := total - from
+	c.scratch = grow(c.scratch, c.batch*a.Heads*n*span)
 	width := a.Heads * a.HeadDim
 	group := a.Heads / a.KVHeads
 	kernels.ParallelFor(c.batch*a.Heads, 1, func(lo, hi int) {
@@ -130,15 +135,15 @@ func (a *Attention) ForwardCached(q Strided, c *KVCache, layer, n int, out []flo
 			b, h := bh/a.Heads, bh%a.Heads
 			g := h / group
 			row0 := b * n
-			keys, values := c.k[layer][b], c.v[layer][b]
-			p := c.scratch[bh*n*total : (bh+1)*n*total]
-			kernels.Gemm(false, true, n, total, a.HeadDim, a.Scale,
-				q.at(row0, h*a.HeadDim), q.Stride, keys[g*a.HeadDim:], c.width, 0, p, total)
+			keys, values := c.k[layer][b][from*c.width:], c.v[layer][b][from*c.width:]
+			p := c.scratch[bh*n*span : (bh+1)*n*span]
+			kernels.Gemm(false, true, n, span, a.HeadDim, a.Scale,
+				q.at(row0, h*a.HeadDim), q.Stride, keys[g*a.HeadDim:], c.width, 0, p, span)
 			for i := range n {
-				a.softmaxRow(p[i*total:(i+1)*total], start+i)
+				a.softmaxTileRow(p[i*span:(i+1)*span], start+i, from)
 			}
-			kernels.Gemm(false, false, n, a.HeadDim, total, 1,
-				p, total, values[g*a.HeadDim:], c.width, 0, out[row0*width+h*a.HeadDim:], width)
+			kernels.Gemm(false, false, n, a.HeadDim, span, 1,
+				p, span, values[g*a.HeadDim:], c.width, 0, out[row0*width+h*a.HeadDim:], width)
 		}
 	})
 }

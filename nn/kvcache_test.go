@@ -174,3 +174,29 @@ func TestKVCacheMisuse(t *testing.T) {
 		t.Errorf("negative sizes: batch %d, MaxLen %d, want 0 and 0", e.Batch(), e.MaxLen())
 	}
 }
+
+// BenchmarkForwardCachedWindow is one decoding step (one new token) of a
+// sliding-window layer (window 128, Mistral's layout of 32 heads over 8
+// key/value heads of 128) whose cache holds 4096 positions: the step reads
+// the window, not the whole cache.
+func BenchmarkForwardCachedWindow(b *testing.B) {
+	const heads, kvHeads, width, window, held = 32, 8, 128, 128, 4096
+	a, err := NewAttention(heads, kvHeads, width)
+	if err != nil {
+		b.Fatal(err)
+	}
+	a.Window = window
+	kw := kvHeads * width
+	c := NewKVCache(1, 1, held+1, kw)
+	rng := tensor.NewRNG(3)
+	kv := randTensor(rng, 1, held, kw)
+	c.Append(0, Strided{kv.Data, 0, kw}, Strided{kv.Data, 0, kw}, held)
+	c.Commit(held)
+	q, k := randTensor(rng, 1, 1, heads*width), randTensor(rng, 1, 1, kw)
+	out := make([]float32, heads*width)
+	c.Append(0, Strided{k.Data, 0, kw}, Strided{k.Data, 0, kw}, 1)
+	b.ResetTimer()
+	for b.Loop() {
+		a.ForwardCached(Strided{q.Data, 0, heads * width}, c, 0, 1, out)
+	}
+}
