@@ -18,12 +18,18 @@ import (
 // (layer, row) grows on demand up to MaxLen positions, so a cache sized for
 // a long context costs memory only for the positions it holds.
 //
+// A layer whose attention sees only a sliding window (SetWindow) keeps only
+// about the last two windows of positions: older ones are forgotten as the
+// cache grows, so that its memory stays bounded however long the sequence.
+//
 // The methods panic on arguments that break these rules (a layer out of
 // range, more positions than MaxLen): callers validate user input first.
 type KVCache struct {
 	layers, batch, maxLen, width int
 	length                       int
-	k, v                         [][][]float32 // [layer][row] → positions·width
+	k, v                         [][][]float32 // [layer][row] → positions first[layer]… ·width
+	window                       []int         // [layer]: the attention's window (0: every position)
+	first                        []int         // [layer]: the position k[layer][row][0] holds
 	scratch                      []float32     // attention probabilities of one ForwardCached
 }
 
@@ -36,7 +42,7 @@ func NewKVCache(layers, batch, maxLen, width int) *KVCache {
 		panic(fmt.Sprintf("nn: KV cache of %d layers of width %d: both must be positive", layers, width))
 	}
 	batch, maxLen = max(batch, 0), max(maxLen, 0)
-	c := &KVCache{layers: layers, batch: batch, maxLen: maxLen, width: width}
+	c := &KVCache{layers: layers, batch: batch, maxLen: maxLen, width: width, window: make([]int, layers), first: make([]int, layers)}
 	c.k, c.v = make([][][]float32, layers), make([][][]float32, layers)
 	for l := range layers {
 		c.k[l], c.v[l] = make([][]float32, batch), make([][]float32, batch)
@@ -60,7 +66,25 @@ func (c *KVCache) Layers() int { return c.layers }
 func (c *KVCache) Width() int { return c.width }
 
 // Reset empties the cache, keeping its storage for reuse.
-func (c *KVCache) Reset() { c.length = 0 }
+func (c *KVCache) Reset() {
+	c.length = 0
+	clear(c.first)
+}
+
+// SetWindow says that layer's attention sees, from each position, only the
+// window positions up to it (Attention.Window): the cache may forget the
+// positions no new query can see any more. Set it on an empty cache; 0
+// keeps every position.
+func (c *KVCache) SetWindow(layer, window int) {
+	if c.length != 0 || window < 0 {
+		panic(fmt.Sprintf("nn: KV cache window %d set on a cache holding %d positions", window, c.length))
+	}
+	c.window[layer] = window
+}
+
+// First returns the first position the cache still holds for layer: 0, or
+// later for a layer with a window (SetWindow).
+func (c *KVCache) First(layer int) int { return c.first[layer] }
 
 // Append stores the keys and values of n new positions of one layer: for
 // batch row b, rows b·n … b·n+n−1 of k and v (each Width() floats) become
@@ -74,8 +98,23 @@ func (c *KVCache) Append(layer int, k, v Strided, n int) {
 		panic(fmt.Sprintf("nn: KV cache holds %d of %d positions, cannot append %d", c.length, c.maxLen, n))
 	}
 	w := c.width
+	// A windowed layer forgets the positions before the first one the new
+	// queries see, once they are a whole window's worth (one copy every
+	// window positions: about two windows held).
+	if win := c.window[layer]; win > 0 {
+		if drop := c.length - win + 1 - c.first[layer]; drop >= win {
+			for b := range c.batch {
+				kd, vd := c.k[layer][b], c.v[layer][b]
+				keep := (c.length - c.first[layer] - drop) * w
+				copy(kd, kd[drop*w:][:keep])
+				copy(vd, vd[drop*w:][:keep])
+			}
+			c.first[layer] += drop
+		}
+	}
+	held := (c.length - c.first[layer]) * w
 	for b := range c.batch {
-		kd, vd := c.k[layer][b][:c.length*w], c.v[layer][b][:c.length*w]
+		kd, vd := c.k[layer][b][:held], c.v[layer][b][:held]
 		for t := range n {
 			kd = append(kd, k.at(b*n+t, 0)[:w]...)
 			vd = append(vd, v.at(b*n+t, 0)[:w]...)
@@ -91,7 +130,7 @@ func (c *KVCache) Commit(n int) {
 	}
 	for l := range c.layers {
 		for b := range c.batch {
-			if len(c.k[l][b]) != (c.length+n)*c.width {
+			if len(c.k[l][b]) != (c.length+n-c.first[l])*c.width {
 				panic(fmt.Sprintf("nn: KV cache commit of %d positions, but layer %d row %d holds %d", n, l, b, len(c.k[l][b])/c.width))
 			}
 		}
@@ -100,7 +139,8 @@ func (c *KVCache) Commit(n int) {
 }
 
 // Keys returns the keys stored for one layer and row: positions·Width()
-// floats, including positions appended but not yet committed.
+// floats from position First(layer), including positions appended but not
+// yet committed.
 func (c *KVCache) Keys(layer, row int) []float32 { return c.k[layer][row] }
 
 // Values returns the values stored for one layer and row, as Keys does.
@@ -119,13 +159,17 @@ func (a *Attention) ForwardCached(q Strided, c *KVCache, layer, n int, out []flo
 	}
 	start := c.length
 	total := start + n
-	if len(c.k[layer][0]) != total*c.width {
-		panic(fmt.Sprintf("nn: KV cache layer %d holds %d positions, attention expects %d", layer, len(c.k[layer][0])/c.width, total))
+	first := c.first[layer]
+	if c.batch > 0 && len(c.k[layer][0]) != (total-first)*c.width {
+		panic(fmt.Sprintf("nn: KV cache layer %d holds %d positions, attention expects %d", layer, first+len(c.k[layer][0])/c.width, total))
 	}
 	// Keys before the first one any of the new queries may see (a sliding
 	// window) are not read: the products cover positions [from, total), so
 	// a windowed layer's step costs its window, not the whole sequence.
 	from := a.firstVisible(start)
+	if from < first {
+		panic(fmt.Sprintf("nn: KV cache layer %d forgot positions before %d, attention (window %d) reads from %d", layer, first, a.Window, from))
+	}
 	span := total - from
 	c.scratch = grow(c.scratch, c.batch*a.Heads*n*span)
 	width := a.Heads * a.HeadDim
@@ -135,7 +179,7 @@ func (a *Attention) ForwardCached(q Strided, c *KVCache, layer, n int, out []flo
 			b, h := bh/a.Heads, bh%a.Heads
 			g := h / group
 			row0 := b * n
-			keys, values := c.k[layer][b][from*c.width:], c.v[layer][b][from*c.width:]
+			keys, values := c.k[layer][b][(from-first)*c.width:], c.v[layer][b][(from-first)*c.width:]
 			p := c.scratch[bh*n*span : (bh+1)*n*span]
 			kernels.Gemm(false, true, n, span, a.HeadDim, a.Scale,
 				q.at(row0, h*a.HeadDim), q.Stride, keys[g*a.HeadDim:], c.width, 0, p, span)

@@ -175,6 +175,50 @@ func TestKVCacheMisuse(t *testing.T) {
 	}
 }
 
+// TestKVCacheWindowForgets: a layer whose cache has a window (SetWindow)
+// gives, step after step of 1 to 3 tokens far past the window, exactly the
+// outputs of the same layer over a cache that keeps every position, while
+// holding at most two windows and a step of positions; Reset starts over.
+func TestKVCacheWindowForgets(t *testing.T) {
+	const heads, kvHeads, width, window, batch = 4, 2, 4, 5, 2
+	qw, kw := heads*width, kvHeads*width
+	a, err := NewAttention(heads, kvHeads, width)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.Window = window
+	rng := tensor.NewRNG(23)
+	steps := []int{3, 1, 2, 1, 1, 3, 1, 2, 2, 1, 1, 1, 3, 2, 1, 1, 2, 3, 1, 1}
+	all := NewKVCache(2, batch, 64, kw) // layer 0 keeps everything, layer 1 forgets
+	all.SetWindow(1, window)
+	for round := range 2 { // the second after Reset, on the same storage
+		for _, n := range steps {
+			q := randTensor(rng, 1, batch*n, qw).Data
+			k := randTensor(rng, 1, batch*n, kw).Data
+			v := randTensor(rng, 1, batch*n, kw).Data
+			got, want := make([]float32, batch*n*qw), make([]float32, batch*n*qw)
+			for layer, out := range [][]float32{want, got} {
+				all.Append(layer, Strided{k, 0, kw}, Strided{v, 0, kw}, n)
+				a.ForwardCached(Strided{q, 0, qw}, all, layer, n, out)
+			}
+			all.Commit(n)
+			if !slices.Equal(got, want) {
+				t.Fatalf("round %d, at %d positions: the windowed cache's outputs differ from the full cache's", round, all.Len())
+			}
+			if held := len(all.Keys(1, 0)) / kw; held > 2*window+3 {
+				t.Fatalf("round %d, at %d positions: the windowed layer holds %d, more than two windows and a step", round, all.Len(), held)
+			}
+		}
+		if all.First(1) == 0 || all.First(0) != 0 {
+			t.Errorf("round %d: first positions held %d (full) and %d (windowed)", round, all.First(0), all.First(1))
+		}
+		all.Reset()
+		if all.First(1) != 0 || all.Len() != 0 {
+			t.Errorf("after Reset: first %d, length %d", all.First(1), all.Len())
+		}
+	}
+}
+
 // BenchmarkForwardCachedWindow is one decoding step (one new token) of a
 // sliding-window layer (window 128, Mistral's layout of 32 heads over 8
 // key/value heads of 128) whose cache holds 4096 positions: the step reads

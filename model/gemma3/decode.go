@@ -16,11 +16,18 @@ var (
 )
 
 // NewCache returns an empty key/value cache (an *nn.KVCache) for batch
-// rows of up to maxLen positions. Every layer keeps every position; a
-// sliding layer's attention reads only its window of them. Positions
-// beyond max_position_embeddings are allowed, as in Forward.
+// rows of up to maxLen positions. A global layer keeps every position, a
+// sliding layer about two windows of them (its attention reads only its
+// window). Positions beyond max_position_embeddings are allowed, as in
+// Forward.
 func (m *Model) NewCache(batch, maxLen int) model.Cache {
-	return nn.NewKVCache(m.cfg.Layers, batch, maxLen, m.cfg.KVHeads*m.cfg.HeadDim)
+	c := nn.NewKVCache(m.cfg.Layers, batch, maxLen, m.cfg.KVHeads*m.cfg.HeadDim)
+	for i := range m.cfg.Layers {
+		if m.cfg.Sliding(i) {
+			c.SetWindow(i, m.cfg.SlidingWindow)
+		}
+	}
+	return c
 }
 
 // Step runs n new tokens per row at positions cache.Len() … cache.Len()+n−1

@@ -11,10 +11,17 @@ import (
 var _ model.Decoder = (*Model)(nil)
 
 // NewCache returns an empty key/value cache (an *nn.KVCache) for batch
-// rows of up to maxLen positions. Positions beyond max_position_embeddings
-// are allowed, as in Forward.
+// rows of up to maxLen positions; a layer with a sliding window keeps about
+// two windows of them. Positions beyond max_position_embeddings are
+// allowed, as in Forward.
 func (m *Model) NewCache(batch, maxLen int) model.Cache {
-	return nn.NewKVCache(m.cfg.Layers, batch, maxLen, m.cfg.KVHeads*m.cfg.HeadDim)
+	c := nn.NewKVCache(m.cfg.Layers, batch, maxLen, m.cfg.KVHeads*m.cfg.HeadDim)
+	for i, w := range m.cfg.SlidingWindow {
+		if w > 0 {
+			c.SetWindow(i, w)
+		}
+	}
+	return c
 }
 
 // Step runs n new tokens per row at positions cache.Len() … cache.Len()+n−1
