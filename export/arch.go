@@ -151,14 +151,7 @@ func newPlan(arch archSpec, cfg *model.Config, m model.CausalLM, v *vocab, dir, 
 		if err != nil {
 			return nil, err
 		}
-		theta, err := cfg.PositiveFloatOr("rope_theta", 1_000_000)
-		if err != nil {
-			return nil, err
-		}
-		local, err := cfg.PositiveFloatOr("rope_local_base_freq", 10_000)
-		if err != nil {
-			return nil, err
-		}
+		local := gc.LocalRope.Theta
 		p.kv(a+".context_length", uint32(gc.MaxPositions))
 		p.kv(a+".embedding_length", uint32(gc.Hidden))
 		p.kv(a+".block_count", uint32(gc.Layers))
@@ -168,7 +161,7 @@ func newPlan(arch archSpec, cfg *model.Config, m model.CausalLM, v *vocab, dir, 
 		p.kv(a+".attention.key_length", uint32(gc.HeadDim))
 		p.kv(a+".attention.value_length", uint32(gc.HeadDim))
 		p.kv(a+".attention.layer_norm_rms_epsilon", float32(gc.RMSNormEps))
-		p.kv(a+".rope.freq_base", float32(theta))
+		p.kv(a+".rope.freq_base", float32(gc.GlobalRope.Theta))
 		p.kv(a+".rope.freq_base_swa", float32(local))
 		p.kv(a+".attention.sliding_window", uint32(gc.SlidingWindow))
 		pattern := make([]bool, gc.Layers)
@@ -181,7 +174,7 @@ func newPlan(arch archSpec, cfg *model.Config, m model.CausalLM, v *vocab, dir, 
 		if gc.FinalSoftcap > 0 {
 			p.kv(a+".final_logit_softcapping", float32(gc.FinalSoftcap))
 		}
-		if err := ropeScalingKV(p, a, cfg, dir, nil, nil); err != nil {
+		if err := ropeScalingKV(p, a, gc.GlobalRope.Scaling, dir, nil, nil); err != nil {
 			return nil, err
 		}
 		// llama.cpp's gemma3 graph does not read these from the file: it
@@ -233,7 +226,7 @@ func newPlan(arch archSpec, cfg *model.Config, m model.CausalLM, v *vocab, dir, 
 			p.kv(a+".attention.sliding_window", uint32(w))
 			slog.Warn("llama.cpp's "+a+" graph attends over the whole context; this model's sliding window is written to the metadata but not applied there", "dir", dir, "sliding_window", w)
 		}
-		if err := ropeScalingKV(p, a, cfg, dir, lc, &ropeFreqs); err != nil {
+		if err := ropeScalingKV(p, a, lc.RopeScaling, dir, lc, &ropeFreqs); err != nil {
 			return nil, err
 		}
 		heads, headDim = lc.Heads, lc.HeadDim
@@ -274,37 +267,16 @@ func slidingWindow(perLayer []int) int {
 	return w
 }
 
-// ropeScalingKV writes rope scaling: "linear" as rope.scaling.type and
-// factor; for "llama3" (lc set) the per-frequency factors llama.cpp reads
-// from the rope_freqs tensor.
-func ropeScalingKV(p *plan, a string, cfg *model.Config, dir string, lc *llama.Config, freqs *[]float32) error {
-	field := "rope_scaling"
-	if cfg.Has("rope_parameters") {
-		field = "rope_parameters"
-	}
-	rs, err := cfg.Object(field)
-	if err != nil || rs == nil {
-		return err
-	}
-	kind, err := rs.StringOr("rope_type", "")
-	if err != nil {
-		return err
-	}
-	if kind == "" {
-		if kind, err = rs.StringOr("type", "default"); err != nil {
-			return err
-		}
-	}
-	switch kind {
-	case "default":
+// ropeScalingKV writes the rope scaling the model's config reader applied
+// (s): "linear" as rope.scaling.type and factor; for "llama3" (lc set) the
+// per-frequency factors llama.cpp reads from the rope_freqs tensor.
+func ropeScalingKV(p *plan, a string, s model.RopeScaling, dir string, lc *llama.Config, freqs *[]float32) error {
+	switch s.Type {
+	case "", "default":
 		return nil
 	case "linear":
-		factor, err := rs.PositiveFloat("factor")
-		if err != nil {
-			return err
-		}
 		p.kv(a+".rope.scaling.type", "linear")
-		p.kv(a+".rope.scaling.factor", float32(factor))
+		p.kv(a+".rope.scaling.factor", float32(s.Factor))
 		return nil
 	case "llama3":
 		if lc != nil {
@@ -318,7 +290,7 @@ func ropeScalingKV(p *plan, a string, cfg *model.Config, dir string, lc *llama.C
 			return nil
 		}
 	}
-	return fmt.Errorf("export: %s: config.json field %q: rope_type %q has no llama.cpp mapping in this exporter", dir, field, kind)
+	return fmt.Errorf("export: %s: config.json rope scaling %q has no llama.cpp mapping in this exporter", dir, s.Type)
 }
 
 // blockSuffixes maps a decoder block's parameter (without "model.layers.N."

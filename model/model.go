@@ -147,6 +147,16 @@ func builderFor(cfg *Config) (Builder, error) {
 	return build, nil
 }
 
+// RopeScaling is the rotary scaling a config.json asks for (rope_scaling,
+// or a rope_parameters object), as an architecture's config reader applied
+// it to the inverse frequencies: Type "" (none given), "default", "linear"
+// (frequencies divided by Factor) or "llama3" (Factor and its frequency
+// bands). Exporters read it rather than config.json again.
+type RopeScaling struct {
+	Type   string
+	Factor float64 // linear, llama3; 0 otherwise
+}
+
 // Config is a parsed config.json with typed, error-reporting accessors.
 // JSON null counts as absent.
 type Config struct {

@@ -35,6 +35,9 @@ type Config struct {
 	// full layers (rope_theta, after rope_scaling) and of sliding layers
 	// (rope_local_base_freq, never scaled).
 	GlobalInvFreq, LocalInvFreq []float64
+	// GlobalRope and LocalRope are the rotary bases and scaling those
+	// frequencies were computed from.
+	GlobalRope, LocalRope Rope
 	// FinalSoftcap is final_logit_softcapping, 0 when null.
 	FinalSoftcap  float64
 	AttentionBias bool // q, k, v and o_proj carry a bias
@@ -206,6 +209,12 @@ func parseLayerTypes(c *model.Config, cfg *Config) error {
 	return err
 }
 
+// Rope is one layer type's rotary base and the scaling applied to it.
+type Rope struct {
+	Theta   float64
+	Scaling model.RopeScaling
+}
+
 // parseRope computes the rotary frequencies of both layer types, from
 // transformers v5's per-layer-type rope_parameters when present, else from
 // rope_theta with rope_scaling (full layers) and rope_local_base_freq
@@ -219,7 +228,8 @@ func parseRope(c *model.Config, cfg *Config) error {
 		for _, t := range []struct {
 			layerType string
 			dst       *[]float64
-		}{{FullAttention, &cfg.GlobalInvFreq}, {SlidingAttention, &cfg.LocalInvFreq}} {
+			rope      *Rope
+		}{{FullAttention, &cfg.GlobalInvFreq, &cfg.GlobalRope}, {SlidingAttention, &cfg.LocalInvFreq, &cfg.LocalRope}} {
 			p, err := params.Object(t.layerType)
 			if err != nil {
 				return err
@@ -234,7 +244,8 @@ func parseRope(c *model.Config, cfg *Config) error {
 			if err != nil {
 				return err
 			}
-			if *t.dst, err = invFreq(p, cfg.HeadDim, theta, p); err != nil {
+			t.rope.Theta = theta
+			if *t.dst, t.rope.Scaling, err = invFreq(p, cfg.HeadDim, theta, p); err != nil {
 				return err
 			}
 		}
@@ -248,50 +259,54 @@ func parseRope(c *model.Config, cfg *Config) error {
 	if err != nil {
 		return err
 	}
-	if cfg.GlobalInvFreq, err = invFreq(c, cfg.HeadDim, theta, scaling); err != nil {
+	cfg.GlobalRope.Theta = theta
+	if cfg.GlobalInvFreq, cfg.GlobalRope.Scaling, err = invFreq(c, cfg.HeadDim, theta, scaling); err != nil {
 		return err
 	}
-	local, err := c.PositiveFloatOr("rope_local_base_freq", 10000)
-	if err != nil {
+	if cfg.LocalRope.Theta, err = c.PositiveFloatOr("rope_local_base_freq", 10000); err != nil {
 		return err
 	}
-	cfg.LocalInvFreq, err = invFreq(c, cfg.HeadDim, local, nil)
+	cfg.LocalInvFreq, _, err = invFreq(c, cfg.HeadDim, cfg.LocalRope.Theta, nil)
 	return err
 }
 
 // invFreq returns θ^(−2i/d) divided by a "linear" scaling's factor, where
 // scaling (rope_scaling, or a rope_parameters entry; nil for none) names
-// its rope_type ("type" in older configs). c names the file in messages.
-func invFreq(c *model.Config, headDim int, theta float64, scaling *model.Config) ([]float64, error) {
+// its rope_type ("type" in older configs), and the scaling it applied. c
+// names the file in messages.
+func invFreq(c *model.Config, headDim int, theta float64, scaling *model.Config) ([]float64, model.RopeScaling, error) {
+	var applied model.RopeScaling
 	f := nn.DefaultInvFreq(headDim, theta)
 	factor := 1.0
 	if scaling != nil {
 		kind, err := scaling.StringOr("rope_type", "")
 		if err != nil {
-			return nil, err
+			return nil, applied, err
 		}
 		if kind == "" {
 			if kind, err = scaling.StringOr("type", "default"); err != nil {
-				return nil, err
+				return nil, applied, err
 			}
 		}
 		switch kind {
 		case "default":
 		case "linear":
 			if factor, err = scaling.PositiveFloat("factor"); err != nil {
-				return nil, err
+				return nil, applied, err
 			}
+			applied.Factor = factor
 		default:
-			return nil, fmt.Errorf("%s: field \"rope_type\": %q is not supported for Gemma 3 (supported: default, linear)", scaling.Path, kind)
+			return nil, applied, fmt.Errorf("%s: field \"rope_type\": %q is not supported for Gemma 3 (supported: default, linear)", scaling.Path, kind)
 		}
+		applied.Type = kind
 	}
 	for i := range f {
 		f[i] /= factor
 		if math.IsInf(f[i], 0) || math.IsNaN(f[i]) {
-			return nil, fmt.Errorf("%s: rotary base %g (scaling factor %g) gives frequency %d = %g: want finite frequencies", c.Path, theta, factor, i, f[i])
+			return nil, applied, fmt.Errorf("%s: rotary base %g (scaling factor %g) gives frequency %d = %g: want finite frequencies", c.Path, theta, factor, i, f[i])
 		}
 	}
-	return f, nil
+	return f, applied, nil
 }
 
 // checkSizes refuses sizes no tensor could have (model.Config.Elements)

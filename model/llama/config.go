@@ -21,7 +21,8 @@ type Config struct {
 	MaxPositions   int
 	RMSNormEps     float64
 	RopeTheta      float64
-	InvFreq        []float64 // rotary inverse frequencies after rope_scaling
+	InvFreq        []float64         // rotary inverse frequencies after rope_scaling
+	RopeScaling    model.RopeScaling // the rope_scaling applied to InvFreq
 	TieEmbeddings  bool
 	QKVBias        bool // q, k, v projections carry a bias
 	OutBias        bool // o_proj carries a bias
@@ -236,7 +237,7 @@ func parseConfig(c *model.Config, w *model.Weights, v Variant) (*Config, error) 
 	if i := slices.IndexFunc(cfg.InvFreq, notFinite); i >= 0 {
 		return nil, fmt.Errorf("%s: field \"rope_theta\" = %g gives rotary frequency %d = %g: want finite frequencies", c.Path, cfg.RopeTheta, i, cfg.InvFreq[i])
 	}
-	if err := applyRopeScaling(c, ropeField, cfg.InvFreq); err != nil {
+	if cfg.RopeScaling, err = applyRopeScaling(c, ropeField, cfg.InvFreq); err != nil {
 		return nil, err
 	}
 	if i := slices.IndexFunc(cfg.InvFreq, notFinite); i >= 0 {
@@ -334,51 +335,51 @@ func ropeParameters(c *model.Config, cfg *Config) (string, error) {
 // config.json gives in field (rope_scaling, or v5's rope_parameters):
 // the types that do not depend on the sequence length, "default",
 // "linear" and "llama3".
-func applyRopeScaling(c *model.Config, field string, invFreq []float64) error {
+func applyRopeScaling(c *model.Config, field string, invFreq []float64) (model.RopeScaling, error) {
 	rs, err := c.Object(field)
 	if err != nil || rs == nil {
-		return err
+		return model.RopeScaling{}, err
 	}
 	kind, err := rs.StringOr("rope_type", "")
 	if err != nil {
-		return err
+		return model.RopeScaling{}, err
 	}
 	if kind == "" {
 		if kind, err = rs.String("type"); err != nil {
-			return err
+			return model.RopeScaling{}, err
 		}
 	}
 	switch kind {
 	case "default":
-		return nil
+		return model.RopeScaling{Type: kind}, nil
 	case "linear":
 		factor, err := rs.PositiveFloat("factor")
 		if err != nil {
-			return err
+			return model.RopeScaling{}, err
 		}
 		for i := range invFreq {
 			invFreq[i] /= factor
 		}
-		return nil
+		return model.RopeScaling{Type: kind, Factor: factor}, nil
 	case "llama3":
 		factor, err := rs.PositiveFloat("factor")
 		if err != nil {
-			return err
+			return model.RopeScaling{}, err
 		}
 		low, err := rs.PositiveFloat("low_freq_factor")
 		if err != nil {
-			return err
+			return model.RopeScaling{}, err
 		}
 		high, err := rs.PositiveFloat("high_freq_factor")
 		if err != nil {
-			return err
+			return model.RopeScaling{}, err
 		}
 		if high <= low {
-			return fmt.Errorf("%s: field \"high_freq_factor\" = %g: want more than low_freq_factor %g", rs.Path, high, low)
+			return model.RopeScaling{}, fmt.Errorf("%s: field \"high_freq_factor\" = %g: want more than low_freq_factor %g", rs.Path, high, low)
 		}
 		orig, err := rs.PositiveFloat("original_max_position_embeddings")
 		if err != nil {
-			return err
+			return model.RopeScaling{}, err
 		}
 		lowWavelen, highWavelen := orig/low, orig/high
 		for i, f := range invFreq {
@@ -392,8 +393,8 @@ func applyRopeScaling(c *model.Config, field string, invFreq []float64) error {
 				invFreq[i] = (1-smooth)*f/factor + smooth*f
 			}
 		}
-		return nil
+		return model.RopeScaling{Type: kind, Factor: factor}, nil
 	default:
-		return fmt.Errorf("%s: field \"rope_type\": %q is not supported (supported: default, linear, llama3)", rs.Path, kind)
+		return model.RopeScaling{}, fmt.Errorf("%s: field \"rope_type\": %q is not supported (supported: default, linear, llama3)", rs.Path, kind)
 	}
 }
