@@ -30,6 +30,7 @@ import (
 	"github.com/orthotune/orthotune/nn"
 	"github.com/orthotune/orthotune/peft"
 	_ "github.com/orthotune/orthotune/peft/oft"
+	"github.com/orthotune/orthotune/tensor"
 	"github.com/orthotune/orthotune/tokenizer"
 	"github.com/orthotune/orthotune/train"
 	"golang.org/x/text/unicode/norm"
@@ -279,16 +280,6 @@ func llamaCompareLogits(t *testing.T, got, want [][]float32) (maxDiff, scale flo
 	return maxDiff, scale
 }
 
-func llamaArgmax(row []float32) int {
-	best := 0
-	for i, v := range row {
-		if v > row[best] {
-			best = i
-		}
-	}
-	return best
-}
-
 // llamaRoundWeights rounds, in place, every weight the exporter writes in typ
 // to typ and back, so that m computes with the exported values: the 2-D
 // weights but GPT-2's position embedding (kept F32); for Q8_0, blocks run
@@ -517,7 +508,7 @@ func llamaTrain(t *testing.T, dir string) string {
 func llamaSameArgmax(got, want [][]float32) int {
 	same := 0
 	for i := range want {
-		if llamaArgmax(got[i]) == llamaArgmax(want[i]) {
+		if tensor.Argmax(got[i]) == tensor.Argmax(want[i]) {
 			same++
 		}
 	}
@@ -570,7 +561,7 @@ func llamaCheckGreedy(t *testing.T, m *llamacpp.Model, ref model.CausalLM, promp
 		}
 		row := llamaForward(t, ref, append(slices.Clone(prompt), want[:i]...))
 		last := row[len(row)-1]
-		margin := float64(last[llamaArgmax(last)])
+		margin := float64(last[tensor.Argmax(last)])
 		if i < len(got) {
 			margin -= float64(last[got[i]])
 		}

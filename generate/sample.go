@@ -51,7 +51,7 @@ func (s Sampler) Greedy() bool { return !(s.Temperature > 0) }
 // logit is a number above −Inf (including an empty row).
 func (s Sampler) Sample(logits []float32, rng *tensor.RNG) int {
 	if s.Greedy() || rng == nil {
-		return argmax(logits)
+		return tensor.Argmax(logits)
 	}
 	kept := s.filter(logits)
 	if len(kept) == 0 {
@@ -79,7 +79,7 @@ func (s Sampler) Sample(logits []float32, rng *tensor.RNG) int {
 func (s Sampler) Distribution(logits []float32) []float64 {
 	out := make([]float64, len(logits))
 	if s.Greedy() {
-		if i := argmax(logits); i >= 0 {
+		if i := tensor.Argmax(logits); i >= 0 {
 			out[i] = 1
 		}
 		return out
@@ -95,18 +95,6 @@ func (s Sampler) Distribution(logits []float32) []float64 {
 	return out
 }
 
-// argmax returns the index of the largest logit, the lowest on ties,
-// ignoring NaN; −1 when no logit is above −Inf.
-func argmax(logits []float32) int {
-	best := -1
-	for i, v := range logits {
-		if v > float32(math.Inf(-1)) && (best < 0 || v > logits[best]) {
-			best = i
-		}
-	}
-	return best
-}
-
 // candidate is a token with its scaled logit z and unnormalised weight w.
 type candidate struct {
 	id int
@@ -120,7 +108,7 @@ func before(a, b candidate) bool { return a.z > b.z || (a.z == b.z && a.id < b.i
 // filter applies temperature, top-k and top-p and returns the tokens kept
 // with weights proportional to their probabilities.
 func (s Sampler) filter(logits []float32) []candidate {
-	top := argmax(logits)
+	top := tensor.Argmax(logits)
 	if top < 0 {
 		return nil
 	}

@@ -170,3 +170,16 @@ func addTo(dst, src []float32) {
 		dst[i] += v
 	}
 }
+
+// Argmax returns the index of the largest of x, the lowest on ties, as
+// greedy decoding picks a token from logits; NaN never wins, and it
+// returns −1 when no value is above −Inf.
+func Argmax(x []float32) int {
+	best := -1
+	for i, v := range x {
+		if v > float32(math.Inf(-1)) && (best < 0 || v > x[best]) {
+			best = i
+		}
+	}
+	return best
+}

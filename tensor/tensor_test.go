@@ -129,3 +129,23 @@ func TestRNGStateRoundTrip(t *testing.T) {
 		t.Fatal("restoring a junk state: no error")
 	}
 }
+
+func TestArgmax(t *testing.T) {
+	inf, nan := float32(math.Inf(1)), float32(math.NaN())
+	for _, c := range []struct {
+		x    []float32
+		want int
+	}{
+		{[]float32{1, 3, 2}, 1},
+		{[]float32{2, 5, 5, 1}, 1}, // the lowest on ties
+		{[]float32{nan, 1, nan, 0}, 1},
+		{[]float32{-inf, -inf}, -1},
+		{[]float32{nan}, -1},
+		{nil, -1},
+		{[]float32{-inf, inf, 4}, 1},
+	} {
+		if got := Argmax(c.x); got != c.want {
+			t.Errorf("Argmax(%v) = %d, want %d", c.x, got, c.want)
+		}
+	}
+}

@@ -481,7 +481,7 @@ func exactRows(logits *tensor.Tensor, targets []int, rows int) (seqs, exact int)
 				continue
 			}
 			has = true
-			all = argmax(logits.Data[t*vocab:(t+1)*vocab]) == targets[t]
+			all = tensor.Argmax(logits.Data[t*vocab:(t+1)*vocab]) == targets[t]
 		}
 		if has {
 			seqs++
@@ -493,14 +493,3 @@ func exactRows(logits *tensor.Tensor, targets []int, rows int) (seqs, exact int)
 	return seqs, exact
 }
 
-// argmax returns the index of the largest logit, the lowest on ties, as
-// greedy decoding picks; −1 when none is above −Inf (NaN never wins).
-func argmax(logits []float32) int {
-	best := -1
-	for i, v := range logits {
-		if v > float32(math.Inf(-1)) && (best < 0 || v > logits[best]) {
-			best = i
-		}
-	}
-	return best
-}

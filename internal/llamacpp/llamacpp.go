@@ -15,6 +15,8 @@ import (
 	"unsafe"
 
 	"github.com/ebitengine/purego"
+
+	"github.com/orthotune/orthotune/tensor"
 )
 
 // Library is llama.cpp's shared library, loaded (see Open).
@@ -505,7 +507,7 @@ func (m *Model) Greedy(ids []int, n int) ([]int, error) {
 		if err != nil {
 			return nil, err
 		}
-		next := argmax(row)
+		next := max(tensor.Argmax(row), 0) // 0 if no logit is above −Inf
 		out = append(out, next)
 		if len(out) == n {
 			break
@@ -516,16 +518,6 @@ func (m *Model) Greedy(ids []int, n int) ([]int, error) {
 		last = 0
 	}
 	return out, nil
-}
-
-func argmax(row []float32) int {
-	best := 0
-	for i, v := range row {
-		if v > row[best] {
-			best = i
-		}
-	}
-	return best
 }
 
 // newContext creates a context for one sequence of up to nTokens tokens,
