@@ -80,26 +80,16 @@ func newTinyModel(seed uint64) *tinyModel {
 }
 
 // logits is what the model computes after token id, in float64.
-func (m *tinyModel) logits(id int) []float64 {
-	h := m.embd[id]
-	var ss float64
-	for _, v := range h {
-		ss += float64(v) * float64(v)
-	}
-	inv := 1 / math.Sqrt(ss/float64(len(h))+float64(m.eps))
-	out := make([]float64, len(m.tokens))
-	for v, row := range m.output {
-		for j, w := range row {
-			out[v] += float64(w) * float64(h[j]) * inv * float64(m.norm[j])
-		}
-	}
-	return out
-}
+func (m *tinyModel) logits(id int) []float64 { return m.heads(id, func(x float64) float64 { return x }) }
 
 // absTerms is Σ_j |output[v][j]|·|x_j| for every v, x the normed
 // embedding of id: the sum the rounding errors of the dot products scale
 // with.
-func (m *tinyModel) absTerms(id int) []float64 {
+func (m *tinyModel) absTerms(id int) []float64 { return m.heads(id, math.Abs) }
+
+// heads is Σ_j term(output[v][j]·x_j) for every v, x the RMS-normed
+// embedding of id (with its norm weight), in float64.
+func (m *tinyModel) heads(id int, term func(float64) float64) []float64 {
 	h := m.embd[id]
 	var ss float64
 	for _, v := range h {
@@ -109,7 +99,7 @@ func (m *tinyModel) absTerms(id int) []float64 {
 	out := make([]float64, len(m.tokens))
 	for v, row := range m.output {
 		for j, w := range row {
-			out[v] += math.Abs(float64(w) * float64(h[j]) * inv * float64(m.norm[j]))
+			out[v] += term(float64(w) * float64(h[j]) * inv * float64(m.norm[j]))
 		}
 	}
 	return out
