@@ -493,3 +493,30 @@ func TestConcurrently(t *testing.T) {
 		}
 	}
 }
+
+// runBlockEdgeSizes checks each size (m, n, k) against the reference in all
+// four transpose combinations with three alpha/beta pairs, the second with
+// padded leading dimensions, on one and two threads by turns: the
+// block-edge tests of the assembly and SIMD micro-kernels.
+func runBlockEdgeSizes(t *testing.T, sizes [][3]int) {
+	t.Helper()
+	scalars := [][2]float32{{1, 0}, {-0.5, 0.75}, {2, 1}}
+	rng := rand.New(rand.NewPCG(7, 8))
+	defer SetThreads(SetThreads(1))
+	for _, sz := range sizes {
+		for _, tr := range [][2]bool{{false, false}, {true, false}, {false, true}, {true, true}} {
+			for si, ab := range scalars {
+				tc := gemmCase{
+					transA: tr[0], transB: tr[1],
+					m: sz[0], n: sz[1], k: sz[2],
+					alpha: ab[0], beta: ab[1],
+				}
+				if si == 1 {
+					tc.padA, tc.padB, tc.padC = 3, 5, 7
+				}
+				SetThreads(1 + si%2)
+				runCase(t, tc, rng)
+			}
+		}
+	}
+}
