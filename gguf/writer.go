@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"math"
+	"reflect"
 
 	"github.com/orthotune/orthotune/kernels"
 )
@@ -300,84 +301,40 @@ func appendValue(b []byte, v any) []byte {
 	case float64:
 		return le.AppendUint64(b, math.Float64bits(v))
 	}
-	b = le.AppendUint64(b, uint64(arrayLen(v)))
+	b = le.AppendUint64(b, uint64(reflect.ValueOf(v).Len()))
 	switch v := v.(type) {
 	case []uint8:
 		b = append(b, v...)
 	case []int8:
-		for _, x := range v {
-			b = append(b, byte(x))
-		}
+		b = appendEach(b, v, func(b []byte, x int8) []byte { return append(b, byte(x)) })
 	case []uint16:
-		for _, x := range v {
-			b = le.AppendUint16(b, x)
-		}
+		b = appendEach(b, v, le.AppendUint16)
 	case []int16:
-		for _, x := range v {
-			b = le.AppendUint16(b, uint16(x))
-		}
+		b = appendEach(b, v, func(b []byte, x int16) []byte { return le.AppendUint16(b, uint16(x)) })
 	case []uint32:
-		for _, x := range v {
-			b = le.AppendUint32(b, x)
-		}
+		b = appendEach(b, v, le.AppendUint32)
 	case []int32:
-		for _, x := range v {
-			b = le.AppendUint32(b, uint32(x))
-		}
+		b = appendEach(b, v, func(b []byte, x int32) []byte { return le.AppendUint32(b, uint32(x)) })
 	case []float32:
-		for _, x := range v {
-			b = le.AppendUint32(b, math.Float32bits(x))
-		}
+		b = appendEach(b, v, func(b []byte, x float32) []byte { return le.AppendUint32(b, math.Float32bits(x)) })
 	case []bool:
-		for _, x := range v {
-			b = appendBool(b, x)
-		}
+		b = appendEach(b, v, appendBool)
 	case []string:
-		for _, x := range v {
-			b = appendString(b, x)
-		}
+		b = appendEach(b, v, appendString)
 	case []uint64:
-		for _, x := range v {
-			b = le.AppendUint64(b, x)
-		}
+		b = appendEach(b, v, le.AppendUint64)
 	case []int64:
-		for _, x := range v {
-			b = le.AppendUint64(b, uint64(x))
-		}
+		b = appendEach(b, v, func(b []byte, x int64) []byte { return le.AppendUint64(b, uint64(x)) })
 	case []float64:
-		for _, x := range v {
-			b = le.AppendUint64(b, math.Float64bits(x))
-		}
+		b = appendEach(b, v, func(b []byte, x float64) []byte { return le.AppendUint64(b, math.Float64bits(x)) })
 	}
 	return b
 }
 
-func arrayLen(v any) int {
-	switch v := v.(type) {
-	case []uint8:
-		return len(v)
-	case []int8:
-		return len(v)
-	case []uint16:
-		return len(v)
-	case []int16:
-		return len(v)
-	case []uint32:
-		return len(v)
-	case []int32:
-		return len(v)
-	case []float32:
-		return len(v)
-	case []bool:
-		return len(v)
-	case []string:
-		return len(v)
-	case []uint64:
-		return len(v)
-	case []int64:
-		return len(v)
-	case []float64:
-		return len(v)
+// appendEach appends every element of xs with appendOne.
+func appendEach[T any](b []byte, xs []T, appendOne func([]byte, T) []byte) []byte {
+	for _, x := range xs {
+		b = appendOne(b, x)
 	}
-	return 0
+	return b
 }
