@@ -492,4 +492,3 @@ func exactRows(logits *tensor.Tensor, targets []int, rows int) (seqs, exact int)
 	}
 	return seqs, exact
 }
-

@@ -80,7 +80,9 @@ func newTinyModel(seed uint64) *tinyModel {
 }
 
 // logits is what the model computes after token id, in float64.
-func (m *tinyModel) logits(id int) []float64 { return m.heads(id, func(x float64) float64 { return x }) }
+func (m *tinyModel) logits(id int) []float64 {
+	return m.heads(id, func(x float64) float64 { return x })
+}
 
 // absTerms is Σ_j |output[v][j]|·|x_j| for every v, x the normed
 // embedding of id: the sum the rounding errors of the dot products scale
