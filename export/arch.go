@@ -125,15 +125,11 @@ func newPlan(arch archSpec, cfg *model.Config, m model.CausalLM, v *vocab, dir, 
 			return nil, err
 		}
 		for _, f := range []struct {
-			field string
-			want  bool
-		}{{"scale_attn_by_inverse_layer_idx", false}, {"scale_attn_weights", true}} {
-			got, err := cfg.BoolOr(f.field, f.want)
-			if err != nil {
-				return nil, err
-			}
-			if got != f.want {
-				return nil, fmt.Errorf("export: %s: config.json field %q = %v: llama.cpp's gpt2 graph has no such option", dir, f.field, got)
+			field     string
+			got, want bool
+		}{{"scale_attn_by_inverse_layer_idx", gc.ScaleByInverseLayerIdx, false}, {"scale_attn_weights", gc.ScaleAttnWeights, true}} {
+			if f.got != f.want {
+				return nil, fmt.Errorf("export: %s: config.json field %q = %v: llama.cpp's gpt2 graph has no such option", dir, f.field, f.got)
 			}
 		}
 		if gc.Activation != nn.GELUTanh {
