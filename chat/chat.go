@@ -182,6 +182,11 @@ func charColumn(src string, line, byteCol int) int {
 // Source returns the template's source as given to Parse.
 func (t *Template) Source() string { return t.source }
 
+// IsRenderVar reports whether Render sets the template variable name from
+// its own arguments (messages, add_generation_prompt), so that
+// Options.Extra may not.
+func IsRenderVar(name string) bool { return name == "messages" || name == "add_generation_prompt" }
+
 // Render renders the conversation as transformers' apply_chat_template does
 // with tokenize=False. The template sees messages, add_generation_prompt,
 // bos_token, eos_token, tools=none and documents=none, the functions
@@ -216,8 +221,7 @@ func (t *Template) Render(messages []Message, opts Options) (out string, err err
 		}),
 	}
 	for name, x := range opts.Extra {
-		switch name {
-		case "messages", "add_generation_prompt":
+		if IsRenderVar(name) {
 			return "", fmt.Errorf("chat: Options.Extra[%q]: set by Render itself", name)
 		}
 		v, err := toValue(x)

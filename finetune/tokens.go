@@ -5,9 +5,11 @@ import (
 	"fmt"
 	iofs "io/fs"
 	"log/slog"
+	"maps"
 	"os"
 	"path/filepath"
 	"runtime"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"weak"
@@ -112,8 +114,8 @@ func (r *ChatRenderer) SetTemplateVars(vars map[string]any) {
 // CheckTemplateVars refuses chat template variables that rendering sets
 // itself (messages, add_generation_prompt), naming the variable.
 func CheckTemplateVars(vars map[string]any) error {
-	for _, k := range []string{"messages", "add_generation_prompt"} {
-		if _, ok := vars[k]; ok {
+	for _, k := range slices.Sorted(maps.Keys(vars)) {
+		if chat.IsRenderVar(k) {
 			return fmt.Errorf("chat_template_kwargs: %q is set by rendering each record, not here", k)
 		}
 	}

@@ -7,10 +7,13 @@ import (
 	"github.com/orthotune/orthotune/finetune"
 	"io"
 	iofs "io/fs"
+	"maps"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
+	"github.com/orthotune/orthotune/chat"
 	"github.com/orthotune/orthotune/data"
 	"github.com/orthotune/orthotune/generate"
 	"github.com/orthotune/orthotune/model"
@@ -199,8 +202,8 @@ func templateVars(arg string) (map[string]any, error) {
 	if err != nil {
 		return nil, fmt.Errorf("--chat-template-kwargs: %w", err)
 	}
-	for _, k := range []string{"messages", "add_generation_prompt"} {
-		if _, ok := vars[k]; ok {
+	for _, k := range slices.Sorted(maps.Keys(vars)) {
+		if chat.IsRenderVar(k) {
 			return nil, fmt.Errorf("--chat-template-kwargs: %q is set by --prompt and --system, not here", k)
 		}
 	}
