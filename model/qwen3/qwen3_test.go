@@ -86,17 +86,6 @@ func maxAbsDiffAt(full, step *tensor.Tensor, pos int) float64 {
 	return worst
 }
 
-// argmax returns the index of the largest of x.
-func argmax(x []float32) int {
-	best := 0
-	for i, v := range x {
-		if v > x[best] {
-			best = i
-		}
-	}
-	return best
-}
-
 // TestGenerateMatchesForward decodes greedily with the KV cache — a
 // prompt of 6 tokens per row for two rows, then 14 tokens one at a time —
 // and requires every step's logits to equal those of one full forward
@@ -143,7 +132,7 @@ func TestGenerateMatchesForward(t *testing.T) {
 				n, vocab := logits.Shape[1], logits.Shape[2]
 				next = make([][]int, 2)
 				for b := range seqs {
-					tok := argmax(logits.Data[(b*n+n-1)*vocab : (b*n+n)*vocab])
+					tok := tensor.Argmax(logits.Data[(b*n+n-1)*vocab : (b*n+n)*vocab])
 					seqs[b] = append(seqs[b], tok)
 					next[b] = []int{tok}
 				}
