@@ -23,8 +23,10 @@ import (
 // (jr), so that the sliver of A stays in L1 while the unit's kc×ncu block
 // of B streams past it from L2. The micro-kernel writes its mr×nr tile straight
 // into C, applying alpha and, on the first panel of k, beta; later panels
-// add to C. Tiles at the ragged edges of C are computed by the same
-// micro-kernel into a scratch tile, from slivers padded with zeros.
+// add to C. The ragged last sliver of A goes to a short kernel of fewer
+// rows where the kernel has one (asmKernel.short); other tiles at the
+// ragged edges of C are computed by the micro-kernel into a scratch tile,
+// from slivers padded with zeros.
 //
 // Goroutines pack each panel together and then share out its units (see
 // gemmAsmWith). Every element of C sees the same sequence of operations
@@ -54,10 +56,34 @@ type asmKernel struct {
 	// directA says that micro also reads whole slivers of a row-major A
 	// in place, when mode has asmDirectA: no packing for them.
 	directA bool
+	// short lists kernels for slivers of A with fewer than mr rows, by
+	// increasing rows; a ragged sliver goes to the first that holds it,
+	// or, past them all, to micro through a scratch tile.
+	short []asmShort
 	// narrow, if set, is the kernel gemmAsm uses instead for products of
 	// at most narrow.nr columns, which would waste most of this one's
 	// tiles.
 	narrow *asmKernel
+}
+
+// An asmShort is a micro-kernel for the last, ragged sliver of A: it
+// computes rows rows of nr columns (from a sliver laid out as the full
+// kernel's, row r at a + r·aRow bytes and step p at a + p·aStep) and writes
+// the first h ≤ rows of them into C, as mode (asmSet, asmScale or asmAdd)
+// says. Every element sees the same operations as in the full kernel.
+type asmShort struct {
+	rows  int
+	micro func(a, b *float32, kc int, c *float32, ldc uintptr, ab *[2]float32, mode asmMode, h int, aRow, aStep uintptr)
+}
+
+// shortFor returns the first short kernel with at least h rows, or nil.
+func (kr *asmKernel) shortFor(h int) *asmShort {
+	for i := range kr.short {
+		if kr.short[i].rows >= h {
+			return &kr.short[i]
+		}
+	}
+	return nil
 }
 
 // An asmMode says how a micro-kernel writes its tile T = alpha·A·B into C.
@@ -390,11 +416,23 @@ func (j *asmJob) computeUnit(u int, edge *[asmMaxTile]float32, ncu int, ldcBytes
 			as = &j.a[(j.ic+ir)*j.lda+j.pc]
 			mode = mode&^asmRowsA | asmDirectA
 		}
+		var short *asmShort
+		var aRow, aStep uintptr
+		if h < mr {
+			if short = kr.shortFor(h); short != nil {
+				aRow, aStep = 4, uintptr(mr)*4
+				if mode&asmRowsA != 0 {
+					aRow, aStep = uintptr(kr.kc)*4, 4
+				}
+			}
+		}
 		for jr := c0; jr < c1; jr += nr {
 			bs := &j.packedB[jr*kc] // sliver jr/nr, kc·nr floats each
 			i, jj := j.ic+ir, j.jc+jr
 			if w := min(nr, c1-jr); h == mr && w == nr {
 				kr.micro(as, bs, kc, &j.c[i*j.ldc+jj], ldcBytes, &j.sc.ab, mode)
+			} else if short != nil && w == nr {
+				short.micro(as, bs, kc, &j.c[i*j.ldc+jj], ldcBytes, &j.sc.ab, mode&^asmRowsA, h, aRow, aStep)
 			} else {
 				if edge == nil {
 					edge = asmEdgePool.Get().(*[asmMaxTile]float32)
@@ -435,6 +473,11 @@ func packAAsm(mr int, dst []float32, trans bool, a []float32, lda, i0, mc, p0, k
 		i := i0 + s*mr
 		h := min(mr, mc-s*mr)
 		if trans { // A is k×m: mr contiguous values per step
+			if h == mr && mr >= 4 && mr <= 16 && packCopyRowsShort != nil && kc > 0 {
+				_ = a[(p0+kc-1)*lda+i+mr-1] // bounds every row read below
+				packCopyRowsShort(&d[0], &a[p0*lda+i], uintptr(lda)*4, kc, mr)
+				continue
+			}
 			for p := range kc {
 				dp := d[p*mr:][:mr]
 				copy(dp, a[(p0+p)*lda+i:][:h])

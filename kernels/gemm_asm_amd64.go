@@ -19,6 +19,14 @@ import (
 //   - AVX-512F, 14×32: 28 zmm accumulators, 2 for B, 2 for broadcasts (all
 //     32). Per step, 2 loads and 14 broadcasts feed 28 FMAs.
 //
+// The AVX-512 kernel has short kernels of 8 and 4 rows (16 and 8 zmm
+// accumulators) for a product's ragged last sliver of A, which the 14-row
+// kernel computed through a scratch tile, most of its FMAs on padding. One
+// Zen 5 core, alternating runs: the head's 128×49152×576 (B transposed)
+// 150 → 163 GFLOP/s and 128×576×49152 141–153 → 162–165, 512×576×576 (B
+// transposed) 186–188 → 198, an attention tile's 32×256×64 125–127 → 162,
+// OFT's block gradient 32×32×512 (A transposed) 92 → 108.
+//
 // A row-major A is packed as rows (packARowsAsm) and its elements broadcast
 // from a constant offset per row; a transposed A step by step. The AVX-512
 // kernel reads whole slivers of a row-major A in place instead (asmDirectA:
@@ -40,7 +48,8 @@ var (
 	asmAVX2 = asmKernel{name: "avx2", mr: 6, nr: 16, kc: 256, mc: 144, nc: 1024,
 		micro: gemmMicro6x16AVX2, rowsA: true}
 	asmAVX512 = asmKernel{name: "avx512", mr: 14, nr: 32, kc: 192, mc: 168, nc: 1024,
-		micro: gemmMicro14x32AVX512, rowsA: true, directA: true}
+		micro: gemmMicro14x32AVX512, rowsA: true, directA: true,
+		short: []asmShort{{4, gemmMicroShort4x32AVX512}, {8, gemmMicroShort8x32AVX512}}}
 )
 
 // asmKernels lists the micro-kernels this CPU can run, fastest first.
@@ -95,6 +104,15 @@ func gemmMicro6x16AVX2(a, b *float32, kc int, c *float32, ldc uintptr, ab *[2]fl
 //go:noescape
 func gemmMicro14x32AVX512(a, b *float32, kc int, c *float32, ldc uintptr, ab *[2]float32, mode asmMode)
 
+// gemmMicroShort8x32AVX512 and gemmMicroShort4x32AVX512 are the AVX-512
+// kernel's short kernels (asmShort.micro), 8 and 4 rows of 32 columns.
+//
+//go:noescape
+func gemmMicroShort8x32AVX512(a, b *float32, kc int, c *float32, ldc uintptr, ab *[2]float32, mode asmMode, rows int, aRow, aStep uintptr)
+
+//go:noescape
+func gemmMicroShort4x32AVX512(a, b *float32, kc int, c *float32, ldc uintptr, ab *[2]float32, mode asmMode, rows int, aRow, aStep uintptr)
+
 // asmAllAMD64 lists every amd64 micro-kernel, whether or not the CPU runs
 // it (for tests).
 func asmAllAMD64() []*asmKernel { return []*asmKernel{&asmAVX512, &asmAVX2} }
@@ -113,9 +131,17 @@ func transpose8x8AVX(dst *float32, ldd uintptr, src *float32, lds uintptr, block
 //go:noescape
 func copyRows8AVX(dst *float32, src *float32, lds uintptr, rows, width8 int)
 
+// copyRowsShortAVX copies rows rows of width floats (4 ≤ width ≤ 16), lds
+// bytes apart at src, to consecutive rows at dst (width·4 bytes apart),
+// each row as two vector moves that may overlap. It needs AVX.
+//
+//go:noescape
+func copyRowsShortAVX(dst *float32, src *float32, lds uintptr, rows, width int)
+
 // packTranspose8 and packCopyRows8 are transpose8x8AVX and copyRows8AVX,
-// for packBAsm.
+// for packBAsm; packCopyRowsShort is copyRowsShortAVX, for packAAsm.
 var (
-	packTranspose8 = transpose8x8AVX
-	packCopyRows8  = copyRows8AVX
+	packTranspose8    = transpose8x8AVX
+	packCopyRows8     = copyRows8AVX
+	packCopyRowsShort = copyRowsShortAVX
 )

@@ -169,8 +169,10 @@ avx2rloop1:
 	JNZ  avx2rloop1
 
 avx2store:
-	VBROADCASTSS (R9), Y12  // alpha
-	VBROADCASTSS 4(R9), Y13 // beta
+	VBROADCASTSS 4(R9), Y13   // beta
+	CMPL         (R9), $0x3f800000 // alpha = 1: the tile is T already
+	JEQ          avx2mode
+	VBROADCASTSS (R9), Y12    // alpha
 	VMULPS       Y12, Y0, Y0
 	VMULPS       Y12, Y1, Y1
 	VMULPS       Y12, Y2, Y2
@@ -183,7 +185,9 @@ avx2store:
 	VMULPS       Y12, Y9, Y9
 	VMULPS       Y12, Y10, Y10
 	VMULPS       Y12, Y11, Y11
-	CMPQ         R10, $1
+
+avx2mode:
+	CMPQ R10, $1
 	JEQ          avx2scale
 	JGT          avx2add
 	AVX2_SET(Y0, Y1)
@@ -453,10 +457,14 @@ avx512dloop1:
 	JNZ  avx512dloop1
 
 avx512store:
-	VBROADCASTSS (R9), Z28  // alpha
-	VBROADCASTSS 4(R9), Z29 // beta
+	VBROADCASTSS 4(R9), Z29   // beta
+	CMPL         (R9), $0x3f800000 // alpha = 1: the tile is T already
+	JEQ          avx512mode
+	VBROADCASTSS (R9), Z28    // alpha
 	AVX512_ALL(AVX512_ALPHA)
-	CMPQ         R10, $1
+
+avx512mode:
+	CMPQ R10, $1
 	JEQ          avx512scale
 	JGT          avx512add
 	AVX512_ALL(AVX512_SET)
@@ -617,5 +625,261 @@ c16:
 	JNZ     c16
 
 cdone:
+	VZEROUPPER
+	RET
+
+// func copyRowsShortAVX(dst *float32, src *float32, lds uintptr, rows, width int)
+//
+// Copies rows rows of width floats (4 ≤ width ≤ 16), lds bytes apart at
+// src, to consecutive rows at dst (width·4 bytes apart): the steps of a
+// transposed A's sliver. Each row is two vectors that may overlap, the
+// first width's head and the second its tail, so that no store reaches
+// past the row. General registers: DI dst, SI src, BX lds, CX rows, DX
+// width·4, R8 the tail's offset.
+TEXT ·copyRowsShortAVX(SB), NOSPLIT, $0-40
+	MOVQ  dst+0(FP), DI
+	MOVQ  src+8(FP), SI
+	MOVQ  lds+16(FP), BX
+	MOVQ  rows+24(FP), CX
+	MOVQ  width+32(FP), DX
+	SHLQ  $2, DX
+	TESTQ CX, CX
+	JLE   sdone
+	CMPQ  DX, $32
+	JLT   s4
+
+	LEAQ -32(DX), R8
+
+s8:
+	VMOVUPS (SI), Y0
+	VMOVUPS (SI)(R8*1), Y1
+	VMOVUPS Y0, (DI)
+	VMOVUPS Y1, (DI)(R8*1)
+	ADDQ    BX, SI
+	ADDQ    DX, DI
+	DECQ    CX
+	JNZ     s8
+	JMP     sdone
+
+s4:
+	LEAQ -16(DX), R8
+
+s4loop:
+	VMOVUPS (SI), X0
+	VMOVUPS (SI)(R8*1), X1
+	VMOVUPS X0, (DI)
+	VMOVUPS X1, (DI)(R8*1)
+	ADDQ    BX, SI
+	ADDQ    DX, DI
+	DECQ    CX
+	JNZ     s4loop
+
+sdone:
+	VZEROUPPER
+	RET
+
+// The short kernels: the AVX-512 kernel's rows for a sliver of A with
+// fewer than its 14 rows (the ragged last sliver of a product), so that
+// those rows cost their own FMAs rather than a whole tile's. They compute
+// 8 or 4 rows of 32 columns and write the first rows rows (1 ≤ rows ≤ 8 or
+// 4) into C. Row r of A's sliver is at a + r·aRow and step p at
+// a + p·aStep, which covers both packed layouts (aRow 4, aStep 56: steps
+// of 14 values; aRow kc·4, aStep 4: rows). Each element sees the same
+// operations as in the 14×32 kernel.
+//
+// Arguments: a+0, b+8, kc+16, c+24, ldc+32, ab+40, mode+48 (0, 1 or 2),
+// rows+56, aRow+64, aStep+72. General registers: SI a, DI b, CX kc, DX c,
+// R8 ldc, R9 ab, R10 mode, R13 rows left to write, AX aRow, BX aStep,
+// R11 3·aRow, R12 a + 5·aRow. Vector registers: Z0–Z15 the tile (row r in
+// Z(2r), Z(2r+1)), Z28–Z29 the step of B (then alpha and beta), Z30–Z31
+// broadcasts.
+
+// One row of the tile written into C as mode says, then DX += ldc; done
+// once rows rows are written.
+#define SHORT_SET(c0, c1, done) \
+	VMOVUPS c0, (DX); \
+	VMOVUPS c1, 64(DX); \
+	ADDQ    R8, DX; \
+	DECQ    R13; \
+	JZ      done
+
+#define SHORT_SCALE(c0, c1, done) \
+	VFMADD231PS (DX), Z29, c0; \
+	VFMADD231PS 64(DX), Z29, c1; \
+	SHORT_SET(c0, c1, done)
+
+#define SHORT_ADD(c0, c1, done) \
+	VADDPS (DX), c0, c0; \
+	VADDPS 64(DX), c1, c1; \
+	SHORT_SET(c0, c1, done)
+
+// func gemmMicroShort8x32AVX512(a, b *float32, kc int, c *float32, ldc uintptr, ab *[2]float32, mode asmMode, rows int, aRow, aStep uintptr)
+TEXT ·gemmMicroShort8x32AVX512(SB), NOSPLIT, $0-80
+	MOVQ a+0(FP), SI
+	MOVQ b+8(FP), DI
+	MOVQ kc+16(FP), CX
+	MOVQ c+24(FP), DX
+	MOVQ ldc+32(FP), R8
+	MOVQ ab+40(FP), R9
+	MOVQ mode+48(FP), R10
+	MOVQ rows+56(FP), R13
+	MOVQ aRow+64(FP), AX
+	MOVQ aStep+72(FP), BX
+	LEAQ (AX)(AX*2), R11
+	LEAQ (SI)(AX*4), R12
+	ADDQ AX, R12 // row 5
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+	VPXORD Z8, Z8, Z8
+	VPXORD Z9, Z9, Z9
+	VPXORD Z10, Z10, Z10
+	VPXORD Z11, Z11, Z11
+	VPXORD Z12, Z12, Z12
+	VPXORD Z13, Z13, Z13
+	VPXORD Z14, Z14, Z14
+	VPXORD Z15, Z15, Z15
+
+s8loop:
+	VMOVUPS (DI), Z28
+	VMOVUPS 64(DI), Z29
+	AVX512_ROWM((SI), Z30, Z0, Z1)
+	AVX512_ROWM((SI)(AX*1), Z31, Z2, Z3)
+	AVX512_ROWM((SI)(AX*2), Z30, Z4, Z5)
+	AVX512_ROWM((SI)(R11*1), Z31, Z6, Z7)
+	AVX512_ROWM((SI)(AX*4), Z30, Z8, Z9)
+	AVX512_ROWM((R12), Z31, Z10, Z11)
+	AVX512_ROWM((R12)(AX*1), Z30, Z12, Z13)
+	AVX512_ROWM((R12)(AX*2), Z31, Z14, Z15)
+	ADDQ BX, SI
+	ADDQ BX, R12
+	ADDQ $128, DI
+	DECQ CX
+	JNZ  s8loop
+
+	VBROADCASTSS 4(R9), Z29        // beta
+	CMPL         (R9), $0x3f800000 // alpha = 1: the tile is T already
+	JEQ          s8mode
+	VBROADCASTSS (R9), Z28         // alpha
+	AVX512_ALPHA(Z0, Z1)
+	AVX512_ALPHA(Z2, Z3)
+	AVX512_ALPHA(Z4, Z5)
+	AVX512_ALPHA(Z6, Z7)
+	AVX512_ALPHA(Z8, Z9)
+	AVX512_ALPHA(Z10, Z11)
+	AVX512_ALPHA(Z12, Z13)
+	AVX512_ALPHA(Z14, Z15)
+
+s8mode:
+	CMPQ R10, $1
+	JEQ  s8scale
+	JGT  s8add
+	SHORT_SET(Z0, Z1, s8done)
+	SHORT_SET(Z2, Z3, s8done)
+	SHORT_SET(Z4, Z5, s8done)
+	SHORT_SET(Z6, Z7, s8done)
+	SHORT_SET(Z8, Z9, s8done)
+	SHORT_SET(Z10, Z11, s8done)
+	SHORT_SET(Z12, Z13, s8done)
+	SHORT_SET(Z14, Z15, s8done)
+	JMP s8done
+
+s8scale:
+	SHORT_SCALE(Z0, Z1, s8done)
+	SHORT_SCALE(Z2, Z3, s8done)
+	SHORT_SCALE(Z4, Z5, s8done)
+	SHORT_SCALE(Z6, Z7, s8done)
+	SHORT_SCALE(Z8, Z9, s8done)
+	SHORT_SCALE(Z10, Z11, s8done)
+	SHORT_SCALE(Z12, Z13, s8done)
+	SHORT_SCALE(Z14, Z15, s8done)
+	JMP s8done
+
+s8add:
+	SHORT_ADD(Z0, Z1, s8done)
+	SHORT_ADD(Z2, Z3, s8done)
+	SHORT_ADD(Z4, Z5, s8done)
+	SHORT_ADD(Z6, Z7, s8done)
+	SHORT_ADD(Z8, Z9, s8done)
+	SHORT_ADD(Z10, Z11, s8done)
+	SHORT_ADD(Z12, Z13, s8done)
+	SHORT_ADD(Z14, Z15, s8done)
+
+s8done:
+	VZEROUPPER
+	RET
+
+// func gemmMicroShort4x32AVX512(a, b *float32, kc int, c *float32, ldc uintptr, ab *[2]float32, mode asmMode, rows int, aRow, aStep uintptr)
+TEXT ·gemmMicroShort4x32AVX512(SB), NOSPLIT, $0-80
+	MOVQ a+0(FP), SI
+	MOVQ b+8(FP), DI
+	MOVQ kc+16(FP), CX
+	MOVQ c+24(FP), DX
+	MOVQ ldc+32(FP), R8
+	MOVQ ab+40(FP), R9
+	MOVQ mode+48(FP), R10
+	MOVQ rows+56(FP), R13
+	MOVQ aRow+64(FP), AX
+	MOVQ aStep+72(FP), BX
+	LEAQ (AX)(AX*2), R11
+	VPXORD Z0, Z0, Z0
+	VPXORD Z1, Z1, Z1
+	VPXORD Z2, Z2, Z2
+	VPXORD Z3, Z3, Z3
+	VPXORD Z4, Z4, Z4
+	VPXORD Z5, Z5, Z5
+	VPXORD Z6, Z6, Z6
+	VPXORD Z7, Z7, Z7
+
+s4kloop:
+	VMOVUPS (DI), Z28
+	VMOVUPS 64(DI), Z29
+	AVX512_ROWM((SI), Z30, Z0, Z1)
+	AVX512_ROWM((SI)(AX*1), Z31, Z2, Z3)
+	AVX512_ROWM((SI)(AX*2), Z30, Z4, Z5)
+	AVX512_ROWM((SI)(R11*1), Z31, Z6, Z7)
+	ADDQ BX, SI
+	ADDQ $128, DI
+	DECQ CX
+	JNZ  s4kloop
+
+	VBROADCASTSS 4(R9), Z29        // beta
+	CMPL         (R9), $0x3f800000 // alpha = 1: the tile is T already
+	JEQ          s4mode
+	VBROADCASTSS (R9), Z28         // alpha
+	AVX512_ALPHA(Z0, Z1)
+	AVX512_ALPHA(Z2, Z3)
+	AVX512_ALPHA(Z4, Z5)
+	AVX512_ALPHA(Z6, Z7)
+
+s4mode:
+	CMPQ R10, $1
+	JEQ  s4scale
+	JGT  s4add
+	SHORT_SET(Z0, Z1, s4done)
+	SHORT_SET(Z2, Z3, s4done)
+	SHORT_SET(Z4, Z5, s4done)
+	SHORT_SET(Z6, Z7, s4done)
+	JMP s4done
+
+s4scale:
+	SHORT_SCALE(Z0, Z1, s4done)
+	SHORT_SCALE(Z2, Z3, s4done)
+	SHORT_SCALE(Z4, Z5, s4done)
+	SHORT_SCALE(Z6, Z7, s4done)
+	JMP s4done
+
+s4add:
+	SHORT_ADD(Z0, Z1, s4done)
+	SHORT_ADD(Z2, Z3, s4done)
+	SHORT_ADD(Z4, Z5, s4done)
+	SHORT_ADD(Z6, Z7, s4done)
+
+s4done:
 	VZEROUPPER
 	RET

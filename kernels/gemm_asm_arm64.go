@@ -47,9 +47,10 @@ func gemmMicro8x12NEON(a, b *float32, kc int, c *float32, ldc uintptr, ab *[2]fl
 // asmAllAMD64 is for tests on amd64; there is no amd64 kernel here.
 func asmAllAMD64() []*asmKernel { return nil }
 
-// packTranspose8 and packCopyRows8 are nil: packBAsm gathers and copies
-// in Go here.
+// packTranspose8, packCopyRows8 and packCopyRowsShort are nil: packBAsm
+// and packAAsm gather and copy in Go here.
 var (
-	packTranspose8 func(dst *float32, ldd uintptr, src *float32, lds uintptr, blocks int)
-	packCopyRows8  func(dst *float32, src *float32, lds uintptr, rows, width8 int)
+	packTranspose8    func(dst *float32, ldd uintptr, src *float32, lds uintptr, blocks int)
+	packCopyRows8     func(dst *float32, src *float32, lds uintptr, rows, width8 int)
+	packCopyRowsShort func(dst *float32, src *float32, lds uintptr, rows, width int)
 )

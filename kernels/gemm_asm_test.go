@@ -226,10 +226,11 @@ func uniqueThreads() []int {
 
 // TestAsmPackHelpers checks the packers' vector helpers, where the CPU has
 // them (amd64), against plain loops: strided row copies of every width
-// (copyRows8AVX's two unrolled widths and its general loop) and runs of
-// 8×8 transposes, the values around what each writes left alone.
+// (copyRows8AVX's two unrolled widths and its general loop; copyRowsShortAVX's
+// 4 to 16 floats) and runs of 8×8 transposes, the values around what each
+// writes left alone.
 func TestAsmPackHelpers(t *testing.T) {
-	if packCopyRows8 == nil || packTranspose8 == nil {
+	if packCopyRows8 == nil || packTranspose8 == nil || packCopyRowsShort == nil {
 		t.Skip("no vector pack helpers on " + runtime.GOARCH)
 	}
 	if len(asmKernels()) == 0 {
@@ -251,6 +252,22 @@ func TestAsmPackHelpers(t *testing.T) {
 			packCopyRows8(&dst[0], &src[3], lds*4, rows, width8)
 			if !slices.Equal(dst, want) {
 				t.Errorf("copyRows8AVX(rows %d, width8 %d) differs from a copy loop", rows, width8)
+			}
+		}
+	}
+	for width := 4; width <= 16; width++ {
+		for _, rows := range []int{1, 3, 8} {
+			dst := make([]float32, rows*width+8)
+			for i := range dst {
+				dst[i] = -1
+			}
+			want := slices.Clone(dst)
+			for r := range rows {
+				copy(want[2+r*width:], src[3+r*lds:][:width])
+			}
+			packCopyRowsShort(&dst[2], &src[3], lds*4, rows, width)
+			if !slices.Equal(dst, want) {
+				t.Errorf("copyRowsShortAVX(rows %d, width %d) differs from a copy loop", rows, width)
 			}
 		}
 	}
