@@ -56,6 +56,9 @@ type asmKernel struct {
 	// directA says that micro also reads whole slivers of a row-major A
 	// in place, when mode has asmDirectA: no packing for them.
 	directA bool
+	// directB says that micro (and the short kernels) also read whole
+	// slivers of a row-major B in place, when mode has asmDirectB.
+	directB bool
 	// short lists kernels for slivers of A with fewer than mr rows, by
 	// increasing rows; a ragged sliver goes to the first that holds it,
 	// or, past them all, to micro through a scratch tile.
@@ -73,7 +76,7 @@ type asmKernel struct {
 // says. Every element sees the same operations as in the full kernel.
 type asmShort struct {
 	rows  int
-	micro func(a, b *float32, kc int, c *float32, ldc uintptr, ab *[2]float32, mode asmMode, h int, aRow, aStep uintptr)
+	micro func(a, b *float32, kc int, c *float32, ldc uintptr, ab *[2]float32, mode asmMode, h int, aRow, aStep, bStep uintptr)
 }
 
 // shortFor returns the first short kernel with at least h rows, or nil.
@@ -94,6 +97,9 @@ const (
 	asmScale                // C = beta·C + T (first panel): fma(beta, C, T)
 	asmAdd                  // C = C + T (later panels)
 
+	// asmWrite masks a mode down to the write above.
+	asmWrite asmMode = 3
+
 	// asmRowsA, added to a mode, says that the sliver of A is packed by
 	// packARowsAsm (only for kernels with rowsA).
 	asmRowsA asmMode = 4
@@ -101,13 +107,19 @@ const (
 	// is row 0 of a whole sliver of a row-major A in place, its rows
 	// asmScalars.ldaBytes apart (only for kernels with directA).
 	asmDirectA asmMode = 8
+	// asmDirectB, added to a mode, says that the micro-kernel's b is row 0
+	// of a whole sliver of a row-major B in place, its rows
+	// asmScalars.ldbBytes apart (only for kernels with directB).
+	asmDirectB asmMode = 16
 )
 
 // asmScalars is what a micro-kernel's ab points at: alpha and beta, then
-// (read in asmDirectA mode, at byte 8) the row stride of A in bytes.
+// (read in asmDirectA mode, at byte 8) the row stride of A in bytes and
+// (in asmDirectB mode, at byte 16) that of B.
 type asmScalars struct {
 	ab       [2]float32
 	ldaBytes uintptr
+	ldbBytes uintptr
 }
 
 // asmGrainFlops is the least work (2·m·n·k of a panel) worth handing to
@@ -186,7 +198,7 @@ func gemmAsmWith(kr *asmKernel, transA, transB bool, m, n, k int, alpha float32,
 	j.asmCall = asmCall{
 		kern: kr, transA: transA, transB: transB,
 		m: m, n: n, k: k,
-		sc: asmScalars{ab: [2]float32{alpha, beta}, ldaBytes: uintptr(lda) * 4},
+		sc: asmScalars{ab: [2]float32{alpha, beta}, ldaBytes: uintptr(lda) * 4, ldbBytes: uintptr(ldb) * 4},
 		a:  a, b: b, c: c,
 		lda: lda, ldb: ldb, ldc: ldc,
 	}
@@ -194,6 +206,10 @@ func gemmAsmWith(kr *asmKernel, transA, transB bool, m, n, k int, alpha float32,
 	// can (no packing), unless its rows are a multiple of 4 KiB apart:
 	// the sliver's rows would then share the L1's sets.
 	j.directA = kr.directA && !transA && lda*4%4096 != 0
+	// Whole slivers of a row-major B likewise: each step's nr values
+	// are contiguous there, and the unit's block of B is brought into L2
+	// by the first sliver of A that sweeps it, as a packed one would be.
+	j.directB = kr.directB && !transB && ldb*4%4096 != 0
 	rowsMax := asmRowsMax(kr)
 	// A whose rows are packed in one group is packed once for every panel
 	// of op(B) when there are several (the MLP's widening products, the
@@ -287,6 +303,7 @@ type asmCall struct {
 	m, n, k        int
 	sc             asmScalars // alpha, beta and A's row stride, for micro
 	directA        bool       // full slivers of A are read in place (asmDirectA)
+	directB        bool       // full slivers of B are read in place (asmDirectB)
 	a, b, c        []float32
 	lda, ldb, ldc  int
 
@@ -350,6 +367,9 @@ func (j *asmJob) pack(lo, hi int) {
 	for w := lo; w < hi; w++ {
 		for s := w * j.slivB / j.packW; s < (w+1)*j.slivB/j.packW; s++ {
 			cols := min(nr, j.nc-s*nr)
+			if j.directB && cols == nr {
+				continue // read in place by the micro-kernel
+			}
 			packBAsm(nr, j.packedB[s*nr*kc:][:nr*kc], j.transB, j.b, j.ldb, j.pc, kc, j.jc+s*nr, cols)
 		}
 		for s := w * j.slivA / j.packW; s < (w+1)*j.slivA/j.packW; s++ {
@@ -429,15 +449,21 @@ func (j *asmJob) computeUnit(u int, edge *[asmMaxTile]float32, ncu int, ldcBytes
 		for jr := c0; jr < c1; jr += nr {
 			bs := &j.packedB[jr*kc] // sliver jr/nr, kc·nr floats each
 			i, jj := j.ic+ir, j.jc+jr
-			if w := min(nr, c1-jr); h == mr && w == nr {
-				kr.micro(as, bs, kc, &j.c[i*j.ldc+jj], ldcBytes, &j.sc.ab, mode)
+			w := min(nr, c1-jr)
+			modeB, bStep := mode, uintptr(nr)*4
+			if j.directB && w == nr {
+				bs = &j.b[j.pc*j.ldb+jj]
+				modeB, bStep = mode|asmDirectB, j.sc.ldbBytes
+			}
+			if h == mr && w == nr {
+				kr.micro(as, bs, kc, &j.c[i*j.ldc+jj], ldcBytes, &j.sc.ab, modeB)
 			} else if short != nil && w == nr {
-				short.micro(as, bs, kc, &j.c[i*j.ldc+jj], ldcBytes, &j.sc.ab, mode&^asmRowsA, h, aRow, aStep)
+				short.micro(as, bs, kc, &j.c[i*j.ldc+jj], ldcBytes, &j.sc.ab, mode&asmWrite, h, aRow, aStep, bStep)
 			} else {
 				if edge == nil {
 					edge = asmEdgePool.Get().(*[asmMaxTile]float32)
 				}
-				j.edgeTile(edge[:], as, bs, kc, i, jj, h, w, mode)
+				j.edgeTile(edge[:], as, bs, kc, i, jj, h, w, modeB)
 			}
 		}
 	}
@@ -452,7 +478,7 @@ func (j *asmJob) edgeTile(scratch []float32, a, b *float32, kc, i, jj, h, w int,
 	nr := kr.nr
 	scratch = scratch[:kr.mr*nr]
 	clear(scratch)
-	if mode != asmSet {
+	if mode&asmWrite != asmSet {
 		for r := range h {
 			copy(scratch[r*nr:][:w], j.c[(i+r)*j.ldc+jj:][:w])
 		}

@@ -27,6 +27,13 @@ import (
 // transposed) 186–188 → 198, an attention tile's 32×256×64 125–127 → 162,
 // OFT's block gradient 32×32×512 (A transposed) 92 → 108.
 //
+// The AVX-512 kernel also reads whole slivers of a row-major B in place
+// (asmDirectB, B's row stride at 16(ab)), leaving only a ragged last
+// sliver to pack: the products into the input gradient (dY·W) no longer
+// copy the frozen weight. One Zen 5 core, two alternating runs: the head's
+// 128×576×49152 152–154 → 167–168 GFLOP/s, 512×576×1536 179–182 → 182–184,
+// 512×1536×576 180–184 → 183–189, the rest within the noise.
+//
 // A row-major A is packed as rows (packARowsAsm) and its elements broadcast
 // from a constant offset per row; a transposed A step by step. The AVX-512
 // kernel reads whole slivers of a row-major A in place instead (asmDirectA:
@@ -48,7 +55,7 @@ var (
 	asmAVX2 = asmKernel{name: "avx2", mr: 6, nr: 16, kc: 256, mc: 144, nc: 1024,
 		micro: gemmMicro6x16AVX2, rowsA: true}
 	asmAVX512 = asmKernel{name: "avx512", mr: 14, nr: 32, kc: 192, mc: 168, nc: 1024,
-		micro: gemmMicro14x32AVX512, rowsA: true, directA: true,
+		micro: gemmMicro14x32AVX512, rowsA: true, directA: true, directB: true,
 		short: []asmShort{{4, gemmMicroShort4x32AVX512}, {8, gemmMicroShort8x32AVX512}}}
 )
 
@@ -108,10 +115,10 @@ func gemmMicro14x32AVX512(a, b *float32, kc int, c *float32, ldc uintptr, ab *[2
 // kernel's short kernels (asmShort.micro), 8 and 4 rows of 32 columns.
 //
 //go:noescape
-func gemmMicroShort8x32AVX512(a, b *float32, kc int, c *float32, ldc uintptr, ab *[2]float32, mode asmMode, rows int, aRow, aStep uintptr)
+func gemmMicroShort8x32AVX512(a, b *float32, kc int, c *float32, ldc uintptr, ab *[2]float32, mode asmMode, rows int, aRow, aStep, bStep uintptr)
 
 //go:noescape
-func gemmMicroShort4x32AVX512(a, b *float32, kc int, c *float32, ldc uintptr, ab *[2]float32, mode asmMode, rows int, aRow, aStep uintptr)
+func gemmMicroShort4x32AVX512(a, b *float32, kc int, c *float32, ldc uintptr, ab *[2]float32, mode asmMode, rows int, aRow, aStep, bStep uintptr)
 
 // asmAllAMD64 lists every amd64 micro-kernel, whether or not the CPU runs
 // it (for tests).

@@ -10,7 +10,9 @@
 // over kc ≥ 1 steps of a packed sliver of A (kc steps of mr floats, or with
 // asmRowsA (4) added to mode mr rows a fixed stride apart: the kernel's kc,
 // baked in here; or, AVX-512 only, with asmDirectA (8) the rows of a
-// row-major A in place, 8(ab) bytes apart) and one of B (kc steps of nr floats), then writes it into
+// row-major A in place, 8(ab) bytes apart) and one of B (kc steps of nr
+// floats; or, AVX-512 only, with asmDirectB (16) the rows of a row-major B
+// in place, 16(ab) bytes apart), then writes it into
 // C, whose rows are ldc bytes apart, as mode says: 0 (asmSet) C = T,
 // without reading C; 1 (asmScale) C = fma(beta, C, T); 2 (asmAdd)
 // C = C + T. The accumulators
@@ -228,9 +230,11 @@ avx2add:
 	VFMADD231PS  Z28, t, c0; \
 	VFMADD231PS  Z29, t, c1
 
-#define AVX512_STEP(ao, bo) \
-	VMOVUPS bo(DI), Z28; \
-	VMOVUPS bo+64(DI), Z29; \
+#define AVX512_STEP(ao, bo) AVX512_STEPX(ao, bo(DI), bo+64(DI))
+
+#define AVX512_STEPX(ao, b0, b1) \
+	VMOVUPS b0, Z28; \
+	VMOVUPS b1, Z29; \
 	AVX512_ROW(ao, Z30, Z0, Z1); \
 	AVX512_ROW(ao+4, Z31, Z2, Z3); \
 	AVX512_ROW(ao+8, Z30, Z4, Z5); \
@@ -250,9 +254,11 @@ avx2add:
 // asmRowsA): row r of the sliver is 768 bytes (the
 // kernel's kc, 192 floats) after row r−1, and ao is the step's offset
 // within a row.
-#define AVX512_STEPR(ao, bo) \
-	VMOVUPS bo(DI), Z28; \
-	VMOVUPS bo+64(DI), Z29; \
+#define AVX512_STEPR(ao, bo) AVX512_STEPRX(ao, bo(DI), bo+64(DI))
+
+#define AVX512_STEPRX(ao, b0, b1) \
+	VMOVUPS b0, Z28; \
+	VMOVUPS b1, Z29; \
 	AVX512_ROW(ao, Z30, Z0, Z1); \
 	AVX512_ROW(ao+768, Z31, Z2, Z3); \
 	AVX512_ROW(ao+1536, Z30, Z4, Z5); \
@@ -313,9 +319,11 @@ avx2add:
 	VFMADD231PS  Z28, t, c0; \
 	VFMADD231PS  Z29, t, c1
 
-#define AVX512_STEPD(ao, bo) \
-	VMOVUPS bo(DI), Z28; \
-	VMOVUPS bo+64(DI), Z29; \
+#define AVX512_STEPD(ao, bo) AVX512_STEPDX(ao, bo(DI), bo+64(DI))
+
+#define AVX512_STEPDX(ao, b0, b1) \
+	VMOVUPS b0, Z28; \
+	VMOVUPS b1, Z29; \
 	AVX512_ROWM(ao(SI), Z30, Z0, Z1); \
 	AVX512_ROWM(ao(SI)(AX*1), Z31, Z2, Z3); \
 	AVX512_ROWM(ao(SI)(AX*2), Z30, Z4, Z5); \
@@ -365,6 +373,8 @@ TEXT ·gemmMicro14x32AVX512(SB), NOSPLIT, $0-56
 
 	MOVQ  CX, BX
 	SHRQ  $2, BX
+	BTRQ  $4, R10 // asmDirectB: B read in place, rows 16(R9) bytes apart
+	JCS   avx512b
 	BTRQ  $3, R10 // asmDirectA: A read in place, rows 8(R9) bytes apart
 	JCS   avx512direct
 	BTRQ  $2, R10 // asmRowsA: A packed as rows
@@ -455,6 +465,103 @@ avx512dloop1:
 	ADDQ $128, DI
 	DECQ CX
 	JNZ  avx512dloop1
+
+	JMP avx512store
+
+	// B read in place (asmDirectB): step p of the sliver of B is at
+	// DI + p·R14, R15 = 3·R14; the same three layouts of A.
+avx512b:
+	MOVQ 16(R9), R14
+	LEAQ (R14)(R14*2), R15
+	BTRQ $3, R10
+	JCS  avx512bdirect
+	BTRQ $2, R10
+	JCS  avx512brows
+	TESTQ BX, BX
+	JZ    avx512btail
+
+avx512bloop4:
+	AVX512_STEPX(0, (DI), 64(DI))
+	AVX512_STEPX(56, (DI)(R14*1), 64(DI)(R14*1))
+	AVX512_STEPX(112, (DI)(R14*2), 64(DI)(R14*2))
+	AVX512_STEPX(168, (DI)(R15*1), 64(DI)(R15*1))
+	ADDQ $224, SI
+	LEAQ (DI)(R14*4), DI
+	DECQ BX
+	JNZ  avx512bloop4
+
+avx512btail:
+	ANDQ $3, CX
+	JZ   avx512store
+
+avx512bloop1:
+	AVX512_STEPX(0, (DI), 64(DI))
+	ADDQ $56, SI
+	ADDQ R14, DI
+	DECQ CX
+	JNZ  avx512bloop1
+	JMP  avx512store
+
+avx512brows:
+	TESTQ BX, BX
+	JZ    avx512brtail
+
+avx512brloop4:
+	AVX512_STEPRX(0, (DI), 64(DI))
+	AVX512_STEPRX(4, (DI)(R14*1), 64(DI)(R14*1))
+	AVX512_STEPRX(8, (DI)(R14*2), 64(DI)(R14*2))
+	AVX512_STEPRX(12, (DI)(R15*1), 64(DI)(R15*1))
+	ADDQ $16, SI
+	LEAQ (DI)(R14*4), DI
+	DECQ BX
+	JNZ  avx512brloop4
+
+avx512brtail:
+	ANDQ $3, CX
+	JZ   avx512store
+
+avx512brloop1:
+	AVX512_STEPRX(0, (DI), 64(DI))
+	ADDQ $4, SI
+	ADDQ R14, DI
+	DECQ CX
+	JNZ  avx512brloop1
+	JMP  avx512store
+
+avx512bdirect:
+	MOVQ  8(R9), AX           // lda in bytes
+	LEAQ  (AX)(AX*2), R11     // 3·lda
+	LEAQ  (SI)(AX*4), R12
+	ADDQ  AX, R12             // row 5
+	LEAQ  (R12)(AX*4), R13
+	ADDQ  AX, R13             // row 10
+	TESTQ BX, BX
+	JZ    avx512bdtail
+
+avx512bdloop4:
+	AVX512_STEPDX(0, (DI), 64(DI))
+	AVX512_STEPDX(4, (DI)(R14*1), 64(DI)(R14*1))
+	AVX512_STEPDX(8, (DI)(R14*2), 64(DI)(R14*2))
+	AVX512_STEPDX(12, (DI)(R15*1), 64(DI)(R15*1))
+	ADDQ $16, SI
+	ADDQ $16, R12
+	ADDQ $16, R13
+	LEAQ (DI)(R14*4), DI
+	DECQ BX
+	JNZ  avx512bdloop4
+
+avx512bdtail:
+	ANDQ $3, CX
+	JZ   avx512store
+
+avx512bdloop1:
+	AVX512_STEPDX(0, (DI), 64(DI))
+	ADDQ $4, SI
+	ADDQ $4, R12
+	ADDQ $4, R13
+	ADDQ R14, DI
+	DECQ CX
+	JNZ  avx512bdloop1
 
 avx512store:
 	VBROADCASTSS 4(R9), Z29   // beta
@@ -688,9 +795,10 @@ sdone:
 // operations as in the 14×32 kernel.
 //
 // Arguments: a+0, b+8, kc+16, c+24, ldc+32, ab+40, mode+48 (0, 1 or 2),
-// rows+56, aRow+64, aStep+72. General registers: SI a, DI b, CX kc, DX c,
-// R8 ldc, R9 ab, R10 mode, R13 rows left to write, AX aRow, BX aStep,
-// R11 3·aRow, R12 a + 5·aRow. Vector registers: Z0–Z15 the tile (row r in
+// rows+56, aRow+64, aStep+72, bStep+80 (step p of B at b + p·bStep: 128
+// packed, B's row stride in place). General registers: SI a, DI b, CX kc,
+// DX c, R8 ldc, R9 ab, R10 mode, R13 rows left to write, AX aRow, BX aStep,
+// R14 bStep, R11 3·aRow, R12 a + 5·aRow. Vector registers: Z0–Z15 the tile (row r in
 // Z(2r), Z(2r+1)), Z28–Z29 the step of B (then alpha and beta), Z30–Z31
 // broadcasts.
 
@@ -713,8 +821,8 @@ sdone:
 	VADDPS 64(DX), c1, c1; \
 	SHORT_SET(c0, c1, done)
 
-// func gemmMicroShort8x32AVX512(a, b *float32, kc int, c *float32, ldc uintptr, ab *[2]float32, mode asmMode, rows int, aRow, aStep uintptr)
-TEXT ·gemmMicroShort8x32AVX512(SB), NOSPLIT, $0-80
+// func gemmMicroShort8x32AVX512(a, b *float32, kc int, c *float32, ldc uintptr, ab *[2]float32, mode asmMode, rows int, aRow, aStep, bStep uintptr)
+TEXT ·gemmMicroShort8x32AVX512(SB), NOSPLIT, $0-88
 	MOVQ a+0(FP), SI
 	MOVQ b+8(FP), DI
 	MOVQ kc+16(FP), CX
@@ -725,6 +833,7 @@ TEXT ·gemmMicroShort8x32AVX512(SB), NOSPLIT, $0-80
 	MOVQ rows+56(FP), R13
 	MOVQ aRow+64(FP), AX
 	MOVQ aStep+72(FP), BX
+	MOVQ bStep+80(FP), R14
 	LEAQ (AX)(AX*2), R11
 	LEAQ (SI)(AX*4), R12
 	ADDQ AX, R12 // row 5
@@ -758,7 +867,7 @@ s8loop:
 	AVX512_ROWM((R12)(AX*2), Z31, Z14, Z15)
 	ADDQ BX, SI
 	ADDQ BX, R12
-	ADDQ $128, DI
+	ADDQ R14, DI
 	DECQ CX
 	JNZ  s8loop
 
@@ -814,8 +923,8 @@ s8done:
 	VZEROUPPER
 	RET
 
-// func gemmMicroShort4x32AVX512(a, b *float32, kc int, c *float32, ldc uintptr, ab *[2]float32, mode asmMode, rows int, aRow, aStep uintptr)
-TEXT ·gemmMicroShort4x32AVX512(SB), NOSPLIT, $0-80
+// func gemmMicroShort4x32AVX512(a, b *float32, kc int, c *float32, ldc uintptr, ab *[2]float32, mode asmMode, rows int, aRow, aStep, bStep uintptr)
+TEXT ·gemmMicroShort4x32AVX512(SB), NOSPLIT, $0-88
 	MOVQ a+0(FP), SI
 	MOVQ b+8(FP), DI
 	MOVQ kc+16(FP), CX
@@ -826,6 +935,7 @@ TEXT ·gemmMicroShort4x32AVX512(SB), NOSPLIT, $0-80
 	MOVQ rows+56(FP), R13
 	MOVQ aRow+64(FP), AX
 	MOVQ aStep+72(FP), BX
+	MOVQ bStep+80(FP), R14
 	LEAQ (AX)(AX*2), R11
 	VPXORD Z0, Z0, Z0
 	VPXORD Z1, Z1, Z1
@@ -844,7 +954,7 @@ s4kloop:
 	AVX512_ROWM((SI)(AX*2), Z30, Z4, Z5)
 	AVX512_ROWM((SI)(R11*1), Z31, Z6, Z7)
 	ADDQ BX, SI
-	ADDQ $128, DI
+	ADDQ R14, DI
 	DECQ CX
 	JNZ  s4kloop
 
