@@ -179,7 +179,62 @@ func gemmAsm(kr *asmKernel, transA, transB bool, m, n, k int, alpha float32, a [
 	if kr.narrow != nil && n <= kr.narrow.nr {
 		kr = kr.narrow
 	}
+	if !transB && gemmAsmUnpacked(kr, transA, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc) {
+		return
+	}
 	gemmAsmWith(kr, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+}
+
+// asmUnpackedMax bounds the rows and columns of the products
+// gemmAsmUnpacked computes.
+const asmUnpackedMax = 64
+
+// gemmAsmUnpacked computes a product of few rows and columns and a
+// row-major B — OFT's block gradients, 32×32 over every token — with kr's
+// short kernels of 8 and 4 rows reading both operands in place and
+// summing all of k in registers: there packing cost about as much as the
+// product, each packed value serving one or two tiles. It returns false,
+// having done nothing, for a product it does not take: more than
+// asmUnpackedMax rows or columns, rows not a multiple of 4, columns not a
+// multiple of nr, no such short kernels, or operand rows a multiple of 4 KiB
+// apart (they would share the L1's sets). It runs on the calling goroutine.
+func gemmAsmUnpacked(kr *asmKernel, transA bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) bool {
+	s8, s4 := kr.shortFor(8), kr.shortFor(4)
+	if s8 == nil || s8.rows != 8 || s4 == nil || s4.rows != 4 ||
+		m > asmUnpackedMax || n > asmUnpackedMax || m%4 != 0 || n%kr.nr != 0 ||
+		lda*4%4096 == 0 || ldb*4%4096 == 0 {
+		return false
+	}
+	// Bounds for every read and write below.
+	aRow, aStep := uintptr(lda)*4, uintptr(4)
+	if transA {
+		_ = a[(k-1)*lda+m-1]
+		aRow, aStep = 4, uintptr(lda)*4
+	} else {
+		_ = a[(m-1)*lda+k-1]
+	}
+	_ = b[(k-1)*ldb+n-1]
+	_ = c[(m-1)*ldc+n-1]
+	mode := asmScale
+	if beta == 0 {
+		mode = asmSet
+	}
+	sc := asmScalars{ab: [2]float32{alpha, beta}}
+	for i := 0; i < m; i += 8 {
+		sk := s8
+		if m-i < 8 {
+			sk = s4
+		}
+		off := i * lda
+		if transA {
+			off = i
+		}
+		ai := &a[off]
+		for jj := 0; jj < n; jj += kr.nr {
+			sk.micro(ai, &b[jj], k, &c[i*ldc+jj], uintptr(ldc)*4, &sc.ab, mode, sk.rows, aRow, aStep, uintptr(ldb)*4)
+		}
+	}
+	return true
 }
 
 // gemmAsmWith computes the product with kernel kr, whatever its shape.

@@ -86,6 +86,44 @@ func TestAsmBlockEdges(t *testing.T) {
 	})
 }
 
+// TestAsmUnpacked checks the unpacked path for small products
+// (gemmAsmUnpacked: short kernels reading A, either way round, and B in
+// place, all of k in registers) against the reference, on every shape it
+// takes — the rows a multiple of 4 with and without a last 4, one and two
+// slivers of columns, k of 1 to past two panels — with paddings and the
+// scalars of the edge tests, and that it declines what it must not take.
+func TestAsmUnpacked(t *testing.T) {
+	forEachAsmKernel(t, func(t *testing.T, kr *asmKernel) {
+		if kr.shortFor(8) == nil || kr.shortFor(4) == nil {
+			t.Skipf("the %s kernel has no short kernels", kr.name)
+		}
+		useBackend(t, backend{name: "asm", detail: kr.name, gemm: func(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+			if transB || !gemmAsmUnpacked(kr, transA, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc) {
+				t.Fatalf("gemmAsmUnpacked declined %d×%d×%d (transA %v, lda %d, ldb %d)", m, n, k, transA, lda, ldb)
+			}
+		}})
+		runBlockEdgeSizesTrans(t, [][3]int{{4, kr.nr, 1}, {8, kr.nr, 3}, {12, 2 * kr.nr, 77}, {32, kr.nr, 2*kr.kc + 5}, {asmUnpackedMax, 2 * kr.nr, 40}},
+			[][2]bool{{false, false}, {true, false}})
+		for _, tc := range []struct {
+			transA   bool
+			m, n, k  int
+			lda, ldb int
+		}{
+			{false, 6, kr.nr, 9, 9, kr.nr},                  // rows not a multiple of 4
+			{false, 8, kr.nr + 1, 9, 9, kr.nr + 1},          // columns not a multiple of nr
+			{false, asmUnpackedMax + 4, kr.nr, 9, 9, kr.nr}, // too many rows
+			{true, 8, 3 * kr.nr, 9, 8, 3 * kr.nr},           // too many columns
+			{false, 8, kr.nr, 1024, 1024, kr.nr},            // rows of A 4 KiB apart
+			{true, 8, kr.nr, 9, 8, 1024},                    // rows of B 4 KiB apart
+		} {
+			a, b, c := make([]float32, tc.k*tc.lda+tc.m*tc.lda), make([]float32, tc.k*tc.ldb), make([]float32, tc.m*tc.n)
+			if gemmAsmUnpacked(kr, tc.transA, tc.m, tc.n, tc.k, 1, a, tc.lda, b, tc.ldb, 0, c, tc.n) {
+				t.Errorf("gemmAsmUnpacked took %+v", tc)
+			}
+		}
+	})
+}
+
 // TestAsmRandomShapes checks every micro-kernel against the reference on
 // randomly drawn shapes, transposes, scalars, paddings and thread counts
 // (a fixed seed, so that a failure reproduces).

@@ -500,11 +500,18 @@ func TestConcurrently(t *testing.T) {
 // block-edge tests of the assembly and SIMD micro-kernels.
 func runBlockEdgeSizes(t *testing.T, sizes [][3]int) {
 	t.Helper()
+	runBlockEdgeSizesTrans(t, sizes, [][2]bool{{false, false}, {true, false}, {false, true}, {true, true}})
+}
+
+// runBlockEdgeSizesTrans is runBlockEdgeSizes in the given (transA,
+// transB) combinations only.
+func runBlockEdgeSizesTrans(t *testing.T, sizes [][3]int, transposes [][2]bool) {
+	t.Helper()
 	scalars := [][2]float32{{1, 0}, {-0.5, 0.75}, {2, 1}}
 	rng := rand.New(rand.NewPCG(7, 8))
 	defer SetThreads(SetThreads(1))
 	for _, sz := range sizes {
-		for _, tr := range [][2]bool{{false, false}, {true, false}, {false, true}, {true, true}} {
+		for _, tr := range transposes {
 			for si, ab := range scalars {
 				tc := gemmCase{
 					transA: tr[0], transB: tr[1],
