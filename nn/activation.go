@@ -33,9 +33,7 @@ func (s *SwiGLU) Forward(gate, up *tensor.Tensor) *tensor.Tensor {
 		u := ud[lo:hi][:len(h)]
 		sig, g = sig[:len(h)], g[:len(h)]
 		kernels.Sigmoid(sig, g)
-		for i := range h {
-			h[i] = g[i] * sig[i] * u[i]
-		}
+		kernels.MulMul(h, g, sig, u)
 	})
 	return s.h
 }
@@ -45,14 +43,7 @@ func (s *SwiGLU) Backward(dh *tensor.Tensor) (dgate, dup *tensor.Tensor) {
 	dgate, dup = tensor.Get(dh.Shape...), tensor.Get(dh.Shape...) // fully written below
 	gd, ud, sd, dd, dgd, dud := s.gate.Data, s.up.Data, s.sig.Data, dh.Data, dgate.Data, dup.Data
 	kernels.ParallelFor(len(dd), 4096, func(lo, hi int) {
-		d := dd[lo:hi]
-		g, u, sig, dg, du := gd[lo:hi][:len(d)], ud[lo:hi][:len(d)], sd[lo:hi][:len(d)], dgd[lo:hi][:len(d)], dud[lo:hi][:len(d)]
-		for i, di := range d {
-			gi, sg := g[i], sig[i]
-			du[i] = di * gi * sg
-			// silu'(g) = σ(g)·(1 + g·(1 − σ(g)))
-			dg[i] = di * u[i] * sg * (1 + gi*(1-sg))
-		}
+		kernels.SwiGLUGrad(dgd[lo:hi], dud[lo:hi], dd[lo:hi], gd[lo:hi], ud[lo:hi], sd[lo:hi])
 	})
 	return dgate, dup
 }

@@ -155,20 +155,13 @@ func (t *Tensor) AddInPlace(u *Tensor) *Tensor {
 		panic(fmt.Sprintf("tensor: AddInPlace of %v and %v", t.Shape, u.Shape))
 	}
 	if len(t.Data) < 1<<16 {
-		addTo(t.Data, u.Data)
+		kernels.Add(t.Data, u.Data)
 		return t
 	}
 	// Residual connections add whole activations: spread them over the
 	// cores like the layers around them.
-	kernels.ParallelFor(len(t.Data), 1<<14, func(lo, hi int) { addTo(t.Data[lo:hi], u.Data[lo:hi]) })
+	kernels.ParallelFor(len(t.Data), 1<<14, func(lo, hi int) { kernels.Add(t.Data[lo:hi], u.Data[lo:hi]) })
 	return t
-}
-
-func addTo(dst, src []float32) {
-	src = src[:len(dst)]
-	for i, v := range src {
-		dst[i] += v
-	}
 }
 
 // Argmax returns the index of the largest of x, the lowest on ties, as
