@@ -82,3 +82,106 @@ var (
 	mulMulVec     func(dst, a, b, c *float32, n int)
 	swigluGradVec func(dg, du, dh, g, u, s *float32, n int)
 )
+
+// RotatePairs turns each pair (a[i], b[i]) by the angle whose cosine and
+// sine are cos[i] and sin[i] (by its opposite when inverse), RoPE's
+// rotation of a head's two halves:
+//
+//	a[i], b[i] = a[i]·cos[i] − b[i]·sin[i], b[i]·cos[i] + a[i]·sin[i]
+//
+// for i < len(a); b, cos and sin must be at least as long.
+func RotatePairs(a, b, cos, sin []float32, inverse bool) {
+	n := len(a)
+	b, cos, sin = b[:n], cos[:n], sin[:n]
+	done := 0
+	if rotatePairsVec != nil && n >= 8 {
+		done = n &^ 7
+		sign := float32(1)
+		if inverse {
+			sign = -1
+		}
+		rotatePairsVec(&a[0], &b[0], &cos[0], &sin[0], done, sign)
+	}
+	for i := done; i < n; i++ {
+		s := sin[i]
+		if inverse {
+			s = -s
+		}
+		x1, x2 := a[i], b[i]
+		a[i] = x1*cos[i] - x2*s
+		b[i] = x2*cos[i] + x1*s
+	}
+}
+
+// SumSquares returns Σ x[i]² in float64 (each square exact), summed in
+// an order that depends only on len(x).
+func SumSquares(x []float32) float64 {
+	var sum float64
+	done := 0
+	if sumSquaresVec != nil && len(x) >= 8 {
+		done = len(x) &^ 7
+		sum = sumSquaresVec(&x[0], done)
+	}
+	for _, v := range x[done:] {
+		sum += float64(v) * float64(v)
+	}
+	return sum
+}
+
+// DotMul returns Σ float64(a[i]·b[i])·float64(x[i]) for i < len(x) (the
+// first product rounded to float32, as RMSNorm's backward forms dy·w),
+// summed in an order that depends only on len(x). a and b must be at
+// least as long as x.
+func DotMul(a, b, x []float32) float64 {
+	n := len(x)
+	a, b = a[:n], b[:n]
+	var sum float64
+	done := 0
+	if dotMulVec != nil && n >= 8 {
+		done = n &^ 7
+		sum = dotMulVec(&a[0], &b[0], &x[0], done)
+	}
+	for i := done; i < n; i++ {
+		sum += float64(a[i]*b[i]) * float64(x[i])
+	}
+	return sum
+}
+
+// ScaleMul sets dst[i] = w[i]·(x[i]·s) for i < len(dst) (RMSNorm's
+// output); w and x must be at least as long.
+func ScaleMul(dst, w, x []float32, s float32) {
+	n := len(dst)
+	w, x = w[:n], x[:n]
+	done := 0
+	if scaleMulVec != nil && n >= 8 {
+		done = n &^ 7
+		scaleMulVec(&dst[0], &w[0], &x[0], done, s)
+	}
+	for i := done; i < n; i++ {
+		dst[i] = w[i] * (x[i] * s)
+	}
+}
+
+// MulSubScaled sets dst[i] = p·(a[i]·b[i]) − x[i]·q for i < len(dst)
+// (RMSNorm's input gradient); a, b and x must be at least as long.
+func MulSubScaled(dst, a, b, x []float32, p, q float32) {
+	n := len(dst)
+	a, b, x = a[:n], b[:n], x[:n]
+	done := 0
+	if mulSubScaledVec != nil && n >= 8 {
+		done = n &^ 7
+		mulSubScaledVec(&dst[0], &a[0], &b[0], &x[0], done, p, q)
+	}
+	for i := done; i < n; i++ {
+		dst[i] = p*(a[i]*b[i]) - x[i]*q
+	}
+}
+
+// More vector loops (elementwise_amd64.go), each on a multiple of 8 values.
+var (
+	rotatePairsVec  func(a, b, cos, sin *float32, n int, sign float32)
+	sumSquaresVec   func(x *float32, n int) float64
+	dotMulVec       func(a, b, x *float32, n int) float64
+	scaleMulVec     func(dst, w, x *float32, n int, s float32)
+	mulSubScaledVec func(dst, a, b, x *float32, n int, p, q float32)
+)

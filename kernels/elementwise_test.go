@@ -7,8 +7,9 @@ import (
 	"testing"
 )
 
-// TestElementwise checks Add, MulMul and SwiGLUGrad against the portable
-// loops bit for bit, and those against the formulas in float32, on every
+// TestElementwise checks Add, MulMul, SwiGLUGrad, RotatePairs, ScaleMul and
+// MulSubScaled against their formulas in float32 bit for bit, and
+// SumSquares and DotMul against sequential float64 sums, on every
 // length up to past a few vectors and with values of every sign and size
 // (zeros, infinities and NaN among them), the values around each output
 // left alone.
@@ -71,6 +72,67 @@ func TestElementwise(t *testing.T) {
 		swigluGradGo(wantG, wantU, a, b, d, c) // the portable loop
 		if !same(dg[:n], wantG) || !same(du[:n], wantU) || dg[n] != 42 || du[n] != 42 {
 			t.Errorf("SwiGLUGrad, n = %d: differs from the portable loop", n)
+		}
+
+		// RotatePairs, both ways.
+		for _, inverse := range []bool{false, true} {
+			x1, x2 := append(slices.Clone(a), 42), append(slices.Clone(b), 42)
+			RotatePairs(x1[:n], x2[:n], c, d, inverse)
+			w1, w2 := make([]float32, n), make([]float32, n)
+			for i := range w1 {
+				si := d[i]
+				if inverse {
+					si = -si
+				}
+				w1[i] = a[i]*c[i] - b[i]*si
+				w2[i] = b[i]*c[i] + a[i]*si
+			}
+			if !same(x1[:n], w1) || !same(x2[:n], w2) || x1[n] != 42 || x2[n] != 42 {
+				t.Errorf("RotatePairs(inverse %v), n = %d: differs from the formula", inverse, n)
+			}
+		}
+
+		// ScaleMul and MulSubScaled.
+		dst = append(make([]float32, n), 42)
+		ScaleMul(dst[:n], a, b, 0.37)
+		for i := range want {
+			want[i] = a[i] * (b[i] * 0.37)
+		}
+		if !same(dst[:n], want) || dst[n] != 42 {
+			t.Errorf("ScaleMul, n = %d: differs from w·(x·s)", n)
+		}
+		MulSubScaled(dst[:n], a, b, d, 1.7, -0.3)
+		for i := range want {
+			want[i] = 1.7*(a[i]*b[i]) - d[i]*-0.3
+		}
+		if !same(dst[:n], want) || dst[n] != 42 {
+			t.Errorf("MulSubScaled, n = %d: differs from p·(a·b) − x·q", n)
+		}
+
+		// SumSquares and DotMul: float64 sums in another order, so to
+		// within float64 rounding of the sum of magnitudes (finite values
+		// only: the specials are replaced).
+		fa, fb, fd := slices.Clone(a), slices.Clone(b), slices.Clone(d)
+		for _, x := range [][]float32{fa, fb, fd} {
+			for i, v := range x {
+				if math.IsInf(float64(v), 0) || v != v || math.Abs(float64(v)) > 1e18 {
+					x[i] = 0.5
+				}
+			}
+		}
+		var sq, sqAbs, dot, dotAbs float64
+		for i := range fa {
+			sq += float64(fa[i]) * float64(fa[i])
+			p := float64(fb[i]*fd[i]) * float64(fa[i])
+			dot += p
+			dotAbs += math.Abs(p)
+		}
+		sqAbs = sq
+		if got := SumSquares(fa); math.Abs(got-sq) > 1e-14*sqAbs {
+			t.Errorf("SumSquares, n = %d: %v, want %v", n, got, sq)
+		}
+		if got := DotMul(fb, fd, fa); math.Abs(got-dot) > 1e-14*dotAbs {
+			t.Errorf("DotMul, n = %d: %v, want %v", n, got, dot)
 		}
 	}
 }

@@ -207,16 +207,7 @@ func (r *RoPE) ApplyAt(x []float32, offset, stride, rowCount, seqLen, start, hea
 			c, s := cos[pos*half:(pos+1)*half], sin[pos*half:(pos+1)*half]
 			for h := 0; h < heads; h++ {
 				base := offset + row*stride + h*r.HeadDim
-				a, b := x[base:base+half], x[base+half:base+2*half]
-				for i := range half {
-					si := s[i]
-					if inverse {
-						si = -si
-					}
-					x1, x2 := a[i], b[i]
-					a[i] = x1*c[i] - x2*si
-					b[i] = x2*c[i] + x1*si
-				}
+				kernels.RotatePairs(x[base:base+half], x[base+half:base+2*half], c, s, inverse)
 			}
 		}
 	})

@@ -51,16 +51,10 @@ func (n *RMSNorm) Forward(x *tensor.Tensor) *tensor.Tensor {
 	kernels.ParallelFor(r, 16, func(lo, hi int) {
 		for i := lo; i < hi; i++ {
 			xr := x.Data[i*d : (i+1)*d]
-			var ss float64
-			for _, v := range xr {
-				ss += float64(v) * float64(v)
-			}
+			ss := kernels.SumSquares(xr)
 			inv := float32(1 / math.Sqrt(ss/float64(d)+n.Eps))
 			n.invRMS[i] = inv
-			yr := y.Data[i*d : (i+1)*d]
-			for j, v := range xr {
-				yr[j] = w[j] * (v * inv)
-			}
+			kernels.ScaleMul(y.Data[i*d:(i+1)*d], w, xr, inv)
 		}
 	})
 	return y
@@ -95,14 +89,9 @@ func (n *RMSNorm) Backward(dy *tensor.Tensor) *tensor.Tensor {
 			inv := float64(n.invRMS[i])
 			// x̂ = x·inv; dx̂ = dy·w; dx = inv·(dx̂ − x̂·mean(dx̂·x̂))
 			//                              = inv·dx̂ − x·(inv³·mean(dx̂·x)).
-			var dot float64
-			for j, xv := range xr {
-				dot += float64(dyr[j]*wr[j]) * float64(xv)
-			}
+			dot := kernels.DotMul(dyr, wr, xr)
 			a, c := float32(inv), float32(inv*inv*inv*dot/float64(d))
-			for j, xv := range xr {
-				dxr[j] = a*(dyr[j]*wr[j]) - xv*c
-			}
+			kernels.MulSubScaled(dxr, dyr, wr, xr, a, c)
 		}
 	})
 	if g := n.Weight.Grad; g != nil {
