@@ -2,7 +2,10 @@
 // point that every matrix product in the project goes through, the
 // parallel-for helper the rest of the code uses to spread work over the
 // machine's cores (and Concurrently, for work already split one piece per
-// core), and vector exponential, sigmoid and max loops.
+// core), vector exponential, sigmoid and max loops, and the training step's
+// other elementwise loops (Add, MulMul, SwiGLUGrad, RotatePairs, SumSquares,
+// DotMul, ScaleMul, MulSubScaled), each with an AVX2 loop in Go assembly
+// where the CPU has one and a portable loop that gives the same results.
 //
 // All matrices are dense, row-major float32 with an explicit leading
 // dimension, as in BLAS. Gemm validates its arguments, handles the

@@ -170,7 +170,8 @@ func asmKernelNames() string {
 // checked by Gemm, with m, n, k > 0 and alpha ≠ 0. Vector–matrix products
 // (one row of C, or at most two columns) go to the portable kernel's direct
 // path, as fast there: a micro-tile would be mostly padding. Products of
-// few columns go to kr.narrow where there is one.
+// few columns go to kr.narrow where there is one, and small products with a
+// row-major B to gemmAsmUnpacked where it takes them.
 func gemmAsm(kr *asmKernel, transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 	if m == 1 || n <= 2 {
 		gemmGo(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
