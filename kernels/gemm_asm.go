@@ -220,7 +220,12 @@ func gemmAsmUnpacked(kr *asmKernel, transA bool, m, n, k int, alpha float32, a [
 	if beta == 0 {
 		mode = asmSet
 	}
-	sc := asmScalars{ab: [2]float32{alpha, beta}}
+	// The scalars live in a pooled job: a local's address passed through
+	// the kernel's function value would escape to the heap at every call.
+	j := asmJobPool.Get().(*asmJob)
+	defer asmJobPool.Put(j)
+	sc := &j.sc
+	sc.ab = [2]float32{alpha, beta}
 	for i := 0; i < m; i += 8 {
 		sk := s8
 		if m-i < 8 {
