@@ -192,9 +192,11 @@ const asmUnpackedMax = 64
 
 // gemmAsmUnpacked computes a product of few rows and columns and a
 // row-major B — OFT's block gradients, 32×32 over every token — with kr's
-// short kernels of 8 and 4 rows reading both operands in place and
-// summing all of k in registers: there packing cost about as much as the
-// product, each packed value serving one or two tiles. It returns false,
+// short kernels of 8 and 4 rows reading both operands in place, each tile
+// summed over a panel of k in registers: there packing cost about as much
+// as the product, each packed value serving one or two tiles. Its results
+// are gemmAsmWith's bit for bit (the same panels of k, each element's
+// operations in the same order). It returns false,
 // having done nothing, for a product it does not take: more than
 // asmUnpackedMax rows or columns, rows not a multiple of 4, columns not a
 // multiple of nr, no such short kernels, or operand rows a multiple of 4 KiB
@@ -216,9 +218,9 @@ func gemmAsmUnpacked(kr *asmKernel, transA bool, m, n, k int, alpha float32, a [
 	}
 	_ = b[(k-1)*ldb+n-1]
 	_ = c[(m-1)*ldc+n-1]
-	mode := asmScale
+	first := asmScale
 	if beta == 0 {
-		mode = asmSet
+		first = asmSet
 	}
 	// The scalars live in a pooled job: a local's address passed through
 	// the kernel's function value would escape to the heap at every call.
@@ -231,13 +233,20 @@ func gemmAsmUnpacked(kr *asmKernel, transA bool, m, n, k int, alpha float32, a [
 		if m-i < 8 {
 			sk = s4
 		}
-		off := i * lda
-		if transA {
-			off = i
-		}
-		ai := &a[off]
 		for jj := 0; jj < n; jj += kr.nr {
-			sk.micro(ai, &b[jj], k, &c[i*ldc+jj], uintptr(ldc)*4, &sc.ab, mode, sk.rows, aRow, aStep, uintptr(ldb)*4)
+			// k in kr's panels, each summed from zero and then added to
+			// C, as gemmAsmWith does: the same results bit for bit.
+			for pc := 0; pc < k; pc += kr.kc {
+				mode := asmAdd
+				if pc == 0 {
+					mode = first
+				}
+				off := i*lda + pc
+				if transA {
+					off = pc*lda + i
+				}
+				sk.micro(&a[off], &b[pc*ldb+jj], min(kr.kc, k-pc), &c[i*ldc+jj], uintptr(ldc)*4, &sc.ab, mode, sk.rows, aRow, aStep, uintptr(ldb)*4)
+			}
 		}
 	}
 	return true

@@ -91,15 +91,21 @@ func TestAsmBlockEdges(t *testing.T) {
 // place, all of k in registers) against the reference, on every shape it
 // takes — the rows a multiple of 4 with and without a last 4, one and two
 // slivers of columns, k of 1 to past two panels — with paddings and the
-// scalars of the edge tests, and that it declines what it must not take.
+// scalars of the edge tests, giving gemmAsmWith's results bit for bit —
+// and that it declines what it must not take.
 func TestAsmUnpacked(t *testing.T) {
 	forEachAsmKernel(t, func(t *testing.T, kr *asmKernel) {
 		if kr.shortFor(8) == nil || kr.shortFor(4) == nil {
 			t.Skipf("the %s kernel has no short kernels", kr.name)
 		}
 		useBackend(t, backend{name: "asm", detail: kr.name, gemm: func(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+			packed := slices.Clone(c)
+			gemmAsmWith(kr, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, packed, ldc)
 			if transB || !gemmAsmUnpacked(kr, transA, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc) {
 				t.Fatalf("gemmAsmUnpacked declined %d×%d×%d (transA %v, lda %d, ldb %d)", m, n, k, transA, lda, ldb)
+			}
+			if !slices.Equal(c, packed) {
+				t.Errorf("gemmAsmUnpacked %d×%d×%d (transA %v): not gemmAsmWith's results bit for bit", m, n, k, transA)
 			}
 		}})
 		runBlockEdgeSizesTrans(t, [][3]int{{4, kr.nr, 1}, {8, kr.nr, 3}, {12, 2 * kr.nr, 77}, {32, kr.nr, 2*kr.kc + 5}, {asmUnpackedMax, 2 * kr.nr, 40}},
