@@ -822,6 +822,26 @@ sdone:
 	DECQ    R13; \
 	JZ      done
 
+// op on the first 4 or 8 rows of the tile, in order (op ends the writes
+// at done once rows rows are written).
+#define SHORT4_ROWS(op, done) \
+	op(Z0, Z1, done); \
+	op(Z2, Z3, done); \
+	op(Z4, Z5, done); \
+	op(Z6, Z7, done)
+
+#define SHORT8_ROWS(op, done) \
+	SHORT4_ROWS(op, done); \
+	op(Z8, Z9, done); \
+	op(Z10, Z11, done); \
+	op(Z12, Z13, done); \
+	op(Z14, Z15, done)
+
+// alpha times one row of the tile, and one row of zeros (done unused).
+#define SHORT_ZERO(c0, c1, done) AVX512_ZERO(c0, c1)
+
+#define SHORT_ALPHA(c0, c1, done) AVX512_ALPHA(c0, c1)
+
 #define SHORT_SCALE(c0, c1, done) \
 	VFMADD231PS (DX), Z29, c0; \
 	VFMADD231PS 64(DX), Z29, c1; \
@@ -848,22 +868,7 @@ TEXT ·gemmMicroShort8x32AVX512(SB), NOSPLIT, $0-88
 	LEAQ (AX)(AX*2), R11
 	LEAQ (SI)(AX*4), R12
 	ADDQ AX, R12 // row 5
-	VPXORD Z0, Z0, Z0
-	VPXORD Z1, Z1, Z1
-	VPXORD Z2, Z2, Z2
-	VPXORD Z3, Z3, Z3
-	VPXORD Z4, Z4, Z4
-	VPXORD Z5, Z5, Z5
-	VPXORD Z6, Z6, Z6
-	VPXORD Z7, Z7, Z7
-	VPXORD Z8, Z8, Z8
-	VPXORD Z9, Z9, Z9
-	VPXORD Z10, Z10, Z10
-	VPXORD Z11, Z11, Z11
-	VPXORD Z12, Z12, Z12
-	VPXORD Z13, Z13, Z13
-	VPXORD Z14, Z14, Z14
-	VPXORD Z15, Z15, Z15
+	SHORT8_ROWS(SHORT_ZERO, s8done)
 
 s8loop:
 	VMOVUPS (DI), Z28
@@ -886,49 +891,21 @@ s8loop:
 	CMPL         (R9), $0x3f800000 // alpha = 1: the tile is T already
 	JEQ          s8mode
 	VBROADCASTSS (R9), Z28         // alpha
-	AVX512_ALPHA(Z0, Z1)
-	AVX512_ALPHA(Z2, Z3)
-	AVX512_ALPHA(Z4, Z5)
-	AVX512_ALPHA(Z6, Z7)
-	AVX512_ALPHA(Z8, Z9)
-	AVX512_ALPHA(Z10, Z11)
-	AVX512_ALPHA(Z12, Z13)
-	AVX512_ALPHA(Z14, Z15)
+	SHORT8_ROWS(SHORT_ALPHA, s8done)
 
 s8mode:
 	CMPQ R10, $1
 	JEQ  s8scale
 	JGT  s8add
-	SHORT_SET(Z0, Z1, s8done)
-	SHORT_SET(Z2, Z3, s8done)
-	SHORT_SET(Z4, Z5, s8done)
-	SHORT_SET(Z6, Z7, s8done)
-	SHORT_SET(Z8, Z9, s8done)
-	SHORT_SET(Z10, Z11, s8done)
-	SHORT_SET(Z12, Z13, s8done)
-	SHORT_SET(Z14, Z15, s8done)
+	SHORT8_ROWS(SHORT_SET, s8done)
 	JMP s8done
 
 s8scale:
-	SHORT_SCALE(Z0, Z1, s8done)
-	SHORT_SCALE(Z2, Z3, s8done)
-	SHORT_SCALE(Z4, Z5, s8done)
-	SHORT_SCALE(Z6, Z7, s8done)
-	SHORT_SCALE(Z8, Z9, s8done)
-	SHORT_SCALE(Z10, Z11, s8done)
-	SHORT_SCALE(Z12, Z13, s8done)
-	SHORT_SCALE(Z14, Z15, s8done)
+	SHORT8_ROWS(SHORT_SCALE, s8done)
 	JMP s8done
 
 s8add:
-	SHORT_ADD(Z0, Z1, s8done)
-	SHORT_ADD(Z2, Z3, s8done)
-	SHORT_ADD(Z4, Z5, s8done)
-	SHORT_ADD(Z6, Z7, s8done)
-	SHORT_ADD(Z8, Z9, s8done)
-	SHORT_ADD(Z10, Z11, s8done)
-	SHORT_ADD(Z12, Z13, s8done)
-	SHORT_ADD(Z14, Z15, s8done)
+	SHORT8_ROWS(SHORT_ADD, s8done)
 
 s8done:
 	VZEROUPPER
@@ -948,14 +925,7 @@ TEXT ·gemmMicroShort4x32AVX512(SB), NOSPLIT, $0-88
 	MOVQ aStep+72(FP), BX
 	MOVQ bStep+80(FP), R14
 	LEAQ (AX)(AX*2), R11
-	VPXORD Z0, Z0, Z0
-	VPXORD Z1, Z1, Z1
-	VPXORD Z2, Z2, Z2
-	VPXORD Z3, Z3, Z3
-	VPXORD Z4, Z4, Z4
-	VPXORD Z5, Z5, Z5
-	VPXORD Z6, Z6, Z6
-	VPXORD Z7, Z7, Z7
+	SHORT4_ROWS(SHORT_ZERO, s4done)
 
 s4kloop:
 	VMOVUPS (DI), Z28
@@ -973,33 +943,21 @@ s4kloop:
 	CMPL         (R9), $0x3f800000 // alpha = 1: the tile is T already
 	JEQ          s4mode
 	VBROADCASTSS (R9), Z28         // alpha
-	AVX512_ALPHA(Z0, Z1)
-	AVX512_ALPHA(Z2, Z3)
-	AVX512_ALPHA(Z4, Z5)
-	AVX512_ALPHA(Z6, Z7)
+	SHORT4_ROWS(SHORT_ALPHA, s4done)
 
 s4mode:
 	CMPQ R10, $1
 	JEQ  s4scale
 	JGT  s4add
-	SHORT_SET(Z0, Z1, s4done)
-	SHORT_SET(Z2, Z3, s4done)
-	SHORT_SET(Z4, Z5, s4done)
-	SHORT_SET(Z6, Z7, s4done)
+	SHORT4_ROWS(SHORT_SET, s4done)
 	JMP s4done
 
 s4scale:
-	SHORT_SCALE(Z0, Z1, s4done)
-	SHORT_SCALE(Z2, Z3, s4done)
-	SHORT_SCALE(Z4, Z5, s4done)
-	SHORT_SCALE(Z6, Z7, s4done)
+	SHORT4_ROWS(SHORT_SCALE, s4done)
 	JMP s4done
 
 s4add:
-	SHORT_ADD(Z0, Z1, s4done)
-	SHORT_ADD(Z2, Z3, s4done)
-	SHORT_ADD(Z4, Z5, s4done)
-	SHORT_ADD(Z6, Z7, s4done)
+	SHORT4_ROWS(SHORT_ADD, s4done)
 
 s4done:
 	VZEROUPPER
