@@ -221,8 +221,8 @@ avx2add:
 	VZEROUPPER
 	RET
 
-// One step of k of the 14×32 kernel at byte offsets ao into A and bo into
-// B: Z28, Z29 hold the step's 32 values of B, Z30 and Z31 take turns
+// One step of k of the 14×32 kernel at byte offset ao into A, the step's
+// 32 values of B at b0 and b1: Z28, Z29 hold them, Z30 and Z31 take turns
 // holding a broadcast value of A, and row r of the tile accumulates in
 // Z(2r) (columns 0–15) and Z(2r+1) (columns 16–31).
 #define AVX512_ROW(ao, t, c0, c1) \
@@ -230,9 +230,7 @@ avx2add:
 	VFMADD231PS  Z28, t, c0; \
 	VFMADD231PS  Z29, t, c1
 
-#define AVX512_STEP(ao, bo) AVX512_STEPX(ao, bo(DI), bo+64(DI))
-
-#define AVX512_STEPX(ao, b0, b1) \
+#define AVX512_STEP(ao, b0, b1) \
 	VMOVUPS b0, Z28; \
 	VMOVUPS b1, Z29; \
 	AVX512_ROW(ao, Z30, Z0, Z1); \
@@ -254,9 +252,7 @@ avx2add:
 // asmRowsA): row r of the sliver is 768 bytes (the
 // kernel's kc, 192 floats) after row r−1, and ao is the step's offset
 // within a row.
-#define AVX512_STEPR(ao, bo) AVX512_STEPRX(ao, bo(DI), bo+64(DI))
-
-#define AVX512_STEPRX(ao, b0, b1) \
+#define AVX512_STEPR(ao, b0, b1) \
 	VMOVUPS b0, Z28; \
 	VMOVUPS b1, Z29; \
 	AVX512_ROW(ao, Z30, Z0, Z1); \
@@ -319,9 +315,7 @@ avx2add:
 	VFMADD231PS  Z28, t, c0; \
 	VFMADD231PS  Z29, t, c1
 
-#define AVX512_STEPD(ao, bo) AVX512_STEPDX(ao, bo(DI), bo+64(DI))
-
-#define AVX512_STEPDX(ao, b0, b1) \
+#define AVX512_STEPD(ao, b0, b1) \
 	VMOVUPS b0, Z28; \
 	VMOVUPS b1, Z29; \
 	AVX512_ROWM(ao(SI), Z30, Z0, Z1); \
@@ -355,8 +349,11 @@ avx2add:
 //
 // Vector registers: Z0–Z27 the 14×32 tile (row r in Z(2r), Z(2r+1)),
 // Z28–Z29 the current step of B (then alpha and beta), Z30–Z31 broadcasts
-// of A. The loop (one for each layout of A) runs four steps at a time,
-// then the remaining kc mod 4.
+// of A. The loop (one for each layout of A; B's step, packed or in place,
+// in R14) runs four steps at a time, then the remaining kc mod 4. (A
+// register step for packed B as well measured the same as immediate
+// offsets: 512×576×576 with B transposed 195.8–200.0 against 195.7–198.3
+// GFLOP/s, the head's 128×49152×576 163.4–168.6 against 163.5–168.3.)
 TEXT ·gemmMicro14x32AVX512(SB), NOSPLIT, $0-56
 	MOVQ a+0(FP), SI
 	MOVQ b+8(FP), DI
@@ -373,8 +370,15 @@ TEXT ·gemmMicro14x32AVX512(SB), NOSPLIT, $0-56
 
 	MOVQ  CX, BX
 	SHRQ  $2, BX
-	BTRQ  $4, R10 // asmDirectB: B read in place, rows 16(R9) bytes apart
-	JCS   avx512b
+	// Step p of the sliver of B is at DI + p·R14, R15 = 3·R14: packed, nr
+	// floats apart; in place (asmDirectB), B's rows 16(R9) bytes apart.
+	MOVQ  $128, R14
+	BTRQ  $4, R10
+	JCC   avx512bpacked
+	MOVQ  16(R9), R14
+
+avx512bpacked:
+	LEAQ  (R14)(R14*2), R15
 	BTRQ  $3, R10 // asmDirectA: A read in place, rows 8(R9) bytes apart
 	JCS   avx512direct
 	BTRQ  $2, R10 // asmRowsA: A packed as rows
@@ -383,12 +387,12 @@ TEXT ·gemmMicro14x32AVX512(SB), NOSPLIT, $0-56
 	JZ    avx512tail
 
 avx512loop4:
-	AVX512_STEP(0, 0)
-	AVX512_STEP(56, 128)
-	AVX512_STEP(112, 256)
-	AVX512_STEP(168, 384)
+	AVX512_STEP(0, (DI), 64(DI))
+	AVX512_STEP(56, (DI)(R14*1), 64(DI)(R14*1))
+	AVX512_STEP(112, (DI)(R14*2), 64(DI)(R14*2))
+	AVX512_STEP(168, (DI)(R15*1), 64(DI)(R15*1))
 	ADDQ $224, SI
-	ADDQ $512, DI
+	LEAQ (DI)(R14*4), DI
 	DECQ BX
 	JNZ  avx512loop4
 
@@ -397,25 +401,24 @@ avx512tail:
 	JZ   avx512store
 
 avx512loop1:
-	AVX512_STEP(0, 0)
+	AVX512_STEP(0, (DI), 64(DI))
 	ADDQ $56, SI
-	ADDQ $128, DI
+	ADDQ R14, DI
 	DECQ CX
 	JNZ  avx512loop1
-
-	JMP avx512store
+	JMP  avx512store
 
 avx512rows:
 	TESTQ BX, BX
 	JZ    avx512rtail
 
 avx512rloop4:
-	AVX512_STEPR(0, 0)
-	AVX512_STEPR(4, 128)
-	AVX512_STEPR(8, 256)
-	AVX512_STEPR(12, 384)
+	AVX512_STEPR(0, (DI), 64(DI))
+	AVX512_STEPR(4, (DI)(R14*1), 64(DI)(R14*1))
+	AVX512_STEPR(8, (DI)(R14*2), 64(DI)(R14*2))
+	AVX512_STEPR(12, (DI)(R15*1), 64(DI)(R15*1))
 	ADDQ $16, SI
-	ADDQ $512, DI
+	LEAQ (DI)(R14*4), DI
 	DECQ BX
 	JNZ  avx512rloop4
 
@@ -424,9 +427,9 @@ avx512rtail:
 	JZ   avx512store
 
 avx512rloop1:
-	AVX512_STEPR(0, 0)
+	AVX512_STEPR(0, (DI), 64(DI))
 	ADDQ $4, SI
-	ADDQ $128, DI
+	ADDQ R14, DI
 	DECQ CX
 	JNZ  avx512rloop1
 	JMP  avx512store
@@ -442,14 +445,14 @@ avx512direct:
 	JZ    avx512dtail
 
 avx512dloop4:
-	AVX512_STEPD(0, 0)
-	AVX512_STEPD(4, 128)
-	AVX512_STEPD(8, 256)
-	AVX512_STEPD(12, 384)
+	AVX512_STEPD(0, (DI), 64(DI))
+	AVX512_STEPD(4, (DI)(R14*1), 64(DI)(R14*1))
+	AVX512_STEPD(8, (DI)(R14*2), 64(DI)(R14*2))
+	AVX512_STEPD(12, (DI)(R15*1), 64(DI)(R15*1))
 	ADDQ $16, SI
 	ADDQ $16, R12
 	ADDQ $16, R13
-	ADDQ $512, DI
+	LEAQ (DI)(R14*4), DI
 	DECQ BX
 	JNZ  avx512dloop4
 
@@ -458,110 +461,13 @@ avx512dtail:
 	JZ   avx512store
 
 avx512dloop1:
-	AVX512_STEPD(0, 0)
+	AVX512_STEPD(0, (DI), 64(DI))
 	ADDQ $4, SI
 	ADDQ $4, R12
 	ADDQ $4, R13
-	ADDQ $128, DI
+	ADDQ R14, DI
 	DECQ CX
 	JNZ  avx512dloop1
-
-	JMP avx512store
-
-	// B read in place (asmDirectB): step p of the sliver of B is at
-	// DI + p·R14, R15 = 3·R14; the same three layouts of A.
-avx512b:
-	MOVQ 16(R9), R14
-	LEAQ (R14)(R14*2), R15
-	BTRQ $3, R10
-	JCS  avx512bdirect
-	BTRQ $2, R10
-	JCS  avx512brows
-	TESTQ BX, BX
-	JZ    avx512btail
-
-avx512bloop4:
-	AVX512_STEPX(0, (DI), 64(DI))
-	AVX512_STEPX(56, (DI)(R14*1), 64(DI)(R14*1))
-	AVX512_STEPX(112, (DI)(R14*2), 64(DI)(R14*2))
-	AVX512_STEPX(168, (DI)(R15*1), 64(DI)(R15*1))
-	ADDQ $224, SI
-	LEAQ (DI)(R14*4), DI
-	DECQ BX
-	JNZ  avx512bloop4
-
-avx512btail:
-	ANDQ $3, CX
-	JZ   avx512store
-
-avx512bloop1:
-	AVX512_STEPX(0, (DI), 64(DI))
-	ADDQ $56, SI
-	ADDQ R14, DI
-	DECQ CX
-	JNZ  avx512bloop1
-	JMP  avx512store
-
-avx512brows:
-	TESTQ BX, BX
-	JZ    avx512brtail
-
-avx512brloop4:
-	AVX512_STEPRX(0, (DI), 64(DI))
-	AVX512_STEPRX(4, (DI)(R14*1), 64(DI)(R14*1))
-	AVX512_STEPRX(8, (DI)(R14*2), 64(DI)(R14*2))
-	AVX512_STEPRX(12, (DI)(R15*1), 64(DI)(R15*1))
-	ADDQ $16, SI
-	LEAQ (DI)(R14*4), DI
-	DECQ BX
-	JNZ  avx512brloop4
-
-avx512brtail:
-	ANDQ $3, CX
-	JZ   avx512store
-
-avx512brloop1:
-	AVX512_STEPRX(0, (DI), 64(DI))
-	ADDQ $4, SI
-	ADDQ R14, DI
-	DECQ CX
-	JNZ  avx512brloop1
-	JMP  avx512store
-
-avx512bdirect:
-	MOVQ  8(R9), AX           // lda in bytes
-	LEAQ  (AX)(AX*2), R11     // 3·lda
-	LEAQ  (SI)(AX*4), R12
-	ADDQ  AX, R12             // row 5
-	LEAQ  (R12)(AX*4), R13
-	ADDQ  AX, R13             // row 10
-	TESTQ BX, BX
-	JZ    avx512bdtail
-
-avx512bdloop4:
-	AVX512_STEPDX(0, (DI), 64(DI))
-	AVX512_STEPDX(4, (DI)(R14*1), 64(DI)(R14*1))
-	AVX512_STEPDX(8, (DI)(R14*2), 64(DI)(R14*2))
-	AVX512_STEPDX(12, (DI)(R15*1), 64(DI)(R15*1))
-	ADDQ $16, SI
-	ADDQ $16, R12
-	ADDQ $16, R13
-	LEAQ (DI)(R14*4), DI
-	DECQ BX
-	JNZ  avx512bdloop4
-
-avx512bdtail:
-	ANDQ $3, CX
-	JZ   avx512store
-
-avx512bdloop1:
-	AVX512_STEPDX(0, (DI), 64(DI))
-	ADDQ $4, SI
-	ADDQ $4, R12
-	ADDQ $4, R13
-	ADDQ R14, DI
-	DECQ CX
-	JNZ  avx512bdloop1
 
 avx512store:
 	VBROADCASTSS 4(R9), Z29   // beta
