@@ -371,7 +371,7 @@ type asmCall struct {
 	kern           *asmKernel
 	transA, transB bool
 	m, n, k        int
-	sc             asmScalars // alpha, beta and A's row stride, for micro
+	sc             asmScalars // alpha, beta and the row strides of A and B, for micro
 	directA        bool       // full slivers of A are read in place (asmDirectA)
 	directB        bool       // full slivers of B are read in place (asmDirectB)
 	a, b, c        []float32
