@@ -3,6 +3,7 @@ package nn
 import (
 	"fmt"
 
+	"github.com/orthotune/orthotune/kernels"
 	"github.com/orthotune/orthotune/tensor"
 )
 
@@ -59,9 +60,6 @@ func (e *Embedding) Backward(dy *tensor.Tensor) {
 	}
 	d := e.Dim()
 	for i, id := range e.ids {
-		dst := g.Data[id*d : (id+1)*d]
-		for j, v := range dy.Data[i*d : (i+1)*d] {
-			dst[j] += v
-		}
+		kernels.Add(g.Data[id*d:(id+1)*d], dy.Data[i*d:(i+1)*d])
 	}
 }

@@ -189,10 +189,7 @@ func (l *Linear) Backward(dy *tensor.Tensor) *tensor.Tensor {
 // addColumnSums adds the column sums of the n×w matrix m to dst.
 func addColumnSums(dst, m []float32, n, w int) {
 	for r := 0; r < n; r++ {
-		row := m[r*w : (r+1)*w]
-		for j, v := range row {
-			dst[j] += v
-		}
+		kernels.Add(dst[:w], m[r*w:(r+1)*w])
 	}
 }
 

@@ -5,6 +5,7 @@ import (
 	"log/slog"
 	"math"
 
+	"github.com/orthotune/orthotune/kernels"
 	"github.com/orthotune/orthotune/model"
 	"github.com/orthotune/orthotune/nn"
 	"github.com/orthotune/orthotune/orth"
@@ -302,9 +303,7 @@ func (l *Layer) Backward(dy *tensor.Tensor) *tensor.Tensor {
 		if !l.Shared {
 			continue // already in place
 		}
-		for j, v := range perChunk[i*bb : (i+1)*bb] {
-			gr[j] += v // one shared block collects every chunk's gradient
-		}
+		kernels.Add(gr[:bb], perChunk[i*bb:(i+1)*bb]) // one shared block collects every chunk's gradient
 	}
 	if l.dropped != nil && !l.Shared {
 		for i, d := range l.dropped {
