@@ -59,34 +59,33 @@ type asmKernel struct {
 	// directB says that micro (and the short kernels) also read whole
 	// slivers of a row-major B in place, when mode has asmDirectB.
 	directB bool
-	// short lists kernels for slivers of A with fewer than mr rows, by
-	// increasing rows; a ragged sliver goes to the first that holds it,
-	// or, past them all, to micro through a scratch tile.
-	short []asmShort
+	// short, if set, computes a sliver of A with fewer than mr rows (the
+	// ragged last one of a product): height rows of nr columns, from a
+	// sliver laid out as micro's (row r at a + r·aRow bytes, step p at
+	// a + p·aStep; B's step p at b + p·bStep, packed or in place), of
+	// which it writes the first rows ≤ height into C as mode (asmSet,
+	// asmScale or asmAdd) says. Every element sees the same operations
+	// as in micro.
+	short func(a, b *float32, kc int, c *float32, ldc uintptr, ab *[2]float32, mode asmMode, rows int, aRow, aStep, bStep uintptr, height int)
+	// shortHeights are the heights short computes, increasing; a ragged
+	// sliver goes to the first that holds it, or, past them all, to micro
+	// through a scratch tile.
+	shortHeights []int
 	// narrow, if set, is the kernel gemmAsm uses instead for products of
 	// at most narrow.nr columns, which would waste most of this one's
 	// tiles.
 	narrow *asmKernel
 }
 
-// An asmShort is a micro-kernel for the last, ragged sliver of A: it
-// computes rows rows of nr columns (from a sliver laid out as the full
-// kernel's, row r at a + r·aRow bytes and step p at a + p·aStep) and writes
-// the first h ≤ rows of them into C, as mode (asmSet, asmScale or asmAdd)
-// says. Every element sees the same operations as in the full kernel.
-type asmShort struct {
-	rows  int
-	micro func(a, b *float32, kc int, c *float32, ldc uintptr, ab *[2]float32, mode asmMode, h int, aRow, aStep, bStep uintptr)
-}
-
-// shortFor returns the first short kernel with at least h rows, or nil.
-func (kr *asmKernel) shortFor(h int) *asmShort {
-	for i := range kr.short {
-		if kr.short[i].rows >= h {
-			return &kr.short[i]
+// shortFor returns the least of kr's short heights that holds h rows, or
+// 0 if none does.
+func (kr *asmKernel) shortFor(h int) int {
+	for _, height := range kr.shortHeights {
+		if height >= h {
+			return height
 		}
 	}
-	return nil
+	return 0
 }
 
 // An asmMode says how a micro-kernel writes its tile T = alpha·A·B into C.
@@ -192,7 +191,7 @@ const asmUnpackedMax = 64
 
 // gemmAsmUnpacked computes a product of few rows and columns and a
 // row-major B — OFT's block gradients, 32×32 over every token — with kr's
-// short kernels of 8 and 4 rows reading both operands in place, each tile
+// short kernel, 8 rows at a time (4 the last), reading both operands in place, each tile
 // summed over a panel of k in registers: there packing cost about as much
 // as the product, each packed value serving one or two tiles. Its results
 // are gemmAsmWith's bit for bit (the same panels of k, each element's
@@ -202,8 +201,7 @@ const asmUnpackedMax = 64
 // multiple of nr, no such short kernels, or operand rows a multiple of 4 KiB
 // apart (they would share the L1's sets). It runs on the calling goroutine.
 func gemmAsmUnpacked(kr *asmKernel, transA bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) bool {
-	s8, s4 := kr.shortFor(8), kr.shortFor(4)
-	if s8 == nil || s8.rows != 8 || s4 == nil || s4.rows != 4 ||
+	if kr.shortFor(8) != 8 || kr.shortFor(4) != 4 ||
 		m > asmUnpackedMax || n > asmUnpackedMax || m%4 != 0 || n%kr.nr != 0 ||
 		lda*4%4096 == 0 || ldb*4%4096 == 0 {
 		return false
@@ -229,10 +227,7 @@ func gemmAsmUnpacked(kr *asmKernel, transA bool, m, n, k int, alpha float32, a [
 	sc := &j.sc
 	sc.ab = [2]float32{alpha, beta}
 	for i := 0; i < m; i += 8 {
-		sk := s8
-		if m-i < 8 {
-			sk = s4
-		}
+		height := min(8, m-i) // 8 or, last, 4
 		for jj := 0; jj < n; jj += kr.nr {
 			// k in kr's panels, each summed from zero and then added to
 			// C, as gemmAsmWith does: the same results bit for bit.
@@ -245,7 +240,7 @@ func gemmAsmUnpacked(kr *asmKernel, transA bool, m, n, k int, alpha float32, a [
 				if transA {
 					off = pc*lda + i
 				}
-				sk.micro(&a[off], &b[pc*ldb+jj], min(kr.kc, k-pc), &c[i*ldc+jj], uintptr(ldc)*4, &sc.ab, mode, sk.rows, aRow, aStep, uintptr(ldb)*4)
+				kr.short(&a[off], &b[pc*ldb+jj], min(kr.kc, k-pc), &c[i*ldc+jj], uintptr(ldc)*4, &sc.ab, mode, height, aRow, aStep, uintptr(ldb)*4, height)
 			}
 		}
 	}
@@ -506,10 +501,10 @@ func (j *asmJob) computeUnit(u int, edge *[asmMaxTile]float32, ncu int, ldcBytes
 			as = &j.a[(j.ic+ir)*j.lda+j.pc]
 			mode = mode&^asmRowsA | asmDirectA
 		}
-		var short *asmShort
+		var height int
 		var aRow, aStep uintptr
 		if h < mr {
-			if short = kr.shortFor(h); short != nil {
+			if height = kr.shortFor(h); height > 0 {
 				aRow, aStep = 4, uintptr(mr)*4
 				if mode&asmRowsA != 0 {
 					aRow, aStep = uintptr(kr.kc)*4, 4
@@ -527,8 +522,8 @@ func (j *asmJob) computeUnit(u int, edge *[asmMaxTile]float32, ncu int, ldcBytes
 			}
 			if h == mr && w == nr {
 				kr.micro(as, bs, kc, &j.c[i*j.ldc+jj], ldcBytes, &j.sc.ab, modeB)
-			} else if short != nil && w == nr {
-				short.micro(as, bs, kc, &j.c[i*j.ldc+jj], ldcBytes, &j.sc.ab, mode&asmWrite, h, aRow, aStep, bStep)
+			} else if height > 0 && w == nr {
+				kr.short(as, bs, kc, &j.c[i*j.ldc+jj], ldcBytes, &j.sc.ab, mode&asmWrite, h, aRow, aStep, bStep, height)
 			} else {
 				if edge == nil {
 					edge = asmEdgePool.Get().(*[asmMaxTile]float32)

@@ -19,7 +19,7 @@ import (
 //   - AVX-512F, 14×32: 28 zmm accumulators, 2 for B, 2 for broadcasts (all
 //     32). Per step, 2 loads and 14 broadcasts feed 28 FMAs.
 //
-// The AVX-512 kernel has short kernels of 8 and 4 rows (16 and 8 zmm
+// The AVX-512 kernel has a short kernel of 8 or 4 rows (16 or 8 zmm
 // accumulators) for a product's ragged last sliver of A, which the 14-row
 // kernel computed through a scratch tile, most of its FMAs on padding. One
 // Zen 5 core, alternating runs: the head's 128×49152×576 (B transposed)
@@ -56,7 +56,7 @@ var (
 		micro: gemmMicro6x16AVX2, rowsA: true}
 	asmAVX512 = asmKernel{name: "avx512", mr: 14, nr: 32, kc: 192, mc: 168, nc: 1024,
 		micro: gemmMicro14x32AVX512, rowsA: true, directA: true, directB: true,
-		short: []asmShort{{4, gemmMicroShort4x32AVX512}, {8, gemmMicroShort8x32AVX512}}}
+		short: gemmMicroShortAVX512, shortHeights: []int{4, 8}}
 )
 
 // asmKernels lists the micro-kernels this CPU can run, fastest first.
@@ -111,14 +111,11 @@ func gemmMicro6x16AVX2(a, b *float32, kc int, c *float32, ldc uintptr, ab *[2]fl
 //go:noescape
 func gemmMicro14x32AVX512(a, b *float32, kc int, c *float32, ldc uintptr, ab *[2]float32, mode asmMode)
 
-// gemmMicroShort8x32AVX512 and gemmMicroShort4x32AVX512 are the AVX-512
-// kernel's short kernels (asmShort.micro), 8 and 4 rows of 32 columns.
+// gemmMicroShortAVX512 is the AVX-512 kernel's short kernel
+// (asmKernel.short), height 8 or 4 rows of 32 columns.
 //
 //go:noescape
-func gemmMicroShort8x32AVX512(a, b *float32, kc int, c *float32, ldc uintptr, ab *[2]float32, mode asmMode, rows int, aRow, aStep, bStep uintptr)
-
-//go:noescape
-func gemmMicroShort4x32AVX512(a, b *float32, kc int, c *float32, ldc uintptr, ab *[2]float32, mode asmMode, rows int, aRow, aStep, bStep uintptr)
+func gemmMicroShortAVX512(a, b *float32, kc int, c *float32, ldc uintptr, ab *[2]float32, mode asmMode, rows int, aRow, aStep, bStep uintptr, height int)
 
 // asmAllAMD64 lists every amd64 micro-kernel, whether or not the CPU runs
 // it (for tests).

@@ -702,18 +702,18 @@ sdone:
 	VZEROUPPER
 	RET
 
-// The short kernels: the AVX-512 kernel's rows for a sliver of A with
+// The short kernel: the AVX-512 kernel's rows for a sliver of A with
 // fewer than its 14 rows (the ragged last sliver of a product), so that
-// those rows cost their own FMAs rather than a whole tile's. They compute
-// 8 or 4 rows of 32 columns and write the first rows rows (1 ≤ rows ≤ 8 or
-// 4) into C. Row r of A's sliver is at a + r·aRow and step p at
+// those rows cost their own FMAs rather than a whole tile's. It computes
+// height (8 or 4) rows of 32 columns and writes the first rows rows
+// (1 ≤ rows ≤ height) into C. Row r of A's sliver is at a + r·aRow and step p at
 // a + p·aStep, which covers both packed layouts (aRow 4, aStep 56: steps
 // of 14 values; aRow kc·4, aStep 4: rows). Each element sees the same
 // operations as in the 14×32 kernel.
 //
 // Arguments: a+0, b+8, kc+16, c+24, ldc+32, ab+40, mode+48 (0, 1 or 2),
 // rows+56, aRow+64, aStep+72, bStep+80 (step p of B at b + p·bStep: 128
-// packed, B's row stride in place). General registers: SI a, DI b, CX kc,
+// packed, B's row stride in place), height+88. General registers: SI a, DI b, CX kc,
 // DX c, R8 ldc, R9 ab, R10 mode, R13 rows left to write, AX aRow, BX aStep,
 // R14 bStep, R11 3·aRow, R12 a + 5·aRow. Vector registers: Z0–Z15 the tile (row r in
 // Z(2r), Z(2r+1)), Z28–Z29 the step of B (then alpha and beta), Z30–Z31
@@ -758,8 +758,12 @@ sdone:
 	VADDPS 64(DX), c1, c1; \
 	SHORT_SET(c0, c1, done)
 
-// func gemmMicroShort8x32AVX512(a, b *float32, kc int, c *float32, ldc uintptr, ab *[2]float32, mode asmMode, rows int, aRow, aStep, bStep uintptr)
-TEXT ·gemmMicroShort8x32AVX512(SB), NOSPLIT, $0-88
+// func gemmMicroShortAVX512(a, b *float32, kc int, c *float32, ldc uintptr, ab *[2]float32, mode asmMode, rows int, aRow, aStep, bStep uintptr, height int)
+//
+// height (4 or 8) picks the loop: 4 rows in Z0–Z7 or 8 in Z0–Z15. The
+// writes are shared: rows ≤ height rows, in order, the rest of Z0–Z15
+// zeros for a height of 4.
+TEXT ·gemmMicroShortAVX512(SB), NOSPLIT, $0-96
 	MOVQ a+0(FP), SI
 	MOVQ b+8(FP), DI
 	MOVQ kc+16(FP), CX
@@ -772,9 +776,11 @@ TEXT ·gemmMicroShort8x32AVX512(SB), NOSPLIT, $0-88
 	MOVQ aStep+72(FP), BX
 	MOVQ bStep+80(FP), R14
 	LEAQ (AX)(AX*2), R11
+	SHORT8_ROWS(SHORT_ZERO, sdone)
+	CMPQ height+88(FP), $4
+	JEQ  s4loop
 	LEAQ (SI)(AX*4), R12
 	ADDQ AX, R12 // row 5
-	SHORT8_ROWS(SHORT_ZERO, s8done)
 
 s8loop:
 	VMOVUPS (DI), Z28
@@ -792,48 +798,9 @@ s8loop:
 	ADDQ R14, DI
 	DECQ CX
 	JNZ  s8loop
+	JMP  sstore
 
-	VBROADCASTSS 4(R9), Z29        // beta
-	CMPL         (R9), $0x3f800000 // alpha = 1: the tile is T already
-	JEQ          s8mode
-	VBROADCASTSS (R9), Z28         // alpha
-	SHORT8_ROWS(SHORT_ALPHA, s8done)
-
-s8mode:
-	CMPQ R10, $1
-	JEQ  s8scale
-	JGT  s8add
-	SHORT8_ROWS(SHORT_SET, s8done)
-	JMP s8done
-
-s8scale:
-	SHORT8_ROWS(SHORT_SCALE, s8done)
-	JMP s8done
-
-s8add:
-	SHORT8_ROWS(SHORT_ADD, s8done)
-
-s8done:
-	VZEROUPPER
-	RET
-
-// func gemmMicroShort4x32AVX512(a, b *float32, kc int, c *float32, ldc uintptr, ab *[2]float32, mode asmMode, rows int, aRow, aStep, bStep uintptr)
-TEXT ·gemmMicroShort4x32AVX512(SB), NOSPLIT, $0-88
-	MOVQ a+0(FP), SI
-	MOVQ b+8(FP), DI
-	MOVQ kc+16(FP), CX
-	MOVQ c+24(FP), DX
-	MOVQ ldc+32(FP), R8
-	MOVQ ab+40(FP), R9
-	MOVQ mode+48(FP), R10
-	MOVQ rows+56(FP), R13
-	MOVQ aRow+64(FP), AX
-	MOVQ aStep+72(FP), BX
-	MOVQ bStep+80(FP), R14
-	LEAQ (AX)(AX*2), R11
-	SHORT4_ROWS(SHORT_ZERO, s4done)
-
-s4kloop:
+s4loop:
 	VMOVUPS (DI), Z28
 	VMOVUPS 64(DI), Z29
 	AVX512_ROWM((SI), Z30, Z0, Z1)
@@ -843,28 +810,29 @@ s4kloop:
 	ADDQ BX, SI
 	ADDQ R14, DI
 	DECQ CX
-	JNZ  s4kloop
+	JNZ  s4loop
 
+sstore:
 	VBROADCASTSS 4(R9), Z29        // beta
 	CMPL         (R9), $0x3f800000 // alpha = 1: the tile is T already
-	JEQ          s4mode
+	JEQ          smode
 	VBROADCASTSS (R9), Z28         // alpha
-	SHORT4_ROWS(SHORT_ALPHA, s4done)
+	SHORT8_ROWS(SHORT_ALPHA, sdone)
 
-s4mode:
+smode:
 	CMPQ R10, $1
-	JEQ  s4scale
-	JGT  s4add
-	SHORT4_ROWS(SHORT_SET, s4done)
-	JMP s4done
+	JEQ  sscale
+	JGT  sadd
+	SHORT8_ROWS(SHORT_SET, sdone)
+	JMP sdone
 
-s4scale:
-	SHORT4_ROWS(SHORT_SCALE, s4done)
-	JMP s4done
+sscale:
+	SHORT8_ROWS(SHORT_SCALE, sdone)
+	JMP sdone
 
-s4add:
-	SHORT4_ROWS(SHORT_ADD, s4done)
+sadd:
+	SHORT8_ROWS(SHORT_ADD, sdone)
 
-s4done:
+sdone:
 	VZEROUPPER
 	RET
