@@ -130,6 +130,42 @@ func TestAsmUnpacked(t *testing.T) {
 	})
 }
 
+// TestAsmTransposed checks the path for products of many rows and few
+// columns (gemmAsmTransposed: the transpose computed by a short kernel,
+// then written into C) against the reference, in all four layouts and
+// with each write mode, on the columns each short height takes (3 to 8),
+// rows past the unpacked path's bound with and without a whole last
+// panel of 32, and k of 1 to past two panels; and that its results are
+// the same bit for bit on 1 to 4 threads.
+func TestAsmTransposed(t *testing.T) {
+	forEachAsmKernel(t, func(t *testing.T, kr *asmKernel) {
+		if kr.shortFor(8) == 0 {
+			t.Skipf("the %s kernel has no short kernels", kr.name)
+		}
+		useBackend(t, backend{name: "asm", detail: kr.name, gemm: func(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+			if kr.shortFor(n) == 0 || m <= asmUnpackedMax {
+				t.Fatalf("%d×%d×%d is not a product gemmAsm computes transposed", m, n, k)
+			}
+			gemmAsmTransposed(kr, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+		}})
+		sizes := [][3]int{ // m, n, k
+			{asmUnpackedMax + 1, 8, 1}, {asmUnpackedMax + 1, 3, 5}, {100, 4, kr.kc + 1},
+			{128, 5, 7}, {300, 8, 2*kr.kc + 5}, {asmRowsMax(kr)*2 + 3, 7, 40}, {1100, 6, 3},
+		}
+		if testing.Short() {
+			sizes = sizes[:5]
+		}
+		runBlockEdgeSizes(t, sizes)
+		defer SetThreads(SetThreads(1))
+		for _, tc := range []gemmCase{
+			{m: 700, n: 8, k: kr.kc + 9, alpha: 1, beta: 0},
+			{transA: true, m: 1500, n: 5, k: 300, alpha: 0.5, beta: 1},
+		} {
+			checkSameOverThreads(t, tc)
+		}
+	})
+}
+
 // TestAsmRandomShapes checks every micro-kernel against the reference on
 // randomly drawn shapes, transposes, scalars, paddings and thread counts
 // (a fixed seed, so that a failure reproduces).

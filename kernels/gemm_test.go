@@ -234,7 +234,7 @@ func testGemmZeroSizes(t *testing.T) {
 func TestGemmPropagatesNaN(t *testing.T) { forEachBackend(t, testGemmPropagatesNaN) }
 
 func testGemmPropagatesNaN(t *testing.T) {
-	for _, sz := range [][3]int{{2, 5, 6}, {6, 5, 4}, {4, 5, 6}, {70, 50, 300}} {
+	for _, sz := range [][3]int{{2, 5, 6}, {6, 5, 4}, {4, 5, 6}, {70, 50, 300}, {90, 8, 200}} {
 		for _, tr := range [][2]bool{{false, false}, {true, false}, {false, true}, {true, true}} {
 			m, n, k := sz[0], sz[1], sz[2]
 			tc := gemmCase{transA: tr[0], transB: tr[1], m: m, n: n, k: k, alpha: 1, beta: 0}
