@@ -103,3 +103,27 @@ func benchGemm(b *testing.B, s benchShape) {
 	flops := 2 * float64(s.m) * float64(s.n) * float64(s.k) * float64(b.N)
 	b.ReportMetric(flops/b.Elapsed().Seconds()/1e9, "GFLOP/s")
 }
+
+// loraShapes are a LoRA adapter's rank-8 products on a SmolLM2-sized layer
+// (512 tokens, 576 → 1536): X·Aᵀ forward, dYᵀ·H into B's gradient and dY·B
+// into the input's, each a product of at most 8 columns, and the
+// products of depth 8 beside them.
+var loraShapes = []benchShape{
+	{transB: true, m: 512, n: 8, k: 576},
+	{transA: true, m: 1536, n: 8, k: 512},
+	{m: 512, n: 8, k: 1536},
+	{transB: true, m: 512, n: 1536, k: 8},
+	{transA: true, m: 8, n: 576, k: 512},
+	{m: 512, n: 576, k: 8},
+}
+
+// BenchmarkGemmLoRA measures loraShapes on one thread, as each replica of
+// a data-parallel step runs them.
+func BenchmarkGemmLoRA(b *testing.B) {
+	defer SetThreads(SetThreads(1))
+	forEachBackendB(b, func(b *testing.B) {
+		for _, s := range loraShapes {
+			b.Run(s.name(), func(b *testing.B) { benchGemm(b, s) })
+		}
+	})
+}
