@@ -77,6 +77,15 @@ type asmKernel struct {
 	narrow *asmKernel
 }
 
+// depth returns the depth of the panels of k a product of depth k is cut
+// into: as few as kr.kc allows, of equal depths but the last (k's panels
+// then all run the kernel's loop about as long, and none is a short
+// remainder whose tile of C costs as much to write as a whole panel's).
+func (kr *asmKernel) depth(k int) int {
+	panels := max(1, (k+kr.kc-1)/kr.kc)
+	return (k + panels - 1) / panels
+}
+
 // shortFor returns the least of kr's short heights that holds h rows, or
 // 0 if none does.
 func (kr *asmKernel) shortFor(h int) int {
@@ -298,12 +307,13 @@ func gemmAsmUnpacked(kr *asmKernel, transA bool, m, n, k int, alpha float32, a [
 	defer asmJobPool.Put(j)
 	sc := &j.sc
 	sc.ab = [2]float32{alpha, beta}
+	kc := kr.depth(k)
 	for i := 0; i < m; i += 8 {
 		height := min(8, m-i) // 8 or, last, 4
 		for jj := 0; jj < n; jj += kr.nr {
 			// k in kr's panels, each summed from zero and then added to
 			// C, as gemmAsmWith does: the same results bit for bit.
-			for pc := 0; pc < k; pc += kr.kc {
+			for pc := 0; pc < k; pc += kc {
 				mode := asmAdd
 				if pc == 0 {
 					mode = first
@@ -312,7 +322,7 @@ func gemmAsmUnpacked(kr *asmKernel, transA bool, m, n, k int, alpha float32, a [
 				if transA {
 					off = pc*lda + i
 				}
-				kr.short(&a[off], &b[pc*ldb+jj], min(kr.kc, k-pc), &c[i*ldc+jj], uintptr(ldc)*4, &sc.ab, mode, height, aRow, aStep, uintptr(ldb)*4, height)
+				kr.short(&a[off], &b[pc*ldb+jj], min(kc, k-pc), &c[i*ldc+jj], uintptr(ldc)*4, &sc.ab, mode, height, aRow, aStep, uintptr(ldb)*4, height)
 			}
 		}
 	}
@@ -352,11 +362,12 @@ func gemmAsmWith(kr *asmKernel, transA, transB bool, m, n, k int, alpha float32,
 	// of op(B) when there are several (the MLP's widening products, the
 	// output head's 49152 columns: 48 packings of the same rows), all its
 	// panels of k kept side by side.
+	kc := kr.depth(k)
 	perPanel := (min(m, rowsMax) + kr.mr - 1) / kr.mr * kr.mr * kr.kc
 	keepA := m <= rowsMax && n > kr.nc
 	needA := perPanel
 	if keepA {
-		needA *= (k + kr.kc - 1) / kr.kc
+		needA *= (k + kc - 1) / kc
 	}
 	if len(j.packedA) < needA {
 		j.packedA = alignedFloats64(needA)
@@ -367,8 +378,8 @@ func gemmAsmWith(kr *asmKernel, transA, transB bool, m, n, k int, alpha float32,
 	threads := Threads()
 	for jc := 0; jc < n; jc += kr.nc {
 		j.jc, j.nc = jc, min(kr.nc, n-jc)
-		for pc := 0; pc < k; pc += kr.kc {
-			j.pc, j.kc = pc, min(kr.kc, k-pc)
+		for pc := 0; pc < k; pc += kc {
+			j.pc, j.kc = pc, min(kc, k-pc)
 			j.mode = asmAdd
 			if pc == 0 {
 				j.mode = asmScale
@@ -381,7 +392,7 @@ func gemmAsmWith(kr *asmKernel, transA, transB bool, m, n, k int, alpha float32,
 			}
 			j.aOff = 0
 			if keepA {
-				j.aOff = pc / kr.kc * perPanel
+				j.aOff = pc / kc * perPanel
 			}
 			for ic := 0; ic < m; ic += rowsMax {
 				j.ic, j.mcnt = ic, min(rowsMax, m-ic)

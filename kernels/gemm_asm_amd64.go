@@ -44,17 +44,24 @@ import (
 // alternating runs: 512×1536×576 (B transposed) 191 → 194 GFLOP/s,
 // 512×192×576 198 → 203, the rest within ±1%.
 //
-// Blocking: the mr×kc sliver of A stays in L1 with a kc×nr sliver of B
-// streaming past it (AVX2, kc 256: 6 KiB + 16 KiB of a 32 KiB L1;
-// AVX-512, kc 192: 10.5 KiB + 24 KiB, which a 32 KiB L1 (Zen 4) still
-// holds and a 48 KiB one comfortably), and a unit's kc×8nr block of B in
-// L2 (128 KiB, 192 KiB). At kc 128 to 320, mc 56 to 336 and nc 512 to
-// 2048 the AVX-512 kernel's 1024³ product varied within the noise of a
-// busy machine (150–176 GFLOP/s on one Zen 5 core).
+// Blocking: a unit's kc×4nr block of B stays in L2 while the slivers of A
+// sweep it. AVX2, kc 256: a 6 KiB sliver of A stays in L1 beside a 16 KiB
+// one of B streaming past it (a 32 KiB L1), the block 64 KiB. AVX-512, kc
+// 576 (a product's k in as few panels as that allows, of equal depths:
+// asmKernel.depth): the block is 288 KiB of a 1 MiB L2, and both slivers
+// (32 KiB of A, 72 KiB of B) stream from L2, the hardware prefetcher
+// ahead of the loop. Against kc 192, where both slivers fit a 48 KiB L1,
+// the tile of C is loaded and stored a third as often and the kernel's
+// loop runs three times as long a call; two Zen 5 cores, each running
+// its own product single-threaded (as the replicas of a training step
+// do), two or three runs each: SmolLM2's 512×1536×576 344–359 → 364–383
+// GFLOP/s, with B transposed 328–351 → 356–376, 512×576×1536 359–385 →
+// 377–389, the head's 128×49152×576 (B transposed) 297–319 → 313–321; kc
+// 768 and 1024 were slower again. 1024³, two threads: 263–287 → 328–332.
 var (
 	asmAVX2 = asmKernel{name: "avx2", mr: 6, nr: 16, kc: 256, mc: 144, nc: 1024,
 		micro: gemmMicro6x16AVX2, rowsA: true}
-	asmAVX512 = asmKernel{name: "avx512", mr: 14, nr: 32, kc: 192, mc: 168, nc: 1024,
+	asmAVX512 = asmKernel{name: "avx512", mr: 14, nr: 32, kc: 576, mc: 168, nc: 1024,
 		micro: gemmMicro14x32AVX512, rowsA: true, directA: true, directB: true,
 		short: gemmMicroShortAVX512, shortHeights: []int{4, 8}}
 )

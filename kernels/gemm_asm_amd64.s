@@ -249,26 +249,26 @@ avx2add:
 	AVX512_ROW(ao+52, Z31, Z26, Z27)
 
 // One step of k of the 14×32 kernel reading A packed as rows (mode has
-// asmRowsA): row r of the sliver is 768 bytes (the
-// kernel's kc, 192 floats) after row r−1, and ao is the step's offset
+// asmRowsA): row r of the sliver is 2304 bytes (the
+// kernel's kc, 576 floats) after row r−1, and ao is the step's offset
 // within a row.
 #define AVX512_STEPR(ao, b0, b1) \
 	VMOVUPS b0, Z28; \
 	VMOVUPS b1, Z29; \
 	AVX512_ROW(ao, Z30, Z0, Z1); \
-	AVX512_ROW(ao+768, Z31, Z2, Z3); \
-	AVX512_ROW(ao+1536, Z30, Z4, Z5); \
-	AVX512_ROW(ao+2304, Z31, Z6, Z7); \
-	AVX512_ROW(ao+3072, Z30, Z8, Z9); \
-	AVX512_ROW(ao+3840, Z31, Z10, Z11); \
-	AVX512_ROW(ao+4608, Z30, Z12, Z13); \
-	AVX512_ROW(ao+5376, Z31, Z14, Z15); \
-	AVX512_ROW(ao+6144, Z30, Z16, Z17); \
-	AVX512_ROW(ao+6912, Z31, Z18, Z19); \
-	AVX512_ROW(ao+7680, Z30, Z20, Z21); \
-	AVX512_ROW(ao+8448, Z31, Z22, Z23); \
-	AVX512_ROW(ao+9216, Z30, Z24, Z25); \
-	AVX512_ROW(ao+9984, Z31, Z26, Z27)
+	AVX512_ROW(ao+2304, Z31, Z2, Z3); \
+	AVX512_ROW(ao+4608, Z30, Z4, Z5); \
+	AVX512_ROW(ao+6912, Z31, Z6, Z7); \
+	AVX512_ROW(ao+9216, Z30, Z8, Z9); \
+	AVX512_ROW(ao+11520, Z31, Z10, Z11); \
+	AVX512_ROW(ao+13824, Z30, Z12, Z13); \
+	AVX512_ROW(ao+16128, Z31, Z14, Z15); \
+	AVX512_ROW(ao+18432, Z30, Z16, Z17); \
+	AVX512_ROW(ao+20736, Z31, Z18, Z19); \
+	AVX512_ROW(ao+23040, Z30, Z20, Z21); \
+	AVX512_ROW(ao+25344, Z31, Z22, Z23); \
+	AVX512_ROW(ao+27648, Z30, Z24, Z25); \
+	AVX512_ROW(ao+29952, Z31, Z26, Z27)
 
 #define AVX512_SET(c0, c1) \
 	VMOVUPS c0, (DX); \

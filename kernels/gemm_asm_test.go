@@ -78,6 +78,7 @@ func TestAsmBlockEdges(t *testing.T) {
 			{mr + 2, nc + nr + 3, 17}, {53, 61, 300},
 			{2*mr + 1, 2*nc + 3, 2*kc + 5},       // A packed once for three panels of B, its three panels of k kept
 			{asmRowsMax(kr) + mr + 1, nr + 5, 9}, // two groups of rows, the panel of B packed once
+			{2*mr + 1, nr + 3, 1024},             // rows of A 4 KiB apart: whole slivers packed, not read in place
 		}
 		if testing.Short() {
 			sizes = sizes[:9]
@@ -227,8 +228,9 @@ func TestAsmThreadsDeterministic(t *testing.T) {
 }
 
 // TestAsmKernelBlocking checks every kernel's blocking: the tile fits the
-// edge scratch, mc is a multiple of mr, nc of nr, and each packed sliver of
-// B is small enough for a 32 KiB L1 with one of A beside it.
+// edge scratch, mc is a multiple of mr, nc of nr, a unit's block of B
+// leaves most of a 1 MiB L2 free, and depth cuts k into as few panels as
+// kc allows, none deeper than kc and the last no deeper than the others.
 func TestAsmKernelBlocking(t *testing.T) {
 	for _, kr := range allAsmKernels() {
 		if kr.mr*kr.nr > asmMaxTile {
@@ -237,8 +239,15 @@ func TestAsmKernelBlocking(t *testing.T) {
 		if kr.mc%kr.mr != 0 || kr.nc%kr.nr != 0 || kr.kc < 4 {
 			t.Errorf("%s: mc %d, nc %d not multiples of mr %d, nr %d (kc %d)", kr.name, kr.mc, kr.nc, kr.mr, kr.nr, kr.kc)
 		}
-		if l1 := (kr.mr + kr.nr) * kr.kc * 4; l1 > 32<<10+4<<10 {
-			t.Errorf("%s: slivers of A and B take %d bytes", kr.name, l1)
+		if l2 := kr.kc * asmColsPerUnit(kr) * 4; l2 > 320<<10 {
+			t.Errorf("%s: a unit's block of B takes %d bytes, more than a 1 MiB L2 keeps beside the rest", kr.name, l2)
+		}
+		for _, k := range []int{1, kr.kc - 1, kr.kc, kr.kc + 1, 3*kr.kc + 7, 49152} {
+			d := kr.depth(k)
+			panels := (k + d - 1) / d
+			if d < 1 || d > kr.kc || panels != (k+kr.kc-1)/kr.kc || k-(panels-1)*d > d {
+				t.Errorf("%s: depth(%d) = %d: %d panels", kr.name, k, d, panels)
+			}
 		}
 	}
 	if b, err := asmBackend(); err == nil {
