@@ -27,7 +27,10 @@ type LayerReplicator interface {
 // work that depends on the parameters alone, computed once per
 // data-parallel step: ShareStep(true) before the replicas run, on the
 // layer they were made from, ShareStep(false) after, before the
-// parameters change. OFT computes its rotations that way.
+// parameters change. OFT computes its rotations that way. The trainer may
+// call ShareStep(true) on different layers concurrently (it splits the
+// layers among the replicas' goroutines), so it must touch only the
+// layer's own state.
 type StepSharer interface {
 	ShareStep(on bool)
 }

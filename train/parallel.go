@@ -125,10 +125,17 @@ func (p *Parallel) Step(opt *AdamW, batches []data.Batch, lr, maxGradNorm float6
 	if n > 1 {
 		for _, s := range p.models[0].Linears() {
 			if sh, ok := s.Layer.(model.StepSharer); ok {
-				sh.ShareStep(true)
 				sharers = append(sharers, sh)
 			}
 		}
+		// The layers' shared work (OFT's rotations) split among the
+		// replicas' goroutines, layer by layer: each layer's is its own,
+		// and the same on any goroutine.
+		kernels.Concurrently(n, func(i int) {
+			for s := i; s < len(sharers); s += n {
+				sharers[s].ShareStep(true)
+			}
+		})
 	}
 	kernels.Concurrently(n, func(i int) {
 		sh := &shares[i]
