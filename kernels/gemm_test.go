@@ -173,10 +173,10 @@ func testGemmMatchesReference(t *testing.T) {
 		{7, 9, 2*blockK + 3}, {blockM + mr + 1, nr + 1, 33}, {6, blockN + nr + 1, 9},
 		// The assembly kernels' tiles (6×16, 14×32, 8×12) whole and ragged,
 		// their unrolled loops' tails (k mod 4) and panels of k after the
-		// first (kc 192 and 256); TestAsmBlockEdges goes through each
+		// first (kc 576 and 256); TestAsmBlockEdges goes through each
 		// kernel's blocking one value either side.
 		{6, 16, 4}, {14, 32, 5}, {8, 12, 6}, {13, 31, 7}, {15, 33, 193},
-		{29, 65, 257}, {43, 97, 385}, {85, 26, 513},
+		{29, 65, 257}, {43, 97, 385}, {85, 26, 513}, {29, 40, 577},
 	}
 	scalars := [][2]float32{{1, 0}, {1, 1}, {-0.5, 0.75}, {2, 0}, {0.25, -1}}
 	rng := rand.New(rand.NewPCG(1, 2))
