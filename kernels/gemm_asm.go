@@ -16,12 +16,13 @@ import (
 // gemm_asm_arm64.s: NEON), chosen at run time from the CPU's features.
 //
 // Loop order, outermost first: panels of nc columns of op(B) (jc); panels
-// of kc steps of k (pc), for which a kc×nc block of op(B) is packed into
-// slivers of nr columns; groups of rows of op(A) (ic), packed into slivers
-// of mr rows; then units of mc rows by a few slivers of B, in which for
-// each sliver of A (ir) the micro-kernel sweeps the unit's slivers of B
-// (jr), so that the sliver of A stays in L1 while the unit's kc×ncu block
-// of B streams past it from L2. The micro-kernel writes its mr×nr tile straight
+// of up to kc steps of k (pc, of equal depths: asmKernel.depth), for which
+// a block of op(B) is packed into slivers of nr columns; groups of rows of
+// op(A) (ic), packed into slivers of mr rows; then units of mc rows by a
+// few slivers of B, in which for each sliver of A (ir) the micro-kernel
+// sweeps the unit's slivers of B (jr), the unit's block of B kept in L2
+// (and, for the AVX2 kernel, the sliver of A in L1; see the kernels'
+// blocking). The micro-kernel writes its mr×nr tile straight
 // into C, applying alpha and, on the first panel of k, beta; later panels
 // add to C. The ragged last sliver of A goes to a short kernel of fewer
 // rows where the kernel has one (asmKernel.short); other tiles at the
@@ -39,9 +40,10 @@ import (
 type asmKernel struct {
 	name   string // instruction set: "avx2", "avx512" or "neon"
 	mr, nr int    // rows and columns of C per micro-tile
-	// kc is the depth of a packed panel, mc the rows of op(A) packed at a
-	// time (a multiple of mr) and nc the columns of op(B) (a multiple of
-	// nr).
+	// kc is the greatest depth of a panel of k (depth cuts a product's k
+	// into panels of equal depth up to it; packed slivers of A keep rows
+	// kc apart), mc the rows of op(A) packed at a time (a multiple of mr)
+	// and nc the columns of op(B) (a multiple of nr).
 	kc, mc, nc int
 	// micro computes the mr×nr tile T = alpha·Σ_p a[p]ᵀ·b[p] over kc ≥ 1
 	// steps of a packed sliver of A (kc steps of mr values) and one of B
