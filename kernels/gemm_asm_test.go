@@ -136,8 +136,8 @@ func TestAsmUnpacked(t *testing.T) {
 // then written into C) against the reference, in all four layouts and
 // with each write mode, on the columns each short height takes (3 to 8),
 // rows past the unpacked path's bound with and without a whole last
-// panel of 32, and k of 1 to past two panels; and that its results are
-// the same bit for bit on 1 to 4 threads.
+// sliver of 32 (the transpose's columns), and k of 1 to past two panels;
+// and that its results are the same bit for bit on 1 to 4 threads.
 func TestAsmTransposed(t *testing.T) {
 	forEachAsmKernel(t, func(t *testing.T, kr *asmKernel) {
 		if kr.shortFor(8) == 0 {
