@@ -222,42 +222,28 @@ func gemmAsmTransposed(kr *asmKernel, transA, transB bool, m, n, k int, alpha fl
 	t, u := (*sp)[:n*m], (*sp)[n*m:2*n*m]
 	// op(B)ᵀ is B itself where B is transposed, and op(A)ᵀ likewise.
 	gemmAsmWith(kr, !transB, !transA, n, m, k, alpha, b, ldb, a, lda, 0, t, m)
+	// Cᵀ's columns as rows of u (m×n), 8×8 blocks at a time where n is 8
+	// (the rank of most adapters), then written into C as beta says.
 	i0 := 0
-	if n == 8 && packTranspose8 != nil && m >= 8 {
-		// Eight columns, the rank of most adapters: the transpose 8×8
-		// blocks at a time, into C where it is overwritten, else into u
-		// to be added.
+	if n == 8 && packTranspose8 != nil {
 		i0 = m / 8 * 8
-		if beta == 0 {
-			packTranspose8(&c[0], uintptr(ldc)*4, &t[0], uintptr(m)*4, m/8)
-		} else {
-			packTranspose8(&u[0], 32, &t[0], uintptr(m)*4, m/8)
-			for i := range i0 {
-				row, ui := c[i*ldc:i*ldc+8], u[i*8:i*8+8]
-				if beta == 1 {
-					Add(row, ui)
-					continue
-				}
-				for jj := range row {
-					row[jj] = beta*row[jj] + ui[jj]
-				}
-			}
-		}
+		packTranspose8(&u[0], 32, &t[0], uintptr(m)*4, m/8)
 	}
 	for i := i0; i < m; i++ {
-		row := c[i*ldc : i*ldc+n]
+		for jj := range n {
+			u[i*n+jj] = t[jj*m+i]
+		}
+	}
+	for i := range m {
+		row, ui := c[i*ldc:i*ldc+n], u[i*n:i*n+n]
 		switch beta {
 		case 0:
-			for jj := range row {
-				row[jj] = t[jj*m+i]
-			}
+			copy(row, ui)
 		case 1:
-			for jj := range row {
-				row[jj] += t[jj*m+i]
-			}
+			Add(row, ui)
 		default:
 			for jj := range row {
-				row[jj] = beta*row[jj] + t[jj*m+i]
+				row[jj] = beta*row[jj] + ui[jj]
 			}
 		}
 	}
