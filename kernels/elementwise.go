@@ -77,14 +77,6 @@ func swigluGradGo(dg, du, dh, g, u, s []float32) {
 	}
 }
 
-// The vector loops, set by elementwise_amd64.go where the CPU has them;
-// each takes a multiple of 8 values.
-var (
-	addVec        func(dst, src *float32, n int)
-	mulMulVec     func(dst, a, b, c *float32, n int)
-	swigluGradVec func(dg, du, dh, g, u, s *float32, n int)
-)
-
 // RotatePairs turns each pair (a[i], b[i]) by the angle whose cosine and
 // sine are cos[i] and sin[i] (by its opposite when inverse), RoPE's
 // rotation of a head's two halves:
@@ -179,8 +171,12 @@ func MulSubScaled(dst, a, b, x []float32, p, q float32) {
 	}
 }
 
-// More vector loops (elementwise_amd64.go), each on a multiple of 8 values.
+// The vector loops, set by elementwise_amd64.go where the CPU has them;
+// each takes a multiple of 8 values.
 var (
+	addVec          func(dst, src *float32, n int)
+	mulMulVec       func(dst, a, b, c *float32, n int)
+	swigluGradVec   func(dg, du, dh, g, u, s *float32, n int)
 	rotatePairsVec  func(a, b, cos, sin *float32, n int, sign float32)
 	sumSquaresVec   func(x *float32, n int) float64
 	dotMulVec       func(a, b, x *float32, n int) float64

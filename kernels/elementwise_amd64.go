@@ -13,12 +13,6 @@ func mulMulAVX2(dst, a, b, c *float32, n int)
 //go:noescape
 func swigluGradAVX2(dg, du, dh, gate, up, sig *float32, n int)
 
-func init() {
-	if cpu.X86.HasAVX2 {
-		addVec, mulMulVec, swigluGradVec = addAVX2, mulMulAVX2, swigluGradAVX2
-	}
-}
-
 //go:noescape
 func rotatePairsAVX2(a, b, cos, sin *float32, n int, sign float32)
 
@@ -36,6 +30,7 @@ func mulSubScaledAVX2(dst, a, b, x *float32, n int, p, q float32)
 
 func init() {
 	if cpu.X86.HasAVX2 {
+		addVec, mulMulVec, swigluGradVec = addAVX2, mulMulAVX2, swigluGradAVX2
 		rotatePairsVec, sumSquaresVec, dotMulVec = rotatePairsAVX2, sumSquaresAVX2, dotMulAVX2
 		scaleMulVec, mulSubScaledVec = scaleMulAVX2, mulSubScaledAVX2
 	}

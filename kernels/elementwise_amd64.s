@@ -158,6 +158,14 @@ rdone:
 	VZEROUPPER
 	RET
 
+// The sum of the 8 float64 lanes of Y2 and Y3 into the low lane of X2
+// (Y3 clobbered): the two accumulators' end, the same order in every call.
+#define SUM_Y2_Y3 \
+	VADDPD       Y3, Y2, Y2; \
+	VEXTRACTF128 $1, Y2, X3; \
+	VADDPD       X3, X2, X2; \
+	VHADDPD      X2, X2, X2
+
 // func sumSquaresAVX2(x *float32, n int) float64
 //
 // Two accumulators of 4 doubles: lanes 0–3 and 4–7 of each 8 values.
@@ -181,10 +189,7 @@ qloop:
 	JNZ       qloop
 
 qsum:
-	VADDPD       Y3, Y2, Y2
-	VEXTRACTF128 $1, Y2, X3
-	VADDPD       X3, X2, X2
-	VHADDPD      X2, X2, X2
+	SUM_Y2_Y3
 	VMOVSD       X2, ret+16(FP)
 	VZEROUPPER
 	RET
@@ -219,10 +224,7 @@ dloop:
 	JNZ          dloop
 
 dsum:
-	VADDPD       Y3, Y2, Y2
-	VEXTRACTF128 $1, Y2, X3
-	VADDPD       X3, X2, X2
-	VHADDPD      X2, X2, X2
+	SUM_Y2_Y3
 	VMOVSD       X2, ret+32(FP)
 	VZEROUPPER
 	RET
