@@ -5,6 +5,7 @@ import (
 	"math"
 	"math/rand/v2"
 	"os"
+	"runtime"
 	"slices"
 	"strings"
 	"sync/atomic"
@@ -446,51 +447,81 @@ func checkSameOverThreads(t *testing.T, tc gemmCase) {
 }
 
 // TestConcurrently: every index runs once, each on its own goroutine at
-// the same time; inside, ParallelFor runs its whole range in place and a
-// product equals the one computed outside.
+// the same time. While all n run on n threads, ParallelFor runs its whole
+// range in place; once all but one have returned, the last one's
+// ParallelFor runs on n goroutines, a loop nested in it in place, and its
+// products equal the one computed outside either way.
 func TestConcurrently(t *testing.T) {
-	defer SetThreads(SetThreads(4))
 	for _, n := range []int{0, 1, 2, 3} {
-		const m, k = 70, 50
-		a, b := make([]float32, m*k), make([]float32, k*m)
-		for i := range a {
-			a[i], b[i] = float32(i%7)-3, float32(i%5)-2
-		}
-		want := make([]float32, m*m)
-		Gemm(false, false, m, m, k, 1, a, k, b, m, 0, want, m)
-		hits := make([]atomic.Int32, n)
-		var arrived atomic.Int32
-		release := make(chan struct{})
-		Concurrently(n, func(i int) {
-			hits[i].Add(1)
-			if arrived.Add(1) == int32(n) {
-				close(release) // all n are running at once
+		func() {
+			defer SetThreads(SetThreads(max(n, 1)))
+			const m, k = 70, 50
+			a, b := make([]float32, m*k), make([]float32, k*m)
+			for i := range a {
+				a[i], b[i] = float32(i%7)-3, float32(i%5)-2
 			}
-			<-release
-			var chunks atomic.Int32
-			ParallelFor(100, 1, func(lo, hi int) {
-				chunks.Add(1)
-				if n > 1 && (lo != 0 || hi != 100) {
-					t.Errorf("n=%d: ParallelFor chunk [%d, %d) inside Concurrently", n, lo, hi)
+			want := make([]float32, m*m)
+			Gemm(false, false, m, m, k, 1, a, k, b, m, 0, want, m)
+			checkProduct := func(when string) {
+				got := make([]float32, m*m)
+				Gemm(false, false, m, m, k, 1, a, k, b, m, 0, got, m)
+				for j := range got {
+					if got[j] != want[j] {
+						t.Errorf("n=%d: product element %d = %g inside Concurrently (%s), %g outside", n, j, got[j], when, want[j])
+						return
+					}
 				}
-			})
-			if c := chunks.Load(); n > 1 && c != 1 {
-				t.Errorf("n=%d: ParallelFor ran %d chunks inside Concurrently", n, c)
 			}
-			got := make([]float32, m*m)
-			Gemm(false, false, m, m, k, 1, a, k, b, m, 0, got, m)
-			for j := range got {
-				if got[j] != want[j] {
-					t.Errorf("n=%d: product element %d = %g inside Concurrently, %g outside", n, j, got[j], want[j])
+			countChunks := func(fn func(lo, hi int)) int {
+				var chunks atomic.Int32
+				ParallelFor(100, 1, func(lo, hi int) {
+					chunks.Add(1)
+					fn(lo, hi)
+				})
+				return int(chunks.Load())
+			}
+			hits := make([]atomic.Int32, n)
+			var arrived, checked atomic.Int32
+			allRunning, allChecked := make(chan struct{}), make(chan struct{})
+			Concurrently(n, func(i int) {
+				hits[i].Add(1)
+				if arrived.Add(1) == int32(n) {
+					close(allRunning)
+				}
+				<-allRunning
+				if c := countChunks(func(lo, hi int) {}); n > 1 && c != 1 {
+					t.Errorf("n=%d: ParallelFor ran %d chunks while all %d goroutines ran on %d threads", n, c, n, n)
+				}
+				checkProduct("all running")
+				if checked.Add(1) == int32(n) {
+					close(allChecked)
+				}
+				<-allChecked
+				if i != 0 || n < 2 {
 					return
 				}
+				for running.Load() > 1 {
+					runtime.Gosched() // until the others have returned
+				}
+				c := countChunks(func(lo, hi int) {
+					if inner := countChunks(func(lo, hi int) {}); inner != 1 {
+						t.Errorf("n=%d: a ParallelFor nested in a helped one ran %d chunks, want 1 (every core lent)", n, inner)
+					}
+				})
+				if c != n {
+					t.Errorf("n=%d: ParallelFor ran %d chunks after the other goroutines returned, want %d", n, c, n)
+				}
+				checkProduct("helped")
+			})
+			for i := range hits {
+				if h := hits[i].Load(); h != 1 {
+					t.Errorf("n=%d: index %d ran %d times", n, i, h)
+				}
 			}
-		})
-		for i := range hits {
-			if h := hits[i].Load(); h != 1 {
-				t.Errorf("n=%d: index %d ran %d times", n, i, h)
+			if r, l := running.Load(), lent.Load(); r != 0 || l != 0 {
+				t.Errorf("n=%d: after Concurrently, %d goroutines counted running and %d cores lent", n, r, l)
 			}
-		}
+		}()
 	}
 }
 

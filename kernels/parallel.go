@@ -47,7 +47,12 @@ func ParallelFor(n, minChunk int, fn func(lo, hi int)) {
 	// With at most n/minChunk workers, every chunk but the last has at
 	// least minChunk items.
 	workers := min(Threads(), n/minChunk)
-	if workers <= 1 || concurrent.Load() > 0 {
+	if workers > 1 && concurrent.Load() > 0 {
+		lent := borrowCores(workers - 1)
+		defer returnCores(lent)
+		workers = 1 + lent
+	}
+	if workers <= 1 {
 		fn(0, n)
 		return
 	}
@@ -75,15 +80,22 @@ func runChunks(n, chunk int, fn func(lo, hi int)) {
 }
 
 // Concurrently calls fn(0), …, fn(n−1) on n goroutines at once (fn(0) on
-// the caller's) and returns when all have returned. While any such calls
-// run, every kernel runs single-threaded on the goroutine that calls it:
-// ParallelFor runs its loop in place and a system BLAS uses one thread.
-// That suits work already split n ways, such as the replicas of a model in
-// a data-parallel training step, where each goroutine keeps a core busy
-// with no hand-offs between them (see train.Parallel, also on GOMAXPROCS).
-// It also holds for kernels called concurrently by anything else in the
-// process meanwhile. The calls other than fn(0) run on ParallelFor's
-// helpers, whose stacks stay grown from one call to the next.
+// the caller's) and returns when all have returned. That suits work
+// already split n ways, such as the replicas of a model in a data-parallel
+// training step, where each goroutine keeps a core busy with no hand-offs
+// between them (see train.Parallel, also on GOMAXPROCS). While such calls
+// run, each of their goroutines counts as one of the Threads() cores, and
+// a kernel they call runs on as many as are left over: single-threaded on
+// the calling goroutine while all n run (ParallelFor runs its loop in
+// place, a system BLAS uses one thread), and, once some have returned,
+// helped by the cores they left, so the last goroutines of an uneven
+// split do not run alone while the others' cores wait (a step's replicas
+// end 0–20% apart on a shared machine). The kernels' results do not
+// depend on how many goroutines compute them, so the help changes no
+// result. The rule also holds for kernels called concurrently by anything
+// else in the process meanwhile. The calls other than fn(0) run on
+// ParallelFor's helpers, whose stacks stay grown from one call to the
+// next.
 func Concurrently(n int, fn func(i int)) {
 	if n <= 1 {
 		if n == 1 {
@@ -93,11 +105,43 @@ func Concurrently(n int, fn func(i int)) {
 	}
 	concurrent.Add(1)
 	defer concurrent.Add(-1)
-	runChunks(n, 1, func(i, _ int) { fn(i) })
+	running.Add(int32(n))
+	runChunks(n, 1, func(i, _ int) {
+		defer running.Add(-1)
+		fn(i)
+	})
 }
 
-// concurrent counts the Concurrently calls running.
-var concurrent atomic.Int32
+var (
+	// concurrent counts the Concurrently calls running.
+	concurrent atomic.Int32
+	// running counts their goroutines that have not returned, and lent
+	// the cores lent to kernels those goroutines call (borrowCores).
+	running, lent atomic.Int32
+)
+
+// borrowCores lends a kernel called while Concurrently runs up to want
+// of the Threads() cores that its goroutines and other kernels are not
+// using, and returns how many it lent; give them back with returnCores.
+func borrowCores(want int) int {
+	for {
+		l := lent.Load()
+		n := min(want, Threads()-int(running.Load())-int(l))
+		if n <= 0 {
+			return 0
+		}
+		if lent.CompareAndSwap(l, l+int32(n)) {
+			return n
+		}
+	}
+}
+
+// returnCores gives back n cores borrowCores lent.
+func returnCores(n int) {
+	if n > 0 {
+		lent.Add(-int32(n))
+	}
+}
 
 // parallelDepth counts the ParallelFor calls running on more than one
 // goroutine. A backend with its own threads (a system BLAS) uses them only

@@ -13,8 +13,10 @@ import (
 // Parallel runs data-parallel training steps: replicas of a model (see
 // model.Replicator), one per core, each take a share of every batch's rows
 // and run their forward and backward passes concurrently, every kernel
-// single-threaded (kernels.Concurrently); their gradients are then added
-// into the model's, in replica order, and the optimizer steps once.
+// single-threaded while all run (kernels.Concurrently; a replica that
+// finishes first lends its core to the kernels of those still running);
+// their gradients are then added into the model's, in replica order, and
+// the optimizer steps once.
 //
 // On a few cores and a small model this beats splitting each operation
 // across the cores, which meets the cores at hundreds of hand-offs a step
