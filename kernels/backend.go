@@ -15,6 +15,10 @@ type backend struct {
 	name   string // "blas", "asm", "simd" or "go"
 	detail string // the library loaded, the instruction set used
 	gemm   func(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int)
+	// blockDiag, if set, computes GemmBlockDiag's checked arguments with
+	// the same results as Gemm on each chunk, or returns false, having done
+	// nothing, for a call it does not take.
+	blockDiag func(rows, n, b int, x []float32, ldx int, blocks []float32, y []float32, ldy int) bool
 }
 
 // Backend describes one GEMM implementation and whether this process can

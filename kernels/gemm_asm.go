@@ -145,6 +145,8 @@ func asmBackend() (backend, error) {
 	}
 	return backend{name: "asm", detail: kr.name, gemm: func(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 		gemmAsm(kr, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+	}, blockDiag: func(rows, n, b int, x []float32, ldx int, blocks []float32, y []float32, ldy int) bool {
+		return gemmAsmBlockDiag(kr, rows, n, b, x, ldx, blocks, y, ldy)
 	}}, nil
 }
 
@@ -158,6 +160,8 @@ func asmBackendFor(isa string) (backend, error) {
 			only.narrow = nil
 			return backend{name: "asm", detail: isa + ", forced", gemm: func(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 				gemmAsm(&only, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
+			}, blockDiag: func(rows, n, b int, x []float32, ldx int, blocks []float32, y []float32, ldy int) bool {
+				return gemmAsmBlockDiag(&only, rows, n, b, x, ldx, blocks, y, ldy)
 			}}, nil
 		}
 	}
@@ -315,6 +319,100 @@ func gemmAsmUnpacked(kr *asmKernel, transA bool, m, n, k int, alpha float32, a [
 		}
 	}
 	return true
+}
+
+// gemmAsmBlockDiag computes GemmBlockDiag with kr's micro-kernel reading
+// both operands in place: for each sliver of mr rows of x, every block's
+// tiles (k = b, one panel, as gemmAsm computes each chunk's product: the
+// same results bit for bit), the ragged last sliver by the short kernel.
+// Computed as one Gemm per block, each block's product swept every row of
+// x and y, columns a few cache lines wide and rows thousands of bytes
+// apart, for 2·b FLOPs a value: from memory that ran at about half the
+// rate of the layers' own products. It returns false, having done nothing,
+// where kr cannot read the operands in place (no such modes, blocks not a
+// multiple of nr wide or deeper than kc, rows of x a multiple of 4 KiB
+// apart), for fewer rows than a sliver, and for a ragged sliver no short
+// kernel holds (one it holds with rows to spare it reads from a
+// zero-padded copy).
+func gemmAsmBlockDiag(kr *asmKernel, rows, n, b int, x []float32, ldx int, blocks []float32, y []float32, ldy int) bool {
+	if !kr.directA || !kr.directB || b%kr.nr != 0 || b > kr.kc || ldx*4%4096 == 0 || b*4%4096 == 0 ||
+		rows < kr.mr || kr.shortFor(rows%kr.mr) == 0 && rows%kr.mr != 0 {
+		return false
+	}
+	j := asmBlockPool.Get().(*asmBlockJob)
+	j.kern, j.rows, j.n, j.b, j.x, j.ldx, j.blocks, j.y, j.ldy = kr, rows, n, b, x, ldx, blocks, y, ldy
+	j.sc = asmScalars{ab: [2]float32{1, 0}, ldaBytes: uintptr(ldx) * 4, ldbBytes: uintptr(b) * 4}
+	slivers := (rows + kr.mr - 1) / kr.mr
+	ParallelFor(slivers, 1+asmGrainFlops/(2*kr.mr*n*b*b), j.run)
+	j.x, j.blocks, j.y = nil, nil, nil
+	asmBlockPool.Put(j)
+	return true
+}
+
+// asmBlockJob carries a gemmAsmBlockDiag call to ParallelFor's goroutines,
+// pooled with its method value bound once (and its scalars, which the
+// kernel reads through a pointer, on the heap once), so that calls do not
+// allocate.
+type asmBlockJob struct {
+	kern                 *asmKernel
+	rows, n, b, ldx, ldy int
+	x, blocks, y         []float32
+	sc                   asmScalars
+	run                  func(lo, hi int)
+}
+
+var asmBlockPool = sync.Pool{New: func() any {
+	j := new(asmBlockJob)
+	j.run = j.do
+	return j
+}}
+
+// do computes the slivers [lo, hi) of rows.
+func (j *asmBlockJob) do(lo, hi int) {
+	kr, b := j.kern, j.b
+	mode := asmSet | asmDirectA | asmDirectB
+	ldyBytes := uintptr(j.ldy) * 4
+	for s := lo; s < hi; s++ {
+		r := s * kr.mr
+		h := min(kr.mr, j.rows-r)
+		height := 0
+		if h < kr.mr {
+			height = kr.shortFor(h)
+		}
+		// Bounds for every read and write of the sliver below.
+		_ = j.x[(r+h-1)*j.ldx+j.n*b-1]
+		_ = j.y[(r+h-1)*j.ldy+j.n*b-1]
+		x, aRow := j.x[r*j.ldx:], j.sc.ldaBytes
+		var pad *[]float32
+		if height > h {
+			// The short kernel reads height rows: the sliver's h,
+			// then zeros, from scratch.
+			width := j.n * b
+			pad = asmTransPool.Get().(*[]float32)
+			if cap(*pad) < height*width {
+				*pad = make([]float32, height*width)
+			}
+			x, aRow = (*pad)[:height*width], uintptr(width)*4
+			for q := range h {
+				copy(x[q*width:(q+1)*width], j.x[(r+q)*j.ldx:])
+			}
+			clear(x[h*width:])
+		}
+		for i := range j.n {
+			a := &x[i*b]
+			for jr := 0; jr < b; jr += kr.nr {
+				bs, c := &j.blocks[i*b*b+jr], &j.y[r*j.ldy+i*b+jr]
+				if height == 0 {
+					kr.micro(a, bs, b, c, ldyBytes, &j.sc.ab, mode)
+				} else {
+					kr.short(a, bs, b, c, ldyBytes, &j.sc.ab, asmSet, h, aRow, 4, j.sc.ldbBytes, height)
+				}
+			}
+		}
+		if pad != nil {
+			asmTransPool.Put(pad)
+		}
+	}
 }
 
 // gemmAsmWith computes the product with kernel kr, whatever its shape.

@@ -15,10 +15,8 @@ import (
 type rotOp int
 
 const (
-	opRotate   rotOp = iota // y_i = x_i·R_i
-	opGrad                  // dR_i += x_iᵀ·y_i
-	opLeft                  // y_i = R_i·x_i with x_i the i-th b×cols row band (Conv1D merge)
-	opBackward              // out_i = y_i·R_iᵀ and grad_i += x_iᵀ·y_i (RotateBackward)
+	opGrad rotOp = iota // dR_i += x_iᵀ·y_i
+	opLeft              // y_i = R_i·x_i with x_i the i-th b×cols row band (Conv1D merge)
 )
 
 // rotJob carries one call to ParallelFor's goroutines; pooled with its run
@@ -26,7 +24,6 @@ const (
 type rotJob struct {
 	op             rotOp
 	x, y, blocks   []float32
-	out, grad      []float32 // opBackward's dx and dblocks
 	rows, width, b int
 	shared         bool
 	run            func(lo, hi int)
@@ -50,20 +47,11 @@ func (j *rotJob) do(lo, hi int) {
 	for i := lo; i < hi; i++ {
 		off := i * b
 		switch j.op {
-		case opRotate:
-			kernels.Gemm(false, false, j.rows, b, b, 1, j.x[off:], w, j.block(i), b, 0, j.y[off:], w)
 		case opGrad:
 			kernels.Gemm(true, false, b, b, j.rows, 1, j.x[off:], w, j.y[off:], w, 1, j.blocks[i*b*b:], b)
 		case opLeft:
 			// x, y are (n·b)×w; band i is rows [i·b, (i+1)·b).
 			kernels.Gemm(false, false, b, w, b, 1, j.block(i), b, j.x[off*w:], w, 0, j.y[off*w:], w)
-		case opBackward:
-			// dy·Rᵀ as dy times a transposed copy (see RotateRowsT).
-			t := getScratch(b * b)
-			transposeInto(*t, j.block(i), b)
-			kernels.Gemm(false, false, j.rows, b, b, 1, j.y[off:], w, *t, b, 0, j.out[off:], w)
-			putScratch(t)
-			kernels.Gemm(true, false, b, b, j.rows, 1, j.x[off:], w, j.y[off:], w, 1, j.grad[i*b*b:], b)
 		}
 	}
 }
@@ -92,7 +80,8 @@ func checkRotate(fn string, x []float32, rows, width, b int, blocks []float32, s
 }
 
 // RotateRows sets out chunk i = x chunk i · R_i (each row vector times its
-// block), OFT's input-centric forward. out must not alias x.
+// block), OFT's input-centric forward, by kernels.GemmBlockDiag. out must
+// not alias x.
 func RotateRows(x []float32, rows, width, b int, blocks []float32, shared bool, out []float32) {
 	checkRotate("RotateRows", x, rows, width, b, blocks, shared, out)
 	if rows == 0 || width == 0 {
@@ -103,7 +92,7 @@ func RotateRows(x []float32, rows, width, b int, blocks []float32, shared bool, 
 		kernels.Gemm(false, false, rows*width/b, b, b, 1, x, b, blocks, b, 0, out, b)
 		return
 	}
-	runBlocks(opRotate, x, out, rows, width, b, blocks, false)
+	kernels.GemmBlockDiag(rows, width/b, b, x, width, blocks, out, width)
 }
 
 // RotateRowsT sets out chunk i = x chunk i · R_iᵀ: the input gradient of
@@ -126,7 +115,7 @@ func RotateRowsT(x []float32, rows, width, b int, blocks []float32, shared bool,
 	for i := range n {
 		transposeInto((*t)[i*b*b:(i+1)*b*b], blocks[i*b*b:(i+1)*b*b], b)
 	}
-	runBlocks(opRotate, x, out, rows, width, b, *t, false)
+	kernels.GemmBlockDiag(rows, n, b, x, width, *t, out, width)
 	putScratch(t)
 }
 
@@ -146,21 +135,16 @@ func BlockGrad(x, dy []float32, rows, width, b int, shared bool, dblocks []float
 }
 
 // RotateBackward is RotateRowsT(dy, …, dx) and BlockGrad(x, dy, …, dblocks)
-// for separate (not shared) blocks in one pass over the blocks: the input
-// gradient and the blocks' gradient of RotateRows, with half the parallel
-// hand-offs of the two calls. dx must not alias x or dy.
+// for separate (not shared) blocks: the input gradient and the blocks'
+// gradient of RotateRows. dx must not alias x or dy.
 func RotateBackward(x, dy []float32, rows, width, b int, blocks, dx, dblocks []float32) {
 	checkRotate("RotateBackward", x, rows, width, b, blocks, false, dx)
 	checkRotate("RotateBackward", dy, rows, width, b, dblocks, false, dx)
 	if rows == 0 || width == 0 {
 		return
 	}
-	j := rotPool.Get().(*rotJob)
-	j.op, j.x, j.y, j.blocks, j.rows, j.width, j.b, j.shared = opBackward, x, dy, blocks, rows, width, b, false
-	j.out, j.grad = dx, dblocks
-	kernels.ParallelFor(width/b, 1, j.run)
-	j.x, j.y, j.blocks, j.out, j.grad = nil, nil, nil, nil, nil
-	rotPool.Put(j)
+	RotateRowsT(dy, rows, width, b, blocks, false, dx)
+	runBlocks(opGrad, x, dy, rows, width, b, dblocks, false)
 }
 
 // RotateWeightLinear merges a rotation into an nn.Linear weight (out, in),

@@ -6,6 +6,7 @@ import (
 	"testing"
 
 	"github.com/orthotune/orthotune/internal/gradcheck"
+	"github.com/orthotune/orthotune/kernels"
 	"github.com/orthotune/orthotune/tensor"
 )
 
@@ -212,5 +213,51 @@ func TestRotateBackwardMatchesSeparateCalls(t *testing.T) {
 		if !slices.Equal(gotDX, wantDX) || !slices.Equal(gotG, wantG) {
 			t.Errorf("%+v: RotateBackward differs from RotateRowsT + BlockGrad", tc)
 		}
+	}
+}
+
+// BenchmarkRotateReplica: a SmolLM2-sized layer's rotations (512 tokens,
+// 576 wide, b = 32) on one thread, as each replica of a data-parallel step
+// runs them, with the operands in cache (hot) and, as in a training step,
+// not (cold: each call on the next of 48 inputs and outputs, 108 MiB).
+func BenchmarkRotateReplica(bm *testing.B) {
+	defer kernels.SetThreads(kernels.SetThreads(1))
+	rng := tensor.NewRNG(24)
+	rows, b, width := 512, 32, 576
+	blocks := randVec(rng, width*b, 0.1)
+	const ring = 48
+	var xs, dys, ys [ring][]float32
+	for i := range ring {
+		xs[i], dys[i], ys[i] = randVec(rng, rows*width, 1), randVec(rng, rows*width, 1), make([]float32, rows*width)
+	}
+	db := make([]float32, width*b)
+	flops := 2 * float64(rows) * float64(width) * float64(b)
+	for _, cold := range []bool{false, true} {
+		next := func(i int) int {
+			if cold {
+				return i % ring
+			}
+			return 0
+		}
+		suffix := "/hot"
+		if cold {
+			suffix = "/cold"
+		}
+		bm.Run("forward"+suffix, func(bm *testing.B) {
+			i := 0
+			for bm.Loop() {
+				RotateRows(xs[next(i)], rows, width, b, blocks, false, ys[next(i)])
+				i++
+			}
+			bm.ReportMetric(flops*float64(bm.N)/bm.Elapsed().Seconds()/1e9, "GFLOP/s")
+		})
+		bm.Run("backward"+suffix, func(bm *testing.B) {
+			i := 0
+			for bm.Loop() {
+				RotateBackward(xs[next(i)], dys[next(i)], rows, width, b, blocks, ys[next(i)], db)
+				i++
+			}
+			bm.ReportMetric(2*flops*float64(bm.N)/bm.Elapsed().Seconds()/1e9, "GFLOP/s")
+		})
 	}
 }

@@ -1,0 +1,66 @@
+package kernels
+
+import (
+	"fmt"
+	"sync"
+)
+
+// GemmBlockDiag multiplies each b-wide chunk of x's rows by its own b×b
+// block: for i in [0, n), y[:, i·b:(i+1)·b] = x[:, i·b:(i+1)·b]·B_i over
+// rows rows, where B_i is blocks[i·b·b:(i+1)·b·b], row-major. x and y are
+// row-major with row strides ldx and ldy, each at least n·b; y must not
+// overlap x or blocks. This is x times a block-diagonal matrix, OFT's
+// rotation of a layer's input.
+//
+// Each chunk's result is Gemm's for that chunk, bit for bit, and does not
+// depend on Threads(). The assembly backend computes it straight from the
+// operands, a sliver of rows at a time across all the blocks, so that
+// neither operand is packed and each of x's rows is read once while its
+// sliver is in L1; others run Gemm on each chunk.
+func GemmBlockDiag(rows, n, b int, x []float32, ldx int, blocks []float32, y []float32, ldy int) {
+	if rows < 0 || n < 0 || b < 1 || ldx < n*b || ldy < n*b {
+		panic(fmt.Sprintf("kernels.GemmBlockDiag: %d rows of %d blocks of %d with row strides %d and %d", rows, n, b, ldx, ldy))
+	}
+	if rows == 0 || n == 0 {
+		return
+	}
+	if need := (rows-1)*ldx + n*b; len(x) < need {
+		panic(fmt.Sprintf("kernels.GemmBlockDiag: x has %d values, %d rows of stride %d need %d", len(x), rows, ldx, need))
+	}
+	if need := (rows-1)*ldy + n*b; len(y) < need {
+		panic(fmt.Sprintf("kernels.GemmBlockDiag: y has %d values, %d rows of stride %d need %d", len(y), rows, ldy, need))
+	}
+	if len(blocks) < n*b*b {
+		panic(fmt.Sprintf("kernels.GemmBlockDiag: %d blocks of %d×%d need %d values, got %d", n, b, b, n*b*b, len(blocks)))
+	}
+	if selected.blockDiag != nil && selected.blockDiag(rows, n, b, x, ldx, blocks, y, ldy) {
+		return
+	}
+	j := blockDiagPool.Get().(*blockDiagJob)
+	j.rows, j.b, j.x, j.ldx, j.blocks, j.y, j.ldy = rows, b, x, ldx, blocks, y, ldy
+	ParallelFor(n, 1, j.run)
+	j.x, j.blocks, j.y = nil, nil, nil
+	blockDiagPool.Put(j)
+}
+
+// blockDiagJob carries a GemmBlockDiag call to ParallelFor's goroutines,
+// one block's product each, for backends without a blockDiag of their own;
+// pooled with its method value bound once, so that calls do not allocate.
+type blockDiagJob struct {
+	rows, b, ldx, ldy int
+	x, blocks, y      []float32
+	run               func(lo, hi int)
+}
+
+var blockDiagPool = sync.Pool{New: func() any {
+	j := new(blockDiagJob)
+	j.run = j.do
+	return j
+}}
+
+func (j *blockDiagJob) do(lo, hi int) {
+	b := j.b
+	for i := lo; i < hi; i++ {
+		Gemm(false, false, j.rows, b, b, 1, j.x[i*b:], j.ldx, j.blocks[i*b*b:], b, 0, j.y[i*b:], j.ldy)
+	}
+}

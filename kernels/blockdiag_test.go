@@ -1,0 +1,87 @@
+package kernels
+
+import (
+	"fmt"
+	"math"
+	"strings"
+	"testing"
+)
+
+// TestGemmBlockDiag checks GemmBlockDiag on every backend and every
+// assembly kernel this CPU runs, forced: each chunk bit for bit what Gemm
+// computes for it on that backend, within rounding of the float64
+// reference, on one and two threads, with rows around the AVX-512 kernel's
+// sliver (whole slivers, a ragged one a short kernel holds exactly, one it
+// holds with rows to spare, one it does not hold) and padded row strides.
+// Where the AVX-512 kernel can read the operands in place it must take the
+// call itself (the path the test is for).
+func TestGemmBlockDiag(t *testing.T) {
+	backends := availableBackends(t)
+	for _, isa := range []string{"avx512", "avx2", "neon"} {
+		if b, err := probeBackend("asm:" + isa); err == nil {
+			backends = append(backends, b)
+		}
+	}
+	cases := []struct{ rows, n, b, padX, padY int }{
+		{1, 3, 32, 0, 0}, {13, 2, 32, 0, 5}, {14, 1, 32, 0, 0}, {18, 3, 32, 3, 0}, {22, 2, 32, 0, 0},
+		{17, 2, 32, 0, 0}, {26, 2, 32, 0, 0}, {70, 4, 32, 1, 1}, {100, 2, 64, 0, 0}, {64, 5, 16, 0, 0},
+		{40, 3, 8, 0, 2}, {512, 3, 32, 0, 0},
+	}
+	for _, bk := range backends {
+		t.Run(bk.name+"/"+bk.detail, func(t *testing.T) {
+			useBackend(t, bk)
+			for _, tc := range cases {
+				width := tc.n * tc.b
+				ldx, ldy := width+tc.padX, width+tc.padY
+				x := make([]float32, tc.rows*ldx)
+				blocks := make([]float32, tc.n*tc.b*tc.b)
+				for i := range x {
+					x[i] = float32((i*7)%23-11) / 8
+				}
+				for i := range blocks {
+					blocks[i] = float32((i*5)%19-9) / 16
+				}
+				want := make([]float32, tc.rows*ldy)
+				for i := range tc.n {
+					Gemm(false, false, tc.rows, tc.b, tc.b, 1, x[i*tc.b:], ldx, blocks[i*tc.b*tc.b:], tc.b, 0, want[i*tc.b:], ldy)
+				}
+				name := fmt.Sprintf("%d rows, %d blocks of %d, strides %d/%d", tc.rows, tc.n, tc.b, ldx, ldy)
+				for _, threads := range []int{1, 2} {
+					func() {
+						defer SetThreads(SetThreads(threads))
+						y := make([]float32, tc.rows*ldy)
+						for i := range y {
+							y[i] = float32(math.NaN()) // every chunk value must be written
+						}
+						GemmBlockDiag(tc.rows, tc.n, tc.b, x, ldx, blocks, y, ldy)
+						for r := range tc.rows {
+							for c := range width {
+								got, w := y[r*ldy+c], want[r*ldy+c]
+								if math.Float32bits(got) != math.Float32bits(w) {
+									t.Fatalf("%s, %d threads: y[%d][%d] = %g, Gemm on the chunk gives %g", name, threads, r, c, got, w)
+								}
+								i := c / tc.b
+								var ref float64
+								for p := range tc.b {
+									ref += float64(x[r*ldx+i*tc.b+p]) * float64(blocks[i*tc.b*tc.b+p*tc.b+c%tc.b])
+								}
+								if math.Abs(float64(got)-ref) > 1e-4*(1+math.Abs(ref)) {
+									t.Fatalf("%s, %d threads: y[%d][%d] = %g, reference %g", name, threads, r, c, got, ref)
+								}
+							}
+						}
+					}()
+				}
+				if bk.blockDiag == nil {
+					continue
+				}
+				takes := bk.blockDiag(tc.rows, tc.n, tc.b, x, ldx, blocks, make([]float32, tc.rows*ldy), ldy)
+				rem := tc.rows % 14
+				eligible := strings.HasPrefix(bk.detail, "avx512") && tc.b%32 == 0 && tc.rows >= 14 && (rem == 0 || rem <= 8) && ldx*4%4096 != 0
+				if takes != eligible {
+					t.Errorf("%s: the %s kernel took the call: %v, want %v", name, bk.detail, takes, eligible)
+				}
+			}
+		})
+	}
+}
