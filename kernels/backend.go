@@ -19,6 +19,9 @@ type backend struct {
 	// the same results as Gemm on each chunk, or returns false, having done
 	// nothing, for a call it does not take.
 	blockDiag func(rows, n, b int, x []float32, ldx int, blocks []float32, y []float32, ldy int) bool
+	// blockDiagGrad, if set, computes GemmBlockDiagGrad's checked
+	// arguments, or returns false, having done nothing.
+	blockDiagGrad func(rows, n, b int, x []float32, ldx int, dy []float32, ldy int, grad []float32) bool
 }
 
 // Backend describes one GEMM implementation and whether this process can

@@ -43,10 +43,11 @@ func GemmBlockDiag(rows, n, b int, x []float32, ldx int, blocks []float32, y []f
 	blockDiagPool.Put(j)
 }
 
-// blockDiagJob carries a GemmBlockDiag call to ParallelFor's goroutines,
-// one block's product each, for backends without a blockDiag of their own;
+// blockDiagJob carries a GemmBlockDiag or GemmBlockDiagGrad call to
+// ParallelFor's goroutines, one block's product each, for backends without a blockDiag of their own;
 // pooled with its method value bound once, so that calls do not allocate.
 type blockDiagJob struct {
+	grad              bool // GemmBlockDiagGrad's: blocks += xᵀ·y per chunk
 	rows, b, ldx, ldy int
 	x, blocks, y      []float32
 	run               func(lo, hi int)
@@ -61,6 +62,47 @@ var blockDiagPool = sync.Pool{New: func() any {
 func (j *blockDiagJob) do(lo, hi int) {
 	b := j.b
 	for i := lo; i < hi; i++ {
+		if j.grad {
+			Gemm(true, false, b, b, j.rows, 1, j.x[i*b:], j.ldx, j.y[i*b:], j.ldy, 1, j.blocks[i*b*b:], b)
+			continue
+		}
 		Gemm(false, false, j.rows, b, b, 1, j.x[i*b:], j.ldx, j.blocks[i*b*b:], b, 0, j.y[i*b:], j.ldy)
 	}
+}
+
+// GemmBlockDiagGrad adds to each b×b block of grad the product of its
+// chunks of x and dy: for i in [0, n), G_i += x[:, i·b:(i+1)·b]ᵀ·dy[:,
+// i·b:(i+1)·b] over rows rows, G_i being grad[i·b·b:(i+1)·b·b], row-major:
+// the gradient of GemmBlockDiag's blocks. x and dy are row-major with row
+// strides ldx and ldy, each at least n·b.
+//
+// Its results do not depend on Threads(). The assembly backend sums the
+// rows a panel at a time across all the blocks, while the panel's rows are
+// in L2, each block's tile in registers (so its sums are in a different
+// order from Gemm's); others run Gemm on each block.
+func GemmBlockDiagGrad(rows, n, b int, x []float32, ldx int, dy []float32, ldy int, grad []float32) {
+	if rows < 0 || n < 0 || b < 1 || ldx < n*b || ldy < n*b {
+		panic(fmt.Sprintf("kernels.GemmBlockDiagGrad: %d rows of %d blocks of %d with row strides %d and %d", rows, n, b, ldx, ldy))
+	}
+	if rows == 0 || n == 0 {
+		return
+	}
+	if need := (rows-1)*ldx + n*b; len(x) < need {
+		panic(fmt.Sprintf("kernels.GemmBlockDiagGrad: x has %d values, %d rows of stride %d need %d", len(x), rows, ldx, need))
+	}
+	if need := (rows-1)*ldy + n*b; len(dy) < need {
+		panic(fmt.Sprintf("kernels.GemmBlockDiagGrad: dy has %d values, %d rows of stride %d need %d", len(dy), rows, ldy, need))
+	}
+	if len(grad) < n*b*b {
+		panic(fmt.Sprintf("kernels.GemmBlockDiagGrad: %d blocks of %d×%d need %d values, got %d", n, b, b, n*b*b, len(grad)))
+	}
+	if selected.blockDiagGrad != nil && selected.blockDiagGrad(rows, n, b, x, ldx, dy, ldy, grad) {
+		return
+	}
+	j := blockDiagPool.Get().(*blockDiagJob)
+	j.grad = true
+	j.rows, j.b, j.x, j.ldx, j.blocks, j.y, j.ldy = rows, b, x, ldx, grad, dy, ldy
+	ParallelFor(n, 1, j.run)
+	j.x, j.blocks, j.y, j.grad = nil, nil, nil, false
+	blockDiagPool.Put(j)
 }

@@ -85,3 +85,75 @@ func TestGemmBlockDiag(t *testing.T) {
 		})
 	}
 }
+
+// TestGemmBlockDiagGrad checks GemmBlockDiagGrad on every backend and
+// every assembly kernel this CPU runs, forced: within rounding of the
+// float64 reference, added to the gradient already there, bit for bit the
+// same on one and two threads, over one and several panels of rows
+// (asmGradRows) and padded row strides; where the AVX-512 kernel's short
+// kernel can read the operands in place it must take the call itself.
+func TestGemmBlockDiagGrad(t *testing.T) {
+	backends := availableBackends(t)
+	for _, isa := range []string{"avx512", "avx2", "neon"} {
+		if b, err := probeBackend("asm:" + isa); err == nil {
+			backends = append(backends, b)
+		}
+	}
+	cases := []struct{ rows, n, b, padX, padY int }{
+		{1, 3, 32, 0, 0}, {7, 2, 32, 0, 5}, {128, 3, 32, 0, 0}, {129, 2, 32, 3, 1}, {300, 2, 64, 0, 0},
+		{200, 5, 16, 0, 0}, {50, 3, 8, 0, 2}, {512, 3, 32, 0, 0},
+	}
+	for _, bk := range backends {
+		t.Run(bk.name+"/"+bk.detail, func(t *testing.T) {
+			useBackend(t, bk)
+			for _, tc := range cases {
+				width := tc.n * tc.b
+				ldx, ldy := width+tc.padX, width+tc.padY
+				x, dy := make([]float32, tc.rows*ldx), make([]float32, tc.rows*ldy)
+				for i := range x {
+					x[i] = float32((i*7)%23-11) / 8
+				}
+				for i := range dy {
+					dy[i] = float32((i*5)%19-9) / 16
+				}
+				start := make([]float32, tc.n*tc.b*tc.b)
+				for i := range start {
+					start[i] = float32(i%5) - 2
+				}
+				name := fmt.Sprintf("%d rows, %d blocks of %d, strides %d/%d", tc.rows, tc.n, tc.b, ldx, ldy)
+				var first []float32
+				for _, threads := range []int{1, 2} {
+					func() {
+						defer SetThreads(SetThreads(threads))
+						grad := append([]float32(nil), start...)
+						GemmBlockDiagGrad(tc.rows, tc.n, tc.b, x, ldx, dy, ldy, grad)
+						if first == nil {
+							first = grad
+						}
+						for idx, got := range grad {
+							i, r, c := idx/(tc.b*tc.b), idx/tc.b%tc.b, idx%tc.b
+							ref := float64(start[idx])
+							for p := range tc.rows {
+								ref += float64(x[p*ldx+i*tc.b+r]) * float64(dy[p*ldy+i*tc.b+c])
+							}
+							if math.Abs(float64(got)-ref) > 1e-5*float64(tc.rows)*(1+math.Abs(ref)) {
+								t.Fatalf("%s, %d threads: block %d [%d][%d] = %g, reference %g", name, threads, i, r, c, got, ref)
+							}
+							if math.Float32bits(got) != math.Float32bits(first[idx]) {
+								t.Fatalf("%s: block %d [%d][%d] = %g on %d threads, %g on one", name, i, r, c, got, threads, first[idx])
+							}
+						}
+					}()
+				}
+				if bk.blockDiagGrad == nil {
+					continue
+				}
+				takes := bk.blockDiagGrad(tc.rows, tc.n, tc.b, x, ldx, dy, ldy, append([]float32(nil), start...))
+				eligible := strings.HasPrefix(bk.detail, "avx512") && tc.b%32 == 0
+				if takes != eligible {
+					t.Errorf("%s: the %s kernel took the call: %v, want %v", name, bk.detail, takes, eligible)
+				}
+			}
+		})
+	}
+}

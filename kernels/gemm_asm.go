@@ -147,6 +147,8 @@ func asmBackend() (backend, error) {
 		gemmAsm(kr, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 	}, blockDiag: func(rows, n, b int, x []float32, ldx int, blocks []float32, y []float32, ldy int) bool {
 		return gemmAsmBlockDiag(kr, rows, n, b, x, ldx, blocks, y, ldy)
+	}, blockDiagGrad: func(rows, n, b int, x []float32, ldx int, dy []float32, ldy int, grad []float32) bool {
+		return gemmAsmBlockDiagGrad(kr, rows, n, b, x, ldx, dy, ldy, grad)
 	}}, nil
 }
 
@@ -162,6 +164,8 @@ func asmBackendFor(isa string) (backend, error) {
 				gemmAsm(&only, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 			}, blockDiag: func(rows, n, b int, x []float32, ldx int, blocks []float32, y []float32, ldy int) bool {
 				return gemmAsmBlockDiag(&only, rows, n, b, x, ldx, blocks, y, ldy)
+			}, blockDiagGrad: func(rows, n, b int, x []float32, ldx int, dy []float32, ldy int, grad []float32) bool {
+				return gemmAsmBlockDiagGrad(&only, rows, n, b, x, ldx, dy, ldy, grad)
 			}}, nil
 		}
 	}
@@ -354,6 +358,7 @@ func gemmAsmBlockDiag(kr *asmKernel, rows, n, b int, x []float32, ldx int, block
 // kernel reads through a pointer, on the heap once), so that calls do not
 // allocate.
 type asmBlockJob struct {
+	grad                 bool // gemmAsmBlockDiagGrad's: blocks is the gradient, y is dy
 	kern                 *asmKernel
 	rows, n, b, ldx, ldy int
 	x, blocks, y         []float32
@@ -367,8 +372,13 @@ var asmBlockPool = sync.Pool{New: func() any {
 	return j
 }}
 
-// do computes the slivers [lo, hi) of rows.
+// do computes the slivers [lo, hi) of rows, or for a gradient the blocks
+// [lo, hi).
 func (j *asmBlockJob) do(lo, hi int) {
+	if j.grad {
+		j.doGrad(lo, hi)
+		return
+	}
 	kr, b := j.kern, j.b
 	mode := asmSet | asmDirectA | asmDirectB
 	ldyBytes := uintptr(j.ldy) * 4
@@ -411,6 +421,54 @@ func (j *asmBlockJob) do(lo, hi int) {
 		}
 		if pad != nil {
 			asmTransPool.Put(pad)
+		}
+	}
+}
+
+// asmGradRows is the panel of rows gemmAsmBlockDiagGrad sums across all
+// the blocks before it moves on: 128 rows of a 576-wide x and dy are 576
+// KiB, in L2.
+const asmGradRows = 128
+
+// gemmAsmBlockDiagGrad computes GemmBlockDiagGrad with kr's 8-row short
+// kernel reading x (transposed) and dy in place: for each panel of up to
+// asmGradRows rows, for each block, its tile of 8 rows by nr columns at a
+// time, summed over the panel in registers and added to the gradient.
+// Goroutines take ranges of blocks, so each block's sums run in the same
+// order whatever the number of threads. Each block's product computed
+// whole (one Gemm per block, every row) swept columns a few cache lines
+// wide of rows thousands of bytes apart, from memory. It returns false,
+// having done nothing, where kr has no 8-row short kernel, blocks are not
+// a multiple of nr wide, or rows of x or dy are a multiple of 4 KiB apart.
+func gemmAsmBlockDiagGrad(kr *asmKernel, rows, n, b int, x []float32, ldx int, dy []float32, ldy int, grad []float32) bool {
+	if kr.shortFor(8) != 8 || b%kr.nr != 0 || b%8 != 0 || ldx*4%4096 == 0 || ldy*4%4096 == 0 {
+		return false
+	}
+	j := asmBlockPool.Get().(*asmBlockJob)
+	j.kern, j.rows, j.n, j.b, j.x, j.ldx, j.blocks, j.y, j.ldy = kr, rows, n, b, x, ldx, grad, dy, ldy
+	j.grad = true
+	j.sc = asmScalars{ab: [2]float32{1, 1}}
+	ParallelFor(n, 1+asmGrainFlops/(2*rows*b*b), j.run)
+	j.x, j.blocks, j.y, j.grad = nil, nil, nil, false
+	asmBlockPool.Put(j)
+	return true
+}
+
+// doGrad computes the blocks [lo, hi) of gemmAsmBlockDiagGrad.
+func (j *asmBlockJob) doGrad(lo, hi int) {
+	kr, b := j.kern, j.b
+	_ = j.x[(j.rows-1)*j.ldx+hi*b-1] // bounds every read below
+	_ = j.y[(j.rows-1)*j.ldy+hi*b-1]
+	_ = j.blocks[hi*b*b-1]
+	aStep, bStep := uintptr(j.ldx)*4, uintptr(j.ldy)*4
+	for r := 0; r < j.rows; r += asmGradRows {
+		k := min(asmGradRows, j.rows-r)
+		for i := lo; i < hi; i++ {
+			for g := 0; g < b; g += 8 {
+				for jr := 0; jr < b; jr += kr.nr {
+					kr.short(&j.x[r*j.ldx+i*b+g], &j.y[r*j.ldy+i*b+jr], k, &j.blocks[i*b*b+g*b+jr], uintptr(b)*4, &j.sc.ab, asmAdd, 8, 4, aStep, bStep, 8)
+				}
+			}
 		}
 	}
 }

@@ -12,21 +12,13 @@ import (
 // dimension width. blocks holds n b×b matrices (block i at i·b·b) or, when
 // shared, one b×b matrix used for every chunk.
 
-type rotOp int
-
-const (
-	opGrad rotOp = iota // dR_i += x_iᵀ·y_i
-	opLeft              // y_i = R_i·x_i with x_i the i-th b×cols row band (Conv1D merge)
-)
-
-// rotJob carries one call to ParallelFor's goroutines; pooled with its run
-// method value bound once, so that calls do not allocate.
+// rotJob carries one RotateLeft call to ParallelFor's goroutines; pooled
+// with its run method value bound once, so that calls do not allocate.
 type rotJob struct {
-	op             rotOp
-	x, y, blocks   []float32
-	rows, width, b int
-	shared         bool
-	run            func(lo, hi int)
+	x, y, blocks []float32
+	width, b     int
+	shared       bool
+	run          func(lo, hi int)
 }
 
 var rotPool = sync.Pool{New: func() any {
@@ -42,27 +34,14 @@ func (j *rotJob) block(i int) []float32 {
 	return j.blocks[i*j.b*j.b:]
 }
 
+// do computes the row bands [lo, hi): x and y are (n·b)×w, band i rows
+// [i·b, (i+1)·b), y's band R_i times x's.
 func (j *rotJob) do(lo, hi int) {
 	b, w := j.b, j.width
 	for i := lo; i < hi; i++ {
-		off := i * b
-		switch j.op {
-		case opGrad:
-			kernels.Gemm(true, false, b, b, j.rows, 1, j.x[off:], w, j.y[off:], w, 1, j.blocks[i*b*b:], b)
-		case opLeft:
-			// x, y are (n·b)×w; band i is rows [i·b, (i+1)·b).
-			kernels.Gemm(false, false, b, w, b, 1, j.block(i), b, j.x[off*w:], w, 0, j.y[off*w:], w)
-		}
+		off := i * b * w
+		kernels.Gemm(false, false, b, w, b, 1, j.block(i), b, j.x[off:], w, 0, j.y[off:], w)
 	}
-}
-
-func runBlocks(op rotOp, x, y []float32, rows, width, b int, blocks []float32, shared bool) {
-	n := width / b
-	j := rotPool.Get().(*rotJob)
-	j.op, j.x, j.y, j.blocks, j.rows, j.width, j.b, j.shared = op, x, y, blocks, rows, width, b, shared
-	kernels.ParallelFor(n, 1, j.run)
-	j.x, j.y, j.blocks = nil, nil, nil
-	rotPool.Put(j)
 }
 
 func checkRotate(fn string, x []float32, rows, width, b int, blocks []float32, shared bool, out []float32) {
@@ -131,7 +110,7 @@ func BlockGrad(x, dy []float32, rows, width, b int, shared bool, dblocks []float
 		kernels.Gemm(true, false, b, b, rows*width/b, 1, x, b, dy, b, 1, dblocks, b)
 		return
 	}
-	runBlocks(opGrad, x, dy, rows, width, b, dblocks, false)
+	kernels.GemmBlockDiagGrad(rows, width/b, b, x, width, dy, width, dblocks)
 }
 
 // RotateBackward is RotateRowsT(dy, …, dx) and BlockGrad(x, dy, …, dblocks)
@@ -144,7 +123,7 @@ func RotateBackward(x, dy []float32, rows, width, b int, blocks, dx, dblocks []f
 		return
 	}
 	RotateRowsT(dy, rows, width, b, blocks, false, dx)
-	runBlocks(opGrad, x, dy, rows, width, b, dblocks, false)
+	kernels.GemmBlockDiagGrad(rows, width/b, b, x, width, dy, width, dblocks)
 }
 
 // RotateWeightLinear merges a rotation into an nn.Linear weight (out, in),
@@ -185,7 +164,7 @@ func RotateLeft(w []float32, in, out, b int, blocks []float32, shared bool, dst 
 		return
 	}
 	j := rotPool.Get().(*rotJob)
-	j.op, j.x, j.y, j.blocks, j.rows, j.width, j.b, j.shared = opLeft, w, dst, blocks, b, out, b, shared
+	j.x, j.y, j.blocks, j.width, j.b, j.shared = w, dst, blocks, out, b, shared
 	kernels.ParallelFor(in/b, 1, j.run)
 	j.x, j.y, j.blocks = nil, nil, nil
 	rotPool.Put(j)
