@@ -72,10 +72,11 @@ type BenchResult struct {
 	// GFLOPPerS that over the median step's time.
 	ModelGFLOPPerStep float64 `json:"model_gflop_per_step"`
 	GFLOPPerS         float64 `json:"gflop_per_s"`
-	// PeakGFLOPS is the machine's float32 FMA peak on Threads threads,
-	// measured after the steps (kernels.PeakGFLOPS), and MFU the share of
-	// it the step achieves (GFLOPPerS / PeakGFLOPS); both 0 where the peak
-	// cannot be measured.
+	// PeakGFLOPS is the machine's float32 FMA peak on Threads threads
+	// (kernels.PeakGFLOPS), measured after each measured step, outside its
+	// time, and the median taken (with a CPU profile, measured once after
+	// the steps), and MFU the share of it the step achieves (GFLOPPerS /
+	// PeakGFLOPS); both 0 where the peak cannot be measured.
 	PeakGFLOPS float64 `json:"peak_gflops,omitempty"`
 	MFU        float64 `json:"mfu,omitempty"`
 }
@@ -250,6 +251,8 @@ func Bench(s BenchSpec) (*BenchResult, error) {
 	batch := data.Batch{InputIDs: ids, Labels: ids, Tokens: s.Batch * s.Seq}
 	rss.ResetPeak()
 	var memBefore, memAfter runtime.MemStats
+	var peaks []float64 // kernels.PeakGFLOPS beside the measured steps
+	var peakErr error
 	var times []float64
 	var total time.Duration
 	var loss float64
@@ -279,6 +282,13 @@ func Bench(s BenchSpec) (*BenchResult, error) {
 		if step >= s.Warmup {
 			times = append(times, el.Seconds())
 			total += el
+			// The peak beside each step, at the clock the cores run at
+			// then (the vector clock of a shared machine moves by a
+			// tenth from one minute to the next); with a profile, once
+			// after the steps, so that the profile holds the steps alone.
+			if !profiling {
+				peakSamples(&peaks, &peakErr)
+			}
 		}
 	}
 	runtime.ReadMemStats(&memAfter)
@@ -292,11 +302,16 @@ func Bench(s BenchSpec) (*BenchResult, error) {
 		median = (times[len(times)/2-1] + times[len(times)/2]) / 2
 	}
 	flops := StepFLOPs(m, s.Adapter == nil, s.Layers, s.Heads, s.HeadDim, s.Seq, s.Batch)
+	if len(peaks) == 0 && peakErr == nil {
+		peakSamples(&peaks, &peakErr)
+	}
 	var peak, mfu float64
-	if p, err := kernels.PeakGFLOPS(kernels.Threads()); err == nil {
-		peak, mfu = p, flops/1e9/median/p
+	if len(peaks) > 0 {
+		slices.Sort(peaks)
+		peak = peaks[len(peaks)/2]
+		mfu = flops / 1e9 / median / peak
 	} else {
-		slog.Info("MFU not reported", "reason", err)
+		slog.Info("MFU not reported", "reason", peakErr)
 	}
 	return &BenchResult{PeakGFLOPS: peak, MFU: mfu, Arch: s.Arch, Method: method, ModelGFLOPPerStep: flops / 1e9, GFLOPPerS: flops / 1e9 / median, Layers: s.Layers, Hidden: s.Hidden, HeadDim: s.HeadDim, Seq: s.Seq, Batch: s.Batch,
 		Threads: kernels.Threads(), Replicas: par.Replicas(), Steps: s.Steps, TokensPerS: tokens * float64(s.Steps) / total.Seconds(),
@@ -305,4 +320,15 @@ func Bench(s BenchSpec) (*BenchResult, error) {
 		Checkpointing: s.GradientCheckpointing, BaseDType: s.BaseDType,
 		AllocsPerStep:   float64(memAfter.Mallocs-memBefore.Mallocs) / float64(s.Steps),
 		AllocMiBPerStep: float64(memAfter.TotalAlloc-memBefore.TotalAlloc) / float64(s.Steps) / (1 << 20)}, nil
+}
+
+// peakSamples appends a measurement of the float32 FMA peak on Threads()
+// threads to peaks, or records why there is none in err.
+func peakSamples(peaks *[]float64, err *error) {
+	p, e := kernels.PeakGFLOPS(kernels.Threads())
+	if e != nil {
+		*err = e
+		return
+	}
+	*peaks = append(*peaks, p)
 }

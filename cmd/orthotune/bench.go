@@ -19,7 +19,8 @@ const benchSynopsis = "bench [flags]\n\n" +
 	"(resident set high-water mark during training), trainable_params, gemm (the kernel used),\n" +
 	"model_gflop_per_step (forward 2P + input gradients 2P + weight gradients 2P when every weight trains\n" +
 	"+ attention 12·L·H·d_h·T, per token; P = the linear layers' weights), gflop_per_s over the median step,\n" +
-	"peak_gflops (the float32 FMA peak on the same threads, measured after the steps, as env --peak) and mfu\n" +
+	"peak_gflops (the float32 FMA peak on the same threads, as env --peak, measured after each measured step and\n" +
+	"the median taken; with --cpuprofile once, after the steps) and mfu\n" +
 	"(gflop_per_s / peak_gflops).\n" +
 	"The first --warmup steps are not measured."
 
