@@ -27,10 +27,11 @@ type LayerReplicator interface {
 // work that depends on the parameters alone, computed once per
 // data-parallel step: ShareStep(true) before the replicas run, on the
 // layer they were made from, ShareStep(false) after, before the
-// parameters change. OFT computes its rotations that way. The trainer may
-// call ShareStep(true) on different layers concurrently (it splits the
-// layers among the replicas' goroutines), so it must touch only the
-// layer's own state.
+// parameters change. OFT computes its rotations that way, and after the
+// step takes the replicas' gradients through the rotations' backward
+// once. The trainer may call ShareStep on different layers concurrently
+// (it splits the layers among the replicas' goroutines), so it must touch
+// only the state of the layer and of its own replicas.
 type StepSharer interface {
 	ShareStep(on bool)
 }

@@ -130,22 +130,13 @@ func (p *Parallel) Step(opt *AdamW, batches []data.Batch, lr, maxGradNorm float6
 				sharers = append(sharers, sh)
 			}
 		}
-		// The layers' shared work (OFT's rotations) split among the
-		// replicas' goroutines, layer by layer: each layer's is its own,
-		// and the same on any goroutine.
-		kernels.Concurrently(n, func(i int) {
-			for s := i; s < len(sharers); s += n {
-				sharers[s].ShareStep(true)
-			}
-		})
+		shareStep(sharers, n, true)
 	}
 	kernels.Concurrently(n, func(i int) {
 		sh := &shares[i]
 		sh.lossSum, sh.err = forwardBackward(p.models[i], sh.batches, sh.targets, res.Targets)
 	})
-	for _, sh := range sharers {
-		sh.ShareStep(false)
-	}
+	shareStep(sharers, n, false)
 	var lossSum float64
 	for i := range shares {
 		if shares[i].err != nil {
@@ -161,6 +152,18 @@ func (p *Parallel) Step(opt *AdamW, batches []data.Batch, lr, maxGradNorm float6
 		}
 	}
 	return res, update(opt, &res, lossSum, lr, maxGradNorm)
+}
+
+// shareStep calls ShareStep(on) on every sharer, the layers split among n
+// goroutines: each layer's shared work (OFT's rotations before the step,
+// their Cayley backward after it) is its own, and the same on any
+// goroutine.
+func shareStep(sharers []model.StepSharer, n int, on bool) {
+	kernels.Concurrently(n, func(i int) {
+		for s := i; s < len(sharers); s += n {
+			sharers[s].ShareStep(on)
+		}
+	})
 }
 
 // param returns replica i's parameter for the model's p.

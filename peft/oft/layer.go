@@ -27,11 +27,19 @@ type Layer struct {
 
 	merged []float32 // the rotation blocks a Merge applied, for Unmerge
 
-	// origin is the layer a replica was made from (nil for the original);
-	// shareStep, on the original, says its q and r hold this data-parallel
-	// step's rotations, for it and its replicas to read.
+	// origin is the layer a replica was made from (nil for the original),
+	// and made the replicas made from this one; shareStep, on the
+	// original, says its q and r hold this data-parallel step's
+	// rotations, for it and its replicas to read.
 	origin    *Layer
+	made      []*Layer
 	shareStep bool
+	// stepGrad, in a shared step, sums the gradients with respect to the
+	// rotations (rows·b·b) of this layer's backward passes (stepGradSet:
+	// there were some), for ShareStep(false) to take through the Cayley
+	// backward once for the original and its replicas together.
+	stepGrad    []float32
+	stepGradSet bool
 
 	// forward state
 	q, r       []float32 // per parameter row: Q and R, rows·b·b (Rotations)
@@ -173,16 +181,50 @@ func (l *Layer) Rotations() []float32 {
 // about to run (see model.StepSharer), for the layer and its replicas to
 // read rather than each computing its own and, for COFT, each projecting
 // the shared parameters in place; with block dropout it also seeds each
-// replica's generator from the layer's. ShareStep(false) ends the step,
-// before the parameters change.
+// replica's generator from the layer's. In the step, each backward pass
+// sums its gradient with respect to the rotations rather than taking it
+// through the Cayley backward, which is linear in it. ShareStep(false)
+// ends the step, before the parameters change: it adds the layer's and
+// its replicas' sums, in replica order, and takes the total through the
+// Cayley backward once, into the layer's parameter gradient.
 func (l *Layer) ShareStep(on bool) {
 	if on {
 		l.Rotations()
 		if l.Training() && l.Dropout > 0 {
 			l.SeedReplicas()
 		}
+		l.shareStep = true
+		return
 	}
-	l.shareStep = on
+	l.shareStep = false
+	var total []float32
+	for _, r := range append([]*Layer{l}, l.made...) {
+		if !r.stepGradSet {
+			continue
+		}
+		r.stepGradSet = false
+		if total == nil {
+			total = r.stepGrad
+			continue
+		}
+		kernels.Add(total, r.stepGrad)
+	}
+	if total != nil {
+		l.rotationBackward(l.q, l.r, total)
+	}
+}
+
+// rotationBackward takes gr, the gradient with respect to the rotations
+// r = R(q), through the Cayley backward and into the parameter gradient.
+func (l *Layer) rotationBackward(q, r, gr []float32) {
+	rows, b := l.Param.W.Shape[0], l.BlockSize
+	bb, cols := b*b, orth.NumParams(b)
+	l.dq = grow(l.dq, rows*bb)
+	l.Cayley.Backwards(q, r, gr, rows, b, l.dq)
+	g := l.Param.Grad.Data
+	for i := 0; i < rows; i++ {
+		orth.SkewGrad(l.dq[i*bb:(i+1)*bb], b, g[i*cols:(i+1)*cols])
+	}
 }
 
 // stepRotations returns the rotations this Forward applies: the step's
@@ -312,12 +354,19 @@ func (l *Layer) Backward(dy *tensor.Tensor) *tensor.Tensor {
 			}
 		}
 	}
-	cols := orth.NumParams(b)
-	l.dq = grow(l.dq, rows*bb)
-	l.Cayley.Backwards(l.curQ, l.curR, gr, rows, b, l.dq)
-	for i := 0; i < rows; i++ {
-		orth.SkewGrad(l.dq[i*bb:(i+1)*bb], b, g.Data[i*cols:(i+1)*cols])
+	if src := l.origin; (src != nil && src.shareStep) || l.shareStep {
+		// A shared step: summed here, taken through the Cayley backward
+		// once by ShareStep(false).
+		if !l.stepGradSet {
+			l.stepGrad = grow(l.stepGrad, rows*bb)
+			copy(l.stepGrad, gr)
+			l.stepGradSet = true
+		} else {
+			kernels.Add(l.stepGrad, gr)
+		}
+		return dx
 	}
+	l.rotationBackward(l.curQ, l.curR, gr)
 	return dx
 }
 
@@ -405,8 +454,17 @@ func (l *Layer) ReplicaOn(base *nn.Linear, r *nn.Replicas) (nn.Layer, error) {
 	if l.origin != nil {
 		origin = l.origin
 	}
-	return &Layer{LayerCore: origin.ReplicaCore(base), Param: r.Param(l.Param), BlockSize: l.BlockSize, Blocks: l.Blocks,
-		Shared: l.Shared, Cayley: l.Cayley, COFT: l.COFT, Eps: l.Eps, Dropout: l.Dropout, origin: origin}, nil
+	replica := &Layer{LayerCore: origin.ReplicaCore(base), Param: r.Param(l.Param), BlockSize: l.BlockSize, Blocks: l.Blocks,
+		Shared: l.Shared, Cayley: l.Cayley, COFT: l.COFT, Eps: l.Eps, Dropout: l.Dropout, origin: origin}
+	origin.made = append(origin.made, replica)
+	return replica, nil
+}
+
+// DropReplicas forgets the replicas made from the layer
+// (model.ReplicaOwner).
+func (l *Layer) DropReplicas() {
+	l.LayerCore.DropReplicas()
+	l.made = nil
 }
 
 // Diagnostics reports the block size, the number of blocks (rows of

@@ -5,6 +5,7 @@ import (
 	"testing"
 
 	"github.com/orthotune/orthotune/internal/gradcheck"
+	"github.com/orthotune/orthotune/kernels"
 	"github.com/orthotune/orthotune/model"
 	"github.com/orthotune/orthotune/nn"
 	"github.com/orthotune/orthotune/orth"
@@ -256,5 +257,82 @@ func TestReplicaDropout(t *testing.T) {
 	}
 	if same(o1, r1) {
 		t.Error("the replica drew the layer's masks over 36 blocks")
+	}
+}
+
+// TestSharedStepGradient: in a shared step the layer and its replica sum
+// their gradients with respect to the rotations and ShareStep(false) takes
+// the total through the Cayley backward once, into the layer's parameter
+// gradient: the same gradient, within rounding, as each taking its own
+// through it, over two backward passes on the layer (accumulation) and
+// one on the replica, for every parametrisation; the inputs' gradients
+// are the same bit for bit, and the replica's parameter gradient stays 0.
+func TestSharedStepGradient(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		mutate func(*Config)
+	}{
+		{"neumann", func(c *Config) {}},
+		{"exact", func(c *Config) { c.UseCayleyNeumann = false }},
+		{"block share", func(c *Config) { c.BlockShare = true }},
+		{"coft", func(c *Config) { c.COFT = true; c.Eps = 1e-3 }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			l, base := randomLayer(t, tc.mutate, false)
+			l.SetTraining(true)
+			l.Param.SetTrainable(true)
+			reps := nn.NewReplicas()
+			r, err := l.ReplicaOn(base.Replica(reps), reps)
+			if err != nil {
+				t.Fatal(err)
+			}
+			rl := r.(*Layer)
+			rng := tensor.NewRNG(11)
+			xs := []*tensor.Tensor{rng.Randn(1, 6, 24), rng.Randn(1, 4, 24), rng.Randn(1, 5, 24)}
+			dys := []*tensor.Tensor{rng.Randn(1, 6, 10), rng.Randn(1, 4, 10), rng.Randn(1, 5, 10)}
+			run := func(shared bool) (grad []float32, dxs [][]float32) {
+				l.Param.ZeroGrad()
+				rl.Param.ZeroGrad()
+				if shared {
+					l.ShareStep(true)
+				}
+				for i, layer := range []*Layer{l, rl, l} {
+					layer.Forward(xs[i])
+					dxs = append(dxs, append([]float32(nil), layer.Backward(dys[i]).Data...))
+				}
+				if shared {
+					l.ShareStep(false)
+					for i, v := range rl.Param.Grad.Data {
+						if v != 0 {
+							t.Fatalf("replica's gradient [%d] = %g in a shared step, want 0", i, v)
+						}
+					}
+				}
+				grad = append([]float32(nil), l.Param.Grad.Data...)
+				kernels.Add(grad, rl.Param.Grad.Data)
+				return grad, dxs
+			}
+			want, wantDx := run(false)
+			got, gotDx := run(true)
+			var top float64
+			for _, v := range want {
+				top = max(top, math.Abs(float64(v)))
+			}
+			if top == 0 {
+				t.Fatal("zero gradient: the test checks nothing")
+			}
+			for i := range want {
+				if d := math.Abs(float64(got[i] - want[i])); d > 1e-5*top {
+					t.Fatalf("gradient [%d] = %g in a shared step, %g with each pass's own Cayley backward", i, got[i], want[i])
+				}
+			}
+			for p := range wantDx {
+				for i := range wantDx[p] {
+					if gotDx[p][i] != wantDx[p][i] {
+						t.Fatalf("pass %d: dx[%d] = %g in a shared step, %g without", p, i, gotDx[p][i], wantDx[p][i])
+					}
+				}
+			}
+		})
 	}
 }
