@@ -17,5 +17,8 @@
 // else the portable Go kernel. ORTHOTUNE_GEMM=blas|asm|simd|go forces one;
 // GemmKernel names the one in use and GemmKernelReason why. Tiny products
 // run in Go whatever the backend, where a foreign call's overhead would
-// dominate.
+// dominate. GemmBlockDiag and GemmBlockDiagGrad multiply by a
+// block-diagonal matrix and take its blocks' gradient (OFT's rotations),
+// with the assembly kernels reading the operands in place a sliver of rows
+// at a time where they can, through Gemm otherwise.
 package kernels
