@@ -64,18 +64,24 @@ func probeBackend(name string) (backend, error) {
 	return backend{}, fmt.Errorf("unknown backend %q (want blas, asm, asm:ISA, simd or go)", name)
 }
 
-// gemmSmall computes the products a system BLAS is not worth calling for:
+// small is the backend for the products a system BLAS is not worth calling
+// for (gemmSmall), and for the block-diagonal ones it has no routine for:
 // the assembly kernels where the CPU has them, else the SIMD kernel when it
 // is built in and the CPU has it, else the portable kernel.
-var gemmSmall = gemmGo
+var small = backend{name: "go", detail: "portable", gemm: gemmGo}
 
 func init() {
 	for _, probe := range []func() (backend, error){asmBackend, simdBackend} {
 		if b, err := probe(); err == nil {
-			gemmSmall = b.gemm
+			small = b
 			return
 		}
 	}
+}
+
+// gemmSmall computes a product with the small backend.
+func gemmSmall(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	small.gemm(transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 }
 
 // selected is the backend Gemm dispatches to, and selectedWhy why.

@@ -234,7 +234,9 @@ func blasBackend() (backend, error) {
 	if err := loadBLAS(); err != nil {
 		return backend{}, err
 	}
-	return backend{name: "blas", detail: blasLib, gemm: gemmBLAS}, nil
+	// The products by a block-diagonal matrix are made of small ones, which
+	// the small backend's routines compute from the operands in place.
+	return backend{name: "blas", detail: blasLib, gemm: gemmBLAS, blockDiag: small.blockDiag, blockDiagGrad: small.blockDiagGrad}, nil
 }
 
 // pinOpenBLASEnv sets, in the C environment the library reads as it

@@ -12,26 +12,16 @@ import (
 // overlap x or blocks. This is x times a block-diagonal matrix, OFT's
 // rotation of a layer's input.
 //
-// Each chunk's result is Gemm's for that chunk, bit for bit, and does not
-// depend on Threads(). The assembly backend computes it straight from the
-// operands, a sliver of rows at a time across all the blocks, so that
-// neither operand is packed and each of x's rows is read once while its
-// sliver is in L1; others run Gemm on each chunk.
+// Its results do not depend on Threads(); with the assembly kernels each
+// chunk's is Gemm's for that chunk, bit for bit. The assembly kernels
+// (for the asm backend, and for a system BLAS, whose small products they
+// compute) take it straight from the operands, a sliver of rows at a time
+// across all the blocks, so that neither operand is packed and each of
+// x's rows is read once while its sliver is in L1; other backends run
+// Gemm on each chunk.
 func GemmBlockDiag(rows, n, b int, x []float32, ldx int, blocks []float32, y []float32, ldy int) {
-	if rows < 0 || n < 0 || b < 1 || ldx < n*b || ldy < n*b {
-		panic(fmt.Sprintf("kernels.GemmBlockDiag: %d rows of %d blocks of %d with row strides %d and %d", rows, n, b, ldx, ldy))
-	}
-	if rows == 0 || n == 0 {
+	if !checkBlockDiag("GemmBlockDiag", "y", rows, n, b, x, ldx, blocks, y, ldy) {
 		return
-	}
-	if need := (rows-1)*ldx + n*b; len(x) < need {
-		panic(fmt.Sprintf("kernels.GemmBlockDiag: x has %d values, %d rows of stride %d need %d", len(x), rows, ldx, need))
-	}
-	if need := (rows-1)*ldy + n*b; len(y) < need {
-		panic(fmt.Sprintf("kernels.GemmBlockDiag: y has %d values, %d rows of stride %d need %d", len(y), rows, ldy, need))
-	}
-	if len(blocks) < n*b*b {
-		panic(fmt.Sprintf("kernels.GemmBlockDiag: %d blocks of %d×%d need %d values, got %d", n, b, b, n*b*b, len(blocks)))
 	}
 	if selected.blockDiag != nil && selected.blockDiag(rows, n, b, x, ldx, blocks, y, ldy) {
 		return
@@ -44,8 +34,9 @@ func GemmBlockDiag(rows, n, b int, x []float32, ldx int, blocks []float32, y []f
 }
 
 // blockDiagJob carries a GemmBlockDiag or GemmBlockDiagGrad call to
-// ParallelFor's goroutines, one block's product each, for backends without a blockDiag of their own;
-// pooled with its method value bound once, so that calls do not allocate.
+// ParallelFor's goroutines, one block's product each, for backends that do
+// not take the call themselves; pooled with its method value bound once,
+// so that calls do not allocate.
 type blockDiagJob struct {
 	grad              bool // GemmBlockDiagGrad's: blocks += xᵀ·y per chunk
 	rows, b, ldx, ldy int
@@ -76,25 +67,14 @@ func (j *blockDiagJob) do(lo, hi int) {
 // the gradient of GemmBlockDiag's blocks. x and dy are row-major with row
 // strides ldx and ldy, each at least n·b.
 //
-// Its results do not depend on Threads(). The assembly backend sums the
-// rows a panel at a time across all the blocks, while the panel's rows are
-// in L2, each block's tile in registers (so its sums are in a different
-// order from Gemm's); others run Gemm on each block.
+// Its results do not depend on Threads(). The assembly kernels (for the
+// asm backend and for a system BLAS) sum the rows a panel at a time across
+// all the blocks, while the panel's rows are in L2, each block's tile in
+// registers (so its sums are in a different order from Gemm's); other
+// backends run Gemm on each block.
 func GemmBlockDiagGrad(rows, n, b int, x []float32, ldx int, dy []float32, ldy int, grad []float32) {
-	if rows < 0 || n < 0 || b < 1 || ldx < n*b || ldy < n*b {
-		panic(fmt.Sprintf("kernels.GemmBlockDiagGrad: %d rows of %d blocks of %d with row strides %d and %d", rows, n, b, ldx, ldy))
-	}
-	if rows == 0 || n == 0 {
+	if !checkBlockDiag("GemmBlockDiagGrad", "dy", rows, n, b, x, ldx, grad, dy, ldy) {
 		return
-	}
-	if need := (rows-1)*ldx + n*b; len(x) < need {
-		panic(fmt.Sprintf("kernels.GemmBlockDiagGrad: x has %d values, %d rows of stride %d need %d", len(x), rows, ldx, need))
-	}
-	if need := (rows-1)*ldy + n*b; len(dy) < need {
-		panic(fmt.Sprintf("kernels.GemmBlockDiagGrad: dy has %d values, %d rows of stride %d need %d", len(dy), rows, ldy, need))
-	}
-	if len(grad) < n*b*b {
-		panic(fmt.Sprintf("kernels.GemmBlockDiagGrad: %d blocks of %d×%d need %d values, got %d", n, b, b, n*b*b, len(grad)))
 	}
 	if selected.blockDiagGrad != nil && selected.blockDiagGrad(rows, n, b, x, ldx, dy, ldy, grad) {
 		return
@@ -105,4 +85,30 @@ func GemmBlockDiagGrad(rows, n, b int, x []float32, ldx int, dy []float32, ldy i
 	ParallelFor(n, 1, j.run)
 	j.x, j.blocks, j.y, j.grad = nil, nil, nil, false
 	blockDiagPool.Put(j)
+}
+
+// checkBlockDiag panics, naming fn and the operand, if the operands of a
+// product of rows rows by n blocks of b (x, blocks and the one called name,
+// y or dy) are too short or their strides too narrow, and reports whether
+// there is anything to compute.
+func checkBlockDiag(fn, name string, rows, n, b int, x []float32, ldx int, blocks, y []float32, ldy int) bool {
+	if rows < 0 || n < 0 || b < 1 || ldx < n*b || ldy < n*b {
+		panic(fmt.Sprintf("kernels.%s: %d rows of %d blocks of %d with row strides %d and %d", fn, rows, n, b, ldx, ldy))
+	}
+	if rows == 0 || n == 0 {
+		return false
+	}
+	for _, op := range []struct {
+		name string
+		v    []float32
+		ld   int
+	}{{"x", x, ldx}, {name, y, ldy}} {
+		if need := (rows-1)*op.ld + n*b; len(op.v) < need {
+			panic(fmt.Sprintf("kernels.%s: %s has %d values, %d rows of stride %d need %d", fn, op.name, len(op.v), rows, op.ld, need))
+		}
+	}
+	if len(blocks) < n*b*b {
+		panic(fmt.Sprintf("kernels.%s: %d blocks of %d×%d need %d values, got %d", fn, n, b, b, n*b*b, len(blocks)))
+	}
+	return true
 }

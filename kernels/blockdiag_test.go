@@ -9,19 +9,16 @@ import (
 
 // TestGemmBlockDiag checks GemmBlockDiag on every backend and every
 // assembly kernel this CPU runs, forced: each chunk bit for bit what Gemm
-// computes for it on that backend, within rounding of the float64
-// reference, on one and two threads, with rows around the AVX-512 kernel's
+// computes for it on that backend (a system BLAS's routine being the
+// small backend's, within rounding of its Gemm), within rounding of the
+// float64 reference, on one and two threads, with rows around the AVX-512 kernel's
 // sliver (whole slivers, a ragged one a short kernel holds exactly, one it
 // holds with rows to spare, one it does not hold) and padded row strides.
 // Where the AVX-512 kernel can read the operands in place it must take the
-// call itself (the path the test is for).
+// call itself (the path the test is for), for the asm backend and for a
+// system BLAS's.
 func TestGemmBlockDiag(t *testing.T) {
-	backends := availableBackends(t)
-	for _, isa := range []string{"avx512", "avx2", "neon"} {
-		if b, err := probeBackend("asm:" + isa); err == nil {
-			backends = append(backends, b)
-		}
-	}
+	backends := blockDiagBackends(t)
 	cases := []struct{ rows, n, b, padX, padY int }{
 		{1, 3, 32, 0, 0}, {13, 2, 32, 0, 5}, {14, 1, 32, 0, 0}, {18, 3, 32, 3, 0}, {22, 2, 32, 0, 0},
 		{17, 2, 32, 0, 0}, {26, 2, 32, 0, 0}, {70, 4, 32, 1, 1}, {100, 2, 64, 0, 0}, {64, 5, 16, 0, 0},
@@ -57,7 +54,7 @@ func TestGemmBlockDiag(t *testing.T) {
 						for r := range tc.rows {
 							for c := range width {
 								got, w := y[r*ldy+c], want[r*ldy+c]
-								if math.Float32bits(got) != math.Float32bits(w) {
+								if bk.name != "blas" && math.Float32bits(got) != math.Float32bits(w) {
 									t.Fatalf("%s, %d threads: y[%d][%d] = %g, Gemm on the chunk gives %g", name, threads, r, c, got, w)
 								}
 								i := c / tc.b
@@ -77,7 +74,7 @@ func TestGemmBlockDiag(t *testing.T) {
 				}
 				takes := bk.blockDiag(tc.rows, tc.n, tc.b, x, ldx, blocks, make([]float32, tc.rows*ldy), ldy)
 				rem := tc.rows % 14
-				eligible := strings.HasPrefix(bk.detail, "avx512") && tc.b%32 == 0 && tc.rows >= 14 && (rem == 0 || rem <= 8) && ldx*4%4096 != 0
+				eligible := strings.HasPrefix(kernelOf(bk), "avx512") && tc.b%32 == 0 && tc.rows >= 14 && (rem == 0 || rem <= 8) && ldx*4%4096 != 0
 				if takes != eligible {
 					t.Errorf("%s: the %s kernel took the call: %v, want %v", name, bk.detail, takes, eligible)
 				}
@@ -93,12 +90,7 @@ func TestGemmBlockDiag(t *testing.T) {
 // (asmGradRows) and padded row strides; where the AVX-512 kernel's short
 // kernel can read the operands in place it must take the call itself.
 func TestGemmBlockDiagGrad(t *testing.T) {
-	backends := availableBackends(t)
-	for _, isa := range []string{"avx512", "avx2", "neon"} {
-		if b, err := probeBackend("asm:" + isa); err == nil {
-			backends = append(backends, b)
-		}
-	}
+	backends := blockDiagBackends(t)
 	cases := []struct{ rows, n, b, padX, padY int }{
 		{1, 3, 32, 0, 0}, {7, 2, 32, 0, 5}, {128, 3, 32, 0, 0}, {129, 2, 32, 3, 1}, {300, 2, 64, 0, 0},
 		{200, 5, 16, 0, 0}, {50, 3, 8, 0, 2}, {512, 3, 32, 0, 0},
@@ -149,11 +141,58 @@ func TestGemmBlockDiagGrad(t *testing.T) {
 					continue
 				}
 				takes := bk.blockDiagGrad(tc.rows, tc.n, tc.b, x, ldx, dy, ldy, append([]float32(nil), start...))
-				eligible := strings.HasPrefix(bk.detail, "avx512") && tc.b%32 == 0
+				eligible := strings.HasPrefix(kernelOf(bk), "avx512") && tc.b%32 == 0
 				if takes != eligible {
 					t.Errorf("%s: the %s kernel took the call: %v, want %v", name, bk.detail, takes, eligible)
 				}
 			}
 		})
 	}
+}
+
+// blockDiagBackends lists the backends this process loads and the
+// assembly kernels this CPU runs, each forced.
+func blockDiagBackends(t *testing.T) []backend {
+	backends := availableBackends(t)
+	for _, isa := range []string{"avx512", "avx2", "neon"} {
+		if b, err := probeBackend("asm:" + isa); err == nil {
+			backends = append(backends, b)
+		}
+	}
+	return backends
+}
+
+// TestGemmBlockDiagRefuses: operands too short or strides too narrow panic
+// with a message naming the function and the operand.
+func TestGemmBlockDiagRefuses(t *testing.T) {
+	x, blocks := make([]float32, 4*64), make([]float32, 2*32*32)
+	for _, tc := range []struct {
+		name, want string
+		call       func()
+	}{
+		{"short y", "GemmBlockDiag: y has", func() { GemmBlockDiag(4, 2, 32, x, 64, blocks, make([]float32, 3*64), 64) }},
+		{"short blocks", "GemmBlockDiag: 2 blocks", func() { GemmBlockDiag(4, 2, 32, x, 64, blocks[:1024], make([]float32, 4*64), 64) }},
+		{"narrow stride", "GemmBlockDiag: 4 rows", func() { GemmBlockDiag(4, 2, 32, x, 63, blocks, make([]float32, 4*64), 64) }},
+		{"short dy", "GemmBlockDiagGrad: dy has", func() { GemmBlockDiagGrad(4, 2, 32, x, 64, make([]float32, 100), 64, blocks) }},
+		{"short x", "GemmBlockDiagGrad: x has", func() { GemmBlockDiagGrad(5, 2, 32, x, 64, make([]float32, 5*64), 64, blocks) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			defer func() {
+				msg, _ := recover().(string)
+				if !strings.Contains(msg, tc.want) {
+					t.Errorf("panic %q, want one containing %q", msg, tc.want)
+				}
+			}()
+			tc.call()
+		})
+	}
+}
+
+// kernelOf names the kernel that computes a backend's products by a
+// block-diagonal matrix: the small backend's for a system BLAS.
+func kernelOf(bk backend) string {
+	if bk.name == "blas" {
+		return small.detail
+	}
+	return bk.detail
 }

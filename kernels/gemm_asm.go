@@ -353,7 +353,8 @@ func gemmAsmBlockDiag(kr *asmKernel, rows, n, b int, x []float32, ldx int, block
 	return true
 }
 
-// asmBlockJob carries a gemmAsmBlockDiag call to ParallelFor's goroutines,
+// asmBlockJob carries a gemmAsmBlockDiag or gemmAsmBlockDiagGrad call to
+// ParallelFor's goroutines,
 // pooled with its method value bound once (and its scalars, which the
 // kernel reads through a pointer, on the heap once), so that calls do not
 // allocate.

@@ -27,9 +27,9 @@ type Layer struct {
 
 	merged []float32 // the rotation blocks a Merge applied, for Unmerge
 
-	// origin is the layer a replica was made from (nil for the original),
-	// and made the replicas made from this one; shareStep, on the
-	// original, says its q and r hold this data-parallel step's
+	// origin is the layer a replica was made from (nil for the original)
+	// and made, on the original, the replicas made from it; shareStep, on
+	// the original, says its q and r hold this data-parallel step's
 	// rotations, for it and its replicas to read.
 	origin    *Layer
 	made      []*Layer
@@ -198,7 +198,11 @@ func (l *Layer) ShareStep(on bool) {
 	}
 	l.shareStep = false
 	var total []float32
-	for _, r := range append([]*Layer{l}, l.made...) {
+	for i := -1; i < len(l.made); i++ {
+		r := l
+		if i >= 0 {
+			r = l.made[i]
+		}
 		if !r.stepGradSet {
 			continue
 		}
