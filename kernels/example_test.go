@@ -35,3 +35,30 @@ func ExampleGemm() {
 	// [58 64 139 154]
 	// [8 17 -1 17 39.5 -1]
 }
+
+// ExampleGemmBlockDiag rotates each half of two 4-wide rows by its own 2×2
+// block (a quarter turn, then a swap), as OFT rotates a layer's input, and
+// takes the blocks' gradient for an upstream gradient of ones.
+func ExampleGemmBlockDiag() {
+	x := []float32{
+		1, 2, 3, 4,
+		5, 6, 7, 8,
+	}
+	blocks := []float32{
+		0, 1, // block 0: (a, b) → (−b, a)
+		-1, 0,
+		0, 1, // block 1: (a, b) → (b, a)
+		1, 0,
+	}
+	y := make([]float32, 2*4)
+	kernels.GemmBlockDiag(2, 2, 2, x, 4, blocks, y, 4)
+	fmt.Println(y)
+
+	ones := []float32{1, 1, 1, 1, 1, 1, 1, 1}
+	grad := make([]float32, 2*2*2)
+	kernels.GemmBlockDiagGrad(2, 2, 2, x, 4, ones, 4, grad)
+	fmt.Println(grad)
+	// Output:
+	// [-2 1 4 3 -6 5 8 7]
+	// [6 6 8 8 10 10 12 12]
+}
