@@ -13,7 +13,8 @@ import (
 // small backend's, within rounding of its Gemm), within rounding of the
 // float64 reference, on one and two threads, with rows around the AVX-512 kernel's
 // sliver (whole slivers, a ragged one a short kernel holds exactly, one it
-// holds with rows to spare, one it does not hold) and padded row strides.
+// holds with rows to spare, one it does not hold), padded row strides and
+// rows 4 KiB apart (not read in place).
 // Where the AVX-512 kernel can read the operands in place it must take the
 // call itself (the path the test is for), for the asm backend and for a
 // system BLAS's.
@@ -22,7 +23,7 @@ func TestGemmBlockDiag(t *testing.T) {
 	cases := []struct{ rows, n, b, padX, padY int }{
 		{1, 3, 32, 0, 0}, {13, 2, 32, 0, 5}, {14, 1, 32, 0, 0}, {18, 3, 32, 3, 0}, {22, 2, 32, 0, 0},
 		{17, 2, 32, 0, 0}, {26, 2, 32, 0, 0}, {70, 4, 32, 1, 1}, {100, 2, 64, 0, 0}, {64, 5, 16, 0, 0},
-		{40, 3, 8, 0, 2}, {512, 3, 32, 0, 0},
+		{40, 3, 8, 0, 2}, {512, 3, 32, 0, 0}, {20, 32, 32, 0, 0},
 	}
 	for _, bk := range backends {
 		t.Run(bk.name+"/"+bk.detail, func(t *testing.T) {
