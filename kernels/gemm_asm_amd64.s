@@ -230,45 +230,30 @@ avx2add:
 	VFMADD231PS  Z28, t, c0; \
 	VFMADD231PS  Z29, t, c1
 
-#define AVX512_STEP(ao, b0, b1) \
+// One step of k of the 14×32 kernel with A's rows rs bytes apart and the
+// step at byte offset ao into row 0: packed A (AVX512_STEP, rs 4), or
+// packed as rows (mode has asmRowsA; AVX512_STEPR: row r of the sliver
+// 2304 bytes, the kernel's kc of 576 floats, after row r−1).
+#define AVX512_STEPS(ao, rs, b0, b1) \
 	VMOVUPS b0, Z28; \
 	VMOVUPS b1, Z29; \
 	AVX512_ROW(ao, Z30, Z0, Z1); \
-	AVX512_ROW(ao+4, Z31, Z2, Z3); \
-	AVX512_ROW(ao+8, Z30, Z4, Z5); \
-	AVX512_ROW(ao+12, Z31, Z6, Z7); \
-	AVX512_ROW(ao+16, Z30, Z8, Z9); \
-	AVX512_ROW(ao+20, Z31, Z10, Z11); \
-	AVX512_ROW(ao+24, Z30, Z12, Z13); \
-	AVX512_ROW(ao+28, Z31, Z14, Z15); \
-	AVX512_ROW(ao+32, Z30, Z16, Z17); \
-	AVX512_ROW(ao+36, Z31, Z18, Z19); \
-	AVX512_ROW(ao+40, Z30, Z20, Z21); \
-	AVX512_ROW(ao+44, Z31, Z22, Z23); \
-	AVX512_ROW(ao+48, Z30, Z24, Z25); \
-	AVX512_ROW(ao+52, Z31, Z26, Z27)
+	AVX512_ROW(ao+rs, Z31, Z2, Z3); \
+	AVX512_ROW(ao+2*rs, Z30, Z4, Z5); \
+	AVX512_ROW(ao+3*rs, Z31, Z6, Z7); \
+	AVX512_ROW(ao+4*rs, Z30, Z8, Z9); \
+	AVX512_ROW(ao+5*rs, Z31, Z10, Z11); \
+	AVX512_ROW(ao+6*rs, Z30, Z12, Z13); \
+	AVX512_ROW(ao+7*rs, Z31, Z14, Z15); \
+	AVX512_ROW(ao+8*rs, Z30, Z16, Z17); \
+	AVX512_ROW(ao+9*rs, Z31, Z18, Z19); \
+	AVX512_ROW(ao+10*rs, Z30, Z20, Z21); \
+	AVX512_ROW(ao+11*rs, Z31, Z22, Z23); \
+	AVX512_ROW(ao+12*rs, Z30, Z24, Z25); \
+	AVX512_ROW(ao+13*rs, Z31, Z26, Z27)
 
-// One step of k of the 14×32 kernel reading A packed as rows (mode has
-// asmRowsA): row r of the sliver is 2304 bytes (the
-// kernel's kc, 576 floats) after row r−1, and ao is the step's offset
-// within a row.
-#define AVX512_STEPR(ao, b0, b1) \
-	VMOVUPS b0, Z28; \
-	VMOVUPS b1, Z29; \
-	AVX512_ROW(ao, Z30, Z0, Z1); \
-	AVX512_ROW(ao+2304, Z31, Z2, Z3); \
-	AVX512_ROW(ao+4608, Z30, Z4, Z5); \
-	AVX512_ROW(ao+6912, Z31, Z6, Z7); \
-	AVX512_ROW(ao+9216, Z30, Z8, Z9); \
-	AVX512_ROW(ao+11520, Z31, Z10, Z11); \
-	AVX512_ROW(ao+13824, Z30, Z12, Z13); \
-	AVX512_ROW(ao+16128, Z31, Z14, Z15); \
-	AVX512_ROW(ao+18432, Z30, Z16, Z17); \
-	AVX512_ROW(ao+20736, Z31, Z18, Z19); \
-	AVX512_ROW(ao+23040, Z30, Z20, Z21); \
-	AVX512_ROW(ao+25344, Z31, Z22, Z23); \
-	AVX512_ROW(ao+27648, Z30, Z24, Z25); \
-	AVX512_ROW(ao+29952, Z31, Z26, Z27)
+#define AVX512_STEP(ao, b0, b1) AVX512_STEPS(ao, 4, b0, b1)
+#define AVX512_STEPR(ao, b0, b1) AVX512_STEPS(ao, 2304, b0, b1)
 
 #define AVX512_SET(c0, c1) \
 	VMOVUPS c0, (DX); \
