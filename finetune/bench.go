@@ -253,6 +253,13 @@ func Bench(s BenchSpec) (*BenchResult, error) {
 	var memBefore, memAfter runtime.MemStats
 	var peaks []float64 // kernels.PeakGFLOPS beside the measured steps
 	var peakErr error
+	samplePeak := func() {
+		if p, err := kernels.PeakGFLOPS(kernels.Threads()); err == nil {
+			peaks = append(peaks, p)
+		} else {
+			peakErr = err
+		}
+	}
 	var times []float64
 	var total time.Duration
 	var loss float64
@@ -287,7 +294,7 @@ func Bench(s BenchSpec) (*BenchResult, error) {
 			// tenth from one minute to the next); with a profile, once
 			// after the steps, so that the profile holds the steps alone.
 			if !profiling {
-				peakSamples(&peaks, &peakErr)
+				samplePeak()
 			}
 		}
 	}
@@ -303,7 +310,7 @@ func Bench(s BenchSpec) (*BenchResult, error) {
 	}
 	flops := StepFLOPs(m, s.Adapter == nil, s.Layers, s.Heads, s.HeadDim, s.Seq, s.Batch)
 	if len(peaks) == 0 && peakErr == nil {
-		peakSamples(&peaks, &peakErr)
+		samplePeak()
 	}
 	var peak, mfu float64
 	if len(peaks) > 0 {
@@ -320,15 +327,4 @@ func Bench(s BenchSpec) (*BenchResult, error) {
 		Checkpointing: s.GradientCheckpointing, BaseDType: s.BaseDType,
 		AllocsPerStep:   float64(memAfter.Mallocs-memBefore.Mallocs) / float64(s.Steps),
 		AllocMiBPerStep: float64(memAfter.TotalAlloc-memBefore.TotalAlloc) / float64(s.Steps) / (1 << 20)}, nil
-}
-
-// peakSamples appends a measurement of the float32 FMA peak on Threads()
-// threads to peaks, or records why there is none in err.
-func peakSamples(peaks *[]float64, err *error) {
-	p, e := kernels.PeakGFLOPS(kernels.Threads())
-	if e != nil {
-		*err = e
-		return
-	}
-	*peaks = append(*peaks, p)
 }
