@@ -38,26 +38,31 @@ func GemmBlockDiag(rows, n, b int, x []float32, ldx int, blocks []float32, y []f
 // not take the call themselves; pooled with its method value bound once,
 // so that calls do not allocate.
 type blockDiagJob struct {
-	grad              bool // GemmBlockDiagGrad's: blocks += xᵀ·y per chunk
 	rows, b, ldx, ldy int
 	x, blocks, y      []float32
-	run               func(lo, hi int)
+	run, runGrad      func(lo, hi int) // do and doGrad
 }
 
 var blockDiagPool = sync.Pool{New: func() any {
 	j := new(blockDiagJob)
-	j.run = j.do
+	j.run, j.runGrad = j.do, j.doGrad
 	return j
 }}
 
+// do computes the chunks [lo, hi) of GemmBlockDiag: y_i = x_i·B_i.
 func (j *blockDiagJob) do(lo, hi int) {
 	b := j.b
 	for i := lo; i < hi; i++ {
-		if j.grad {
-			Gemm(true, false, b, b, j.rows, 1, j.x[i*b:], j.ldx, j.y[i*b:], j.ldy, 1, j.blocks[i*b*b:], b)
-			continue
-		}
 		Gemm(false, false, j.rows, b, b, 1, j.x[i*b:], j.ldx, j.blocks[i*b*b:], b, 0, j.y[i*b:], j.ldy)
+	}
+}
+
+// doGrad computes the blocks [lo, hi) of GemmBlockDiagGrad, with y the
+// upstream gradient and blocks the blocks' gradient: G_i += x_iᵀ·y_i.
+func (j *blockDiagJob) doGrad(lo, hi int) {
+	b := j.b
+	for i := lo; i < hi; i++ {
+		Gemm(true, false, b, b, j.rows, 1, j.x[i*b:], j.ldx, j.y[i*b:], j.ldy, 1, j.blocks[i*b*b:], b)
 	}
 }
 
@@ -80,10 +85,9 @@ func GemmBlockDiagGrad(rows, n, b int, x []float32, ldx int, dy []float32, ldy i
 		return
 	}
 	j := blockDiagPool.Get().(*blockDiagJob)
-	j.grad = true
 	j.rows, j.b, j.x, j.ldx, j.blocks, j.y, j.ldy = rows, b, x, ldx, grad, dy, ldy
-	ParallelFor(n, 1, j.run)
-	j.x, j.blocks, j.y, j.grad = nil, nil, nil, false
+	ParallelFor(n, 1, j.runGrad)
+	j.x, j.blocks, j.y = nil, nil, nil
 	blockDiagPool.Put(j)
 }
 

@@ -354,32 +354,26 @@ func gemmAsmBlockDiag(kr *asmKernel, rows, n, b int, x []float32, ldx int, block
 }
 
 // asmBlockJob carries a gemmAsmBlockDiag or gemmAsmBlockDiagGrad call to
-// ParallelFor's goroutines,
-// pooled with its method value bound once (and its scalars, which the
-// kernel reads through a pointer, on the heap once), so that calls do not
-// allocate.
+// ParallelFor's goroutines (for a gradient, blocks is the blocks' gradient
+// and y the upstream one), pooled with its method values bound once (and
+// its scalars, which the kernel reads through a pointer, on the heap
+// once), so that calls do not allocate.
 type asmBlockJob struct {
-	grad                 bool // gemmAsmBlockDiagGrad's: blocks is the gradient, y is dy
 	kern                 *asmKernel
 	rows, n, b, ldx, ldy int
 	x, blocks, y         []float32
 	sc                   asmScalars
-	run                  func(lo, hi int)
+	run, runGrad         func(lo, hi int) // do and doGrad
 }
 
 var asmBlockPool = sync.Pool{New: func() any {
 	j := new(asmBlockJob)
-	j.run = j.do
+	j.run, j.runGrad = j.do, j.doGrad
 	return j
 }}
 
-// do computes the slivers [lo, hi) of rows, or for a gradient the blocks
-// [lo, hi).
+// do computes the slivers [lo, hi) of rows of gemmAsmBlockDiag.
 func (j *asmBlockJob) do(lo, hi int) {
-	if j.grad {
-		j.doGrad(lo, hi)
-		return
-	}
 	kr, b := j.kern, j.b
 	mode := asmSet | asmDirectA | asmDirectB
 	ldyBytes := uintptr(j.ldy) * 4
@@ -447,10 +441,9 @@ func gemmAsmBlockDiagGrad(kr *asmKernel, rows, n, b int, x []float32, ldx int, d
 	}
 	j := asmBlockPool.Get().(*asmBlockJob)
 	j.kern, j.rows, j.n, j.b, j.x, j.ldx, j.blocks, j.y, j.ldy = kr, rows, n, b, x, ldx, grad, dy, ldy
-	j.grad = true
 	j.sc = asmScalars{ab: [2]float32{1, 1}}
-	ParallelFor(n, 1+asmGrainFlops/(2*rows*b*b), j.run)
-	j.x, j.blocks, j.y, j.grad = nil, nil, nil, false
+	ParallelFor(n, 1+asmGrainFlops/(2*rows*b*b), j.runGrad)
+	j.x, j.blocks, j.y = nil, nil, nil
 	asmBlockPool.Put(j)
 	return true
 }
