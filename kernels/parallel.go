@@ -47,7 +47,7 @@ func ParallelFor(n, minChunk int, fn func(lo, hi int)) {
 	// With at most n/minChunk workers, every chunk but the last has at
 	// least minChunk items.
 	workers := min(Threads(), n/minChunk)
-	if workers > 1 && concurrent.Load() > 0 {
+	if workers > 1 && running.Load() > 0 {
 		lent := borrowCores(workers - 1)
 		defer returnCores(lent)
 		workers = 1 + lent
@@ -103,8 +103,6 @@ func Concurrently(n int, fn func(i int)) {
 		}
 		return
 	}
-	concurrent.Add(1)
-	defer concurrent.Add(-1)
 	running.Add(int32(n))
 	runChunks(n, 1, func(i, _ int) {
 		defer running.Add(-1)
@@ -112,13 +110,10 @@ func Concurrently(n int, fn func(i int)) {
 	})
 }
 
-var (
-	// concurrent counts the Concurrently calls running.
-	concurrent atomic.Int32
-	// running counts their goroutines that have not returned, and lent
-	// the cores lent to kernels those goroutines call (borrowCores).
-	running, lent atomic.Int32
-)
+// running counts the goroutines of Concurrently calls that have not
+// returned, and lent the cores lent to kernels called meanwhile
+// (borrowCores).
+var running, lent atomic.Int32
 
 // borrowCores lends a kernel called while Concurrently runs up to want
 // of the Threads() cores that its goroutines and other kernels are not
