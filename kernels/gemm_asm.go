@@ -143,13 +143,19 @@ func asmBackend() (backend, error) {
 	if err != nil {
 		return backend{}, err
 	}
-	return backend{name: "asm", detail: kr.name, gemm: func(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
+	return asmBackendWith(kr, kr.name), nil
+}
+
+// asmBackendWith returns the assembly backend computing every product it
+// takes with kr, described as detail.
+func asmBackendWith(kr *asmKernel, detail string) backend {
+	return backend{name: "asm", detail: detail, gemm: func(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
 		gemmAsm(kr, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
 	}, blockDiag: func(rows, n, b int, x []float32, ldx int, blocks []float32, y []float32, ldy int) bool {
 		return gemmAsmBlockDiag(kr, rows, n, b, x, ldx, blocks, y, ldy)
 	}, blockDiagGrad: func(rows, n, b int, x []float32, ldx int, dy []float32, ldy int, grad []float32) bool {
 		return gemmAsmBlockDiagGrad(kr, rows, n, b, x, ldx, dy, ldy, grad)
-	}}, nil
+	}}
 }
 
 // asmBackendFor returns the assembly backend with the micro-kernel for isa
@@ -160,13 +166,7 @@ func asmBackendFor(isa string) (backend, error) {
 		if kr.name == isa {
 			only := *kr
 			only.narrow = nil
-			return backend{name: "asm", detail: isa + ", forced", gemm: func(transA, transB bool, m, n, k int, alpha float32, a []float32, lda int, b []float32, ldb int, beta float32, c []float32, ldc int) {
-				gemmAsm(&only, transA, transB, m, n, k, alpha, a, lda, b, ldb, beta, c, ldc)
-			}, blockDiag: func(rows, n, b int, x []float32, ldx int, blocks []float32, y []float32, ldy int) bool {
-				return gemmAsmBlockDiag(&only, rows, n, b, x, ldx, blocks, y, ldy)
-			}, blockDiagGrad: func(rows, n, b int, x []float32, ldx int, dy []float32, ldy int, grad []float32) bool {
-				return gemmAsmBlockDiagGrad(&only, rows, n, b, x, ldx, dy, ldy, grad)
-			}}, nil
+			return asmBackendWith(&only, isa+", forced"), nil
 		}
 	}
 	return backend{}, fmt.Errorf("no %s micro-kernel for this CPU (it runs: %s)", isa, asmKernelNames())
